@@ -1,0 +1,16 @@
+defmodule Linx.Application do
+  @moduledoc false
+  # One DynamicSupervisor holds the servers of workloads started with
+  # Linx.Process.spawn/1, enter/2 and run/2. They are :temporary: a
+  # workload's end is reported to its owner, never "restarted".
+  use Application
+
+  @impl true
+  def start(_type, _args) do
+    children = [
+      {DynamicSupervisor, name: Linx.ProcessSupervisor, strategy: :one_for_one}
+    ]
+
+    Supervisor.start_link(children, strategy: :one_for_one, name: Linx.Supervisor)
+  end
+end

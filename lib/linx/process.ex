@@ -1,0 +1,692 @@
+defmodule Linx.Process do
+  @moduledoc """
+  Run a Linux workload the way a container runtime would, supervised from
+  the BEAM.
+
+  Each workload gets its own port agent (`priv/linx_process`). The agent
+  clones the workload into fresh namespaces (`spawn/1`) or forks it inside
+  the namespaces of a running process (`enter/2`), holds it at a
+  checkpoint while capabilities and seccomp filters are applied, then
+  execs it and relays its output and exit status. A `Linx.Process` is a
+  `GenServer` that owns that port; its pid is the handle every function
+  here takes.
+
+      {:ok, proc} = Linx.Process.spawn(argv: ["/bin/echo", "hello"], stdio: :pipe)
+      receive do
+        {:linx_process, ^proc, {:stdout, data}} -> data
+      end
+      #=> "hello\\n"
+      Linx.Process.await(proc)
+      #=> {:exited, 0}
+
+  The one-line case is `run/2`, which works like `System.cmd/3`:
+
+      Linx.Process.run(["/bin/sh", "-c", "echo $$"], namespaces: [:pid])
+      #=> {"1\\n", 0}
+
+  ## Options (`spawn/1`, `enter/2`, `run/2`)
+
+    * `:argv` (required) - the program and its arguments, binaries. A
+      program name without a `/` is looked up in the BEAM's `PATH`.
+    * `:env` - `{name, value}` pairs merged over the BEAM's environment,
+      as in `System.cmd/3`; a `nil` value unsets the variable.
+    * `:clear_env` - `true` starts from an empty environment (default `false`).
+    * `:cwd` - the working directory, entered just before exec.
+    * `:namespaces` - a list of `:user, :mount, :uts, :ipc, :cgroup, :net,
+      :time, :pid`. For `spawn/1`, the new namespaces (default `[]`); for
+      `enter/2`, the target's namespaces to join (default: all of them).
+    * `:stdio` - `:inherit` (stdout and stderr are the BEAM's; stdin is
+      `/dev/null`, so the workload never reads the BEAM's terminal),
+      `:devnull`, `:pty` (a new pseudo-terminal; output arrives as
+      `{:pty_out, data}`), `:pipe` (stdout and stderr arrive as
+      `{:stdout, data}` and `{:stderr, data}`; `write/2` feeds stdin), or a
+      keyword list `[stdin: m, stdout: m, stderr: m]` where `m` is
+      `:inherit`, `:devnull`, `:pipe` or `{:connect_unix, path}`; missing
+      keys are `:devnull` for stdin and `:inherit` for the others.
+      Default `:inherit`.
+    * `:winsize` - `{rows, cols}` of the PTY at spawn (with `stdio: :pty`).
+    * `:no_new_privs` - set `PR_SET_NO_NEW_PRIVS` before exec (default `false`).
+    * `:uid_map`, `:gid_map` - lists of `{inside, outside, count}` written
+      to the new user namespace's maps while the workload waits at its
+      checkpoint (needs `:user` in `:namespaces`).
+    * `:setgroups` - `:auto` (default: write `deny` to `/proc/PID/setgroups`
+      before the gid map only when the BEAM is not root, as the kernel then
+      requires), `:allow` or `:deny`.
+    * `:checkpoint` - `true` stops the workload before exec: `spawn/1`
+      returns at that point, the caller does host-side setup and then calls
+      `proceed/1` or `abort/1`. Default `false`.
+    * `:on_exit` - what happens to the workload when its owner or this
+      server goes away: `:kill` (default; the workload and everything it
+      started are killed, including double-forked daemons) or `:detach`.
+    * `:owner` - the process that receives events (default: the caller).
+      When the owner exits, the workload is stopped as `:on_exit` says.
+    * `:seccomp` - `{:bpf, binary}` or a list of them: filters installed in
+      order, last thing before exec.
+
+  `run/2` also takes `:stderr_to_stdout` (default `false`).
+
+  Every option is validated before any port opens; a bad one raises
+  `ArgumentError` naming the option, the value and what was expected.
+
+  ## Events
+
+  The owner receives `{:linx_process, proc, event}` where `event` is one of
+
+    * `{:stdout, binary}`, `{:stderr, binary}` - output of piped fds;
+    * `{:pty_out, binary}` - output of the PTY;
+    * `{:exited, code}` - the workload exited (terminal);
+    * `{:signaled, signum}` - the workload was killed by a signal (terminal);
+    * `{:error, errno, stage}` - it failed before exec (terminal), or a
+      command was refused (`stage` is `:malformed_command`, `:bad_state`
+      or `:command_too_big`; not terminal). `errno` is an atom such as
+      `:enoent` where Linux has a name for it;
+    * `{:agent_died, exit_status}` - the agent exited without a terminal
+      frame (terminal);
+    * `:aborted` - `abort/1` stopped the workload before exec (terminal).
+
+  Every byte of output arrives before the terminal event.
+
+  ## Errors before exec
+
+  `spawn/1`, `enter/2` and `proceed/1` return `{:error, {errno, stage}}`
+  when the workload never ran, where `stage` names the step that failed:
+  `:execve` (`{:enoent, :execve}` for a missing program), `:chdir`,
+  `:stdio`, `:clone`, `:open_ns_<ns>` / `:setns_<ns>` (enter), `:uid_map`
+  / `:gid_map` / `:setgroups` (writing the maps), `:seccomp_install`, … —
+  the full list is in `docs/protocol.md`.
+
+  ## Under a supervisor
+
+  `child_spec/1` takes the options of `spawn/1`; the child is started when
+  the workload runs and stops when it ends (`restart: :temporary` by
+  default; override it with `Supervisor.child_spec/2`).
+  """
+
+  use GenServer, restart: :temporary
+
+  alias Linx.Process.{Options, Wire}
+
+  require Logger
+
+  @typedoc "A running (or finished) workload: the pid of the server owning its agent."
+  @type t :: pid
+
+  @typedoc "An error before exec: the errno (atom where known) and the stage."
+  @type start_error :: {atom | integer, atom}
+
+  @typedoc "The last event of a workload."
+  @type terminal ::
+          {:exited, non_neg_integer}
+          | {:signaled, pos_integer}
+          | {:error, atom | integer, atom}
+          | {:agent_died, integer}
+          | :aborted
+
+  ## Public API
+
+  @doc """
+  Starts a workload in fresh namespaces.
+
+  Returns `{:ok, proc}` once the workload has exec'd (or, with
+  `checkpoint: true`, once it waits at its checkpoint), or
+  `{:error, {errno, stage}}` if it never ran. See the module doc for the
+  options.
+
+      {:ok, proc} = Linx.Process.spawn(argv: ["/bin/true"], namespaces: [:user, :pid])
+      {:exited, 0} = Linx.Process.await(proc)
+  """
+  @spec spawn(keyword) :: {:ok, t} | {:error, start_error}
+  def spawn(opts) do
+    opts = Options.validate!(opts, :spawn)
+    start(opts, :start)
+  end
+
+  @doc """
+  Starts a workload inside the namespaces of the running host process
+  `target_os_pid`.
+
+  With no `:namespaces` option every namespace of the target is joined;
+  with it, exactly the listed ones. Entering a process that does not exist
+  fails with `{:error, {:enoent, :open_ns_<ns>}}`.
+
+      {:ok, target} = Linx.Process.spawn(argv: ["/bin/sleep", "60"], namespaces: [:uts, :net])
+      {:ok, proc} = Linx.Process.enter(Linx.Process.os_pid(target), argv: ["/bin/hostname"])
+  """
+  @spec enter(pos_integer, keyword) :: {:ok, t} | {:error, start_error}
+  def enter(target_os_pid, opts) do
+    unless is_integer(target_os_pid) and target_os_pid > 0 do
+      raise ArgumentError,
+            "invalid target: got #{inspect(target_os_pid)}, expected a positive OS pid"
+    end
+
+    opts = Options.validate!(opts, :enter)
+    start(%{opts | target: target_os_pid}, :start)
+  end
+
+  @doc """
+  Runs a command to completion and returns `{output, exit_status}`, like
+  `System.cmd/3`.
+
+  `argv` is the program and its arguments; `opts` are those of `spawn/1`
+  (minus `:stdio`, `:owner` and `:checkpoint`) plus `:stderr_to_stdout`.
+  A workload killed by signal `n` reports `128 + n`, as ports do. A
+  workload that never ran raises `Linx.Process.Error`.
+
+      iex> Linx.Process.run(["/bin/echo", "hi"])
+      {"hi\\n", 0}
+  """
+  @spec run([binary], keyword) :: {binary, non_neg_integer}
+  def run(argv, opts \\ []) do
+    for key <- [:stdio, :owner, :checkpoint], Keyword.has_key?(opts, key) do
+      raise ArgumentError, "invalid option #{inspect(key)} for Linx.Process.run/2"
+    end
+
+    validated = Options.validate!([{:argv, argv} | opts], :run)
+    stderr = if validated.stderr_to_stdout, do: :pipe, else: :inherit
+    stdio = [stdin: :devnull, stdout: :pipe, stderr: stderr]
+
+    case start(%{validated | stdio: stdio}, :start) do
+      {:ok, proc} -> collect(proc, [])
+      {:error, {errno, stage}} -> raise Linx.Process.Error, errno: errno, stage: stage, argv: argv
+    end
+  end
+
+  defp collect(proc, acc) do
+    receive do
+      {:linx_process, ^proc, {out, data}} when out in [:stdout, :stderr] ->
+        collect(proc, [acc | data])
+
+      {:linx_process, ^proc, {:exited, code}} ->
+        {IO.iodata_to_binary(acc), code}
+
+      {:linx_process, ^proc, {:signaled, sig}} ->
+        {IO.iodata_to_binary(acc), 128 + sig}
+
+      {:linx_process, ^proc, {:agent_died, status}} ->
+        raise Linx.Process.Error, errno: status, stage: :agent_died
+
+      {:linx_process, ^proc, {:error, errno, stage}}
+      when stage not in [:malformed_command, :bad_state, :command_too_big] ->
+        raise Linx.Process.Error, errno: errno, stage: stage
+    end
+  end
+
+  @doc """
+  Releases a workload held at its checkpoint (`checkpoint: true`).
+
+  Returns `:ok` once it has exec'd, or `{:error, {errno, stage}}` if a step
+  before exec failed.
+  """
+  @spec proceed(t) :: :ok | {:error, start_error | :not_at_checkpoint}
+  def proceed(proc), do: GenServer.call(proc, :proceed, :infinity)
+
+  @doc """
+  Stops a workload held at its checkpoint without ever running it.
+  Returns `:ok` once the agent has reaped it; the owner receives `:aborted`.
+  """
+  @spec abort(t) :: :ok | {:error, :not_at_checkpoint}
+  def abort(proc), do: GenServer.call(proc, :abort, :infinity)
+
+  @doc """
+  Waits for the workload's terminal event and returns it.
+
+  If the caller is the owner, the matching `{:linx_process, proc, event}`
+  message is removed from its mailbox. Returns `{:error, :timeout}` if
+  `timeout` passes first, `{:error, :noproc}` if `proc` is gone and its
+  terminal event is not in the caller's mailbox.
+
+      {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sh", "-c", "exit 3"])
+      Linx.Process.await(proc)
+      #=> {:exited, 3}
+  """
+  @spec await(t, timeout) :: terminal | {:error, :timeout | :noproc}
+  def await(proc, timeout \\ :infinity) do
+    ref = Process.monitor(proc)
+    tag = make_ref()
+    send(proc, {:await, {self(), tag}})
+
+    receive do
+      {^tag, terminal} ->
+        Process.demonitor(ref, [:flush])
+        flush_terminal(proc, terminal)
+        terminal
+
+      {:DOWN, ^ref, _, _, _} ->
+        receive do
+          {:linx_process, ^proc, terminal} when not is_tuple(terminal) or
+                                                 elem(terminal, 0) in [
+                                                   :exited,
+                                                   :signaled,
+                                                   :agent_died,
+                                                   :error
+                                                 ] ->
+            terminal
+        after
+          0 -> {:error, :noproc}
+        end
+    after
+      timeout ->
+        Process.demonitor(ref, [:flush])
+        {:error, :timeout}
+    end
+  end
+
+  defp flush_terminal(proc, terminal) do
+    receive do
+      {:linx_process, ^proc, ^terminal} -> :ok
+    after
+      0 -> :ok
+    end
+  end
+
+  @doc """
+  Sends a signal to the workload: an atom (`:sigterm` or `:term`) or a
+  number 1..64. Delivered through a pidfd, so it can never hit a recycled
+  pid.
+
+      :ok = Linx.Process.signal(proc, :sigterm)
+      {:signaled, 15} = Linx.Process.await(proc)
+  """
+  @spec signal(t, atom | pos_integer) :: :ok | {:error, :not_running}
+  def signal(proc, sig) do
+    case Linx.Signal.number(sig) do
+      {:ok, n} -> GenServer.call(proc, {:command, {:signal, n}})
+      :error -> raise ArgumentError, "unknown signal #{inspect(sig)}"
+    end
+  end
+
+  @doc """
+  Writes to the workload's stdin pipe (`stdio: :pipe` or `stdin: :pipe`)
+  or to its PTY (`stdio: :pty`).
+  """
+  @spec write(t, iodata) :: :ok | {:error, :no_input | :not_running}
+  def write(proc, data), do: GenServer.call(proc, {:write, IO.iodata_to_binary(data)})
+
+  @doc """
+  Closes the workload's stdin pipe once every byte already written has
+  been delivered (the EOF is ordered after the data).
+  """
+  @spec close_stdin(t) :: :ok | {:error, :no_input | :not_running}
+  def close_stdin(proc), do: GenServer.call(proc, :close_stdin)
+
+  @doc "Sets the size of the workload's PTY (`TIOCSWINSZ`)."
+  @spec resize(t, 0..65535, 0..65535) :: :ok | {:error, :no_pty | :not_running}
+  def resize(proc, rows, cols)
+      when is_integer(rows) and rows in 0..65535 and is_integer(cols) and cols in 0..65535 do
+    GenServer.call(proc, {:resize, rows, cols})
+  end
+
+  @doc "The workload's pid as the host sees it."
+  @spec os_pid(t) :: pos_integer | nil
+  def os_pid(proc), do: GenServer.call(proc, :os_pid)
+
+  @doc "The workload's pid as seen inside its own pid namespace (1 in a new one)."
+  @spec ns_pid(t) :: pos_integer | nil
+  def ns_pid(proc), do: GenServer.call(proc, :ns_pid)
+
+  @doc """
+  Starts a workload linked to the caller, for supervision trees:
+  `{Linx.Process, argv: [...], ...}` as a child spec.
+  """
+  @spec start_link(keyword) :: {:ok, t} | {:error, start_error}
+  def start_link(opts) do
+    opts = Options.validate!(opts, :spawn)
+    start(opts, :start_link)
+  end
+
+  ## Starting
+
+  defp start(%Options{} = opts, how) do
+    opts = %{opts | owner: opts.owner || self()}
+
+    result =
+      case how do
+        :start -> DynamicSupervisor.start_child(Linx.ProcessSupervisor, {__MODULE__, opts})
+        :start_link -> GenServer.start_link(__MODULE__, opts)
+      end
+
+    with {:ok, proc} <- result do
+      try do
+        GenServer.call(proc, :started, :infinity)
+      catch
+        :exit, reason -> {:error, {:agent_died, reason}}
+      end
+    end
+  end
+
+  @doc false
+  # DynamicSupervisor hands us the already validated options.
+  def child_spec(%Options{} = opts) do
+    %{id: __MODULE__, start: {GenServer, :start_link, [__MODULE__, opts]}, restart: :temporary}
+  end
+
+  def child_spec(opts) when is_list(opts) do
+    %{id: __MODULE__, start: {__MODULE__, :start_link, [opts]}, restart: :temporary}
+  end
+
+  ## Server
+
+  @non_fatal [:malformed_command, :bad_state, :command_too_big]
+
+  @impl true
+  def init(%Options{} = opts) do
+    Process.flag(:trap_exit, true)
+    path = agent_path()
+
+    port =
+      Port.open({:spawn_executable, path}, [
+        :binary,
+        :nouse_stdio,
+        {:packet, 4},
+        :exit_status
+      ])
+
+    # The BEAM stops at the checkpoint itself when it has maps to write.
+    needs_maps? = opts.uid_map != nil or opts.gid_map != nil
+    agent_checkpoint? = opts.checkpoint or needs_maps?
+    Port.command(port, Wire.encode(Wire.request(opts, agent_checkpoint?)))
+
+    state = %{
+      port: port,
+      opts: opts,
+      owner: opts.owner,
+      owner_ref: Process.monitor(opts.owner),
+      phase: :starting,
+      os_pid: nil,
+      ns_pid: nil,
+      agent_checkpoint?: agent_checkpoint?,
+      start_from: nil,
+      proceed_from: nil,
+      abort_from: nil,
+      awaiters: [],
+      terminal: nil,
+      malformed: nil,
+      input: input_kind(opts.stdio)
+    }
+
+    {:ok, state}
+  end
+
+  defp agent_path do
+    path = Path.join(:code.priv_dir(:linx), "linx_process")
+
+    unless File.exists?(path) do
+      raise "the agent #{path} is missing: run `mix compile` (it builds priv/ with make)"
+    end
+
+    path
+  end
+
+  defp input_kind(:pty), do: :pty
+  defp input_kind(:pipe), do: :pipe
+  defp input_kind(stdio) when is_list(stdio), do: if(stdio[:stdin] == :pipe, do: :pipe)
+  defp input_kind(_), do: nil
+
+  @impl true
+  def handle_call(:started, _from, %{terminal: t} = s) when t != nil,
+    do: {:reply, start_error(t), s}
+
+  def handle_call(:started, from, %{phase: phase} = s)
+      when phase in [:starting, :proceeding_internal],
+      do: {:noreply, %{s | start_from: from}}
+
+  def handle_call(:started, _from, s), do: {:reply, {:ok, self()}, s}
+
+  def handle_call(:proceed, from, %{phase: :ready} = s) do
+    send_frame(s, :proceed)
+    {:noreply, %{s | phase: :proceeding, proceed_from: from}}
+  end
+
+  def handle_call(:proceed, _from, s), do: {:reply, {:error, :not_at_checkpoint}, s}
+
+  def handle_call(:abort, from, %{phase: :ready} = s) do
+    send_frame(s, :abort)
+    {:noreply, %{s | phase: :aborting, abort_from: from}}
+  end
+
+  def handle_call(:abort, _from, s), do: {:reply, {:error, :not_at_checkpoint}, s}
+
+  def handle_call(_, _from, %{terminal: t} = s) when t != nil,
+    do: {:reply, {:error, :not_running}, s}
+
+  def handle_call({:command, cmd}, _from, s) do
+    send_frame(s, cmd)
+    {:reply, :ok, s}
+  end
+
+  def handle_call({:write, data}, _from, %{input: :pipe} = s) do
+    send_frame(s, {:stdin, data})
+    {:reply, :ok, s}
+  end
+
+  def handle_call({:write, data}, _from, %{input: :pty} = s) do
+    send_frame(s, {:pty_in, data})
+    {:reply, :ok, s}
+  end
+
+  def handle_call({:write, _}, _from, s), do: {:reply, {:error, :no_input}, s}
+
+  def handle_call(:close_stdin, _from, %{input: :pipe} = s) do
+    send_frame(s, :close_stdin)
+    {:reply, :ok, s}
+  end
+
+  def handle_call(:close_stdin, _from, s), do: {:reply, {:error, :no_input}, s}
+
+  def handle_call({:resize, rows, cols}, _from, %{input: :pty} = s) do
+    send_frame(s, {:pty_winsize, {rows, cols, 0, 0}})
+    {:reply, :ok, s}
+  end
+
+  def handle_call({:resize, _, _}, _from, s), do: {:reply, {:error, :no_pty}, s}
+
+  def handle_call(:os_pid, _from, s), do: {:reply, s.os_pid, s}
+  def handle_call(:ns_pid, _from, s), do: {:reply, s.ns_pid, s}
+
+  @impl true
+  # Frames from the agent.
+  def handle_info({port, {:data, bin}}, %{port: port} = s) do
+    {:noreply, agent_frame(Wire.decode(bin), s)}
+  end
+
+  # The agent exited. After a terminal frame that is the normal end; before
+  # one, the agent died and we say so instead of leaving callers waiting.
+  def handle_info({port, {:exit_status, status}}, %{port: port} = s) do
+    s = %{s | port: nil}
+
+    case s.terminal do
+      nil -> {:stop, :normal, finish(s, {:agent_died, status})}
+      _ -> {:stop, :normal, s}
+    end
+  end
+
+  def handle_info({:await, {pid, tag}}, %{terminal: nil} = s),
+    do: {:noreply, %{s | awaiters: [{pid, tag} | s.awaiters]}}
+
+  def handle_info({:await, {pid, tag}}, s) do
+    send(pid, {tag, s.terminal})
+    {:noreply, s}
+  end
+
+  # The owner is gone: closing the port makes the agent see EOF on fd 3,
+  # and it kills the workload's whole tree (unless on_exit: :detach).
+  def handle_info({:DOWN, ref, :process, _, _}, %{owner_ref: ref} = s),
+    do: {:stop, :normal, s}
+
+  # Linked (start_link) parent exits: same as the owner going away.
+  def handle_info({:EXIT, _from, reason}, s), do: {:stop, reason, s}
+
+  def handle_info(_other, s), do: {:noreply, s}
+
+  @impl true
+  def terminate(_reason, %{port: port}) when is_port(port) do
+    Port.close(port)
+  catch
+    :error, _ -> :ok
+  end
+
+  def terminate(_reason, _s), do: :ok
+
+  ## Agent frames (docs/protocol.md, "Life of a session")
+
+  defp agent_frame({:status, :spawned, pid}, s), do: %{s | os_pid: pid}
+
+  defp agent_frame({:status, :ready, ns_pid}, s) do
+    s = %{s | ns_pid: ns_pid}
+
+    case write_maps(s) do
+      :ok ->
+        cond do
+          s.opts.checkpoint ->
+            s = reply(s, :start_from, {:ok, self()})
+            %{s | phase: :ready}
+
+          s.agent_checkpoint? ->
+            send_frame(s, :proceed)
+            %{s | phase: :proceeding_internal}
+
+          true ->
+            %{s | phase: :proceeding_internal}
+        end
+
+      {:error, errno, stage} ->
+        # The workload must not run with half-written maps: abort it and
+        # report the failure as the start error.
+        send_frame(s, :abort)
+        s = reply(s, :start_from, {:error, {errno, stage}})
+        %{s | terminal: {:error, errno, stage}, phase: :failed}
+    end
+  end
+
+  defp agent_frame({:status, :running}, s) do
+    s = reply(s, :start_from, {:ok, self()})
+    s = reply(s, :proceed_from, :ok)
+    %{s | phase: :running}
+  end
+
+  defp agent_frame({:status, :aborted, _}, s) do
+    s = reply(s, :abort_from, :ok)
+
+    case s.terminal do
+      nil -> finish(s, :aborted)
+      _ -> s
+    end
+  end
+
+  defp agent_frame({:status, :exited, code}, s), do: finish(s, {:exited, code})
+  defp agent_frame({:status, :signaled, sig}, s), do: finish(s, {:signaled, sig})
+
+  defp agent_frame({:malformed, stage, what}, s) do
+    Logger.warning("linx_process #{inspect(stage)}: #{what}")
+    %{s | malformed: {stage, what}}
+  end
+
+  defp agent_frame({:error, errno, stage}, s) when stage in @non_fatal do
+    notify(s, {:error, Linx.Errno.name(errno), stage})
+    s
+  end
+
+  defp agent_frame({:error, errno, stage}, s) do
+    errno = Linx.Errno.name(errno)
+    s = reply(s, :start_from, {:error, {errno, stage}})
+    s = reply(s, :proceed_from, {:error, {errno, stage}})
+    s = reply(s, :abort_from, {:error, {errno, stage}})
+
+    case s.terminal do
+      nil -> finish(s, {:error, errno, stage})
+      _ -> s
+    end
+  end
+
+  defp agent_frame({stream, data}, s) when stream in [:stdout, :stderr, :pty_out] do
+    notify(s, {stream, data})
+    s
+  end
+
+  defp agent_frame(other, s) do
+    Logger.warning("linx_process: unexpected frame #{inspect(other, limit: 10)}")
+    s
+  end
+
+  # The terminal event: told to the owner first, then to awaiters, so an
+  # owner that awaits finds the event already in its mailbox and await/2
+  # can flush it.
+  defp finish(s, terminal) do
+    s = reply(s, :start_from, start_error(terminal))
+    s = reply(s, :proceed_from, start_error(terminal))
+    s = reply(s, :abort_from, {:error, :not_at_checkpoint})
+
+    # A start error is returned by spawn/enter itself; the owner is told
+    # only about workloads it was handed.
+    unless s.phase in [:starting, :proceeding_internal] and start_error(terminal) != {:ok, self()},
+      do: notify(s, terminal)
+
+    for {pid, tag} <- s.awaiters, do: send(pid, {tag, terminal})
+    %{s | terminal: terminal, awaiters: [], phase: :done}
+  end
+
+  defp start_error({:error, errno, stage}), do: {:error, {errno, stage}}
+  defp start_error({:agent_died, status}), do: {:error, {status, :agent_died}}
+  defp start_error(:aborted), do: {:error, {:aborted, :checkpoint}}
+  defp start_error(_), do: {:ok, self()}
+
+  defp reply(s, key, value) do
+    case Map.fetch!(s, key) do
+      nil ->
+        s
+
+      from ->
+        GenServer.reply(from, value)
+        Map.put(s, key, nil)
+    end
+  end
+
+  defp notify(s, event), do: send(s.owner, {:linx_process, self(), event})
+
+  defp send_frame(%{port: nil}, _term), do: :ok
+  defp send_frame(%{port: port}, term), do: Port.command(port, Wire.encode(term))
+
+  ## uid_map / gid_map, written at :ready while the child waits.
+
+  defp write_maps(%{opts: %{uid_map: nil, gid_map: nil}}), do: :ok
+
+  defp write_maps(%{os_pid: pid, opts: o}) do
+    with :ok <- write_map(pid, "uid_map", o.uid_map),
+         :ok <- write_setgroups(pid, o),
+         :ok <- write_map(pid, "gid_map", o.gid_map) do
+      :ok
+    end
+  end
+
+  defp write_map(_pid, _file, nil), do: :ok
+
+  defp write_map(pid, file, entries) do
+    text = Enum.map_join(entries, "", fn {i, o, c} -> "#{i} #{o} #{c}\n" end)
+    proc_write(pid, file, text)
+  end
+
+  # The kernel lets an unprivileged writer set gid_map only after setgroups
+  # is denied; root may leave it allowed.
+  defp write_setgroups(_pid, %{gid_map: nil}), do: :ok
+  defp write_setgroups(_pid, %{setgroups: :allow}), do: :ok
+
+  defp write_setgroups(pid, %{setgroups: :deny}), do: proc_write(pid, "setgroups", "deny")
+
+  defp write_setgroups(pid, %{setgroups: :auto}) do
+    if root?(), do: :ok, else: proc_write(pid, "setgroups", "deny")
+  end
+
+  defp root? do
+    case File.read("/proc/self/status") do
+      {:ok, status} -> Regex.match?(~r/^Uid:\s+\d+\s+0\s/m, status)
+      _ -> false
+    end
+  end
+
+  defp proc_write(pid, file, text) do
+    case File.write("/proc/#{pid}/#{file}", text) do
+      :ok -> :ok
+      {:error, errno} -> {:error, errno, String.to_atom(file)}
+    end
+  end
+end

@@ -1,0 +1,78 @@
+defmodule Linx.Case do
+  @moduledoc false
+  # Helpers shared by the integration tests: namespace inodes, polling for
+  # an OS-level effect, and checks that OS processes are really gone.
+  use ExUnit.CaseTemplate
+
+  using do
+    quote do
+      import Linx.Case
+    end
+  end
+
+  @doc "The namespace link of `type` (a /proc ns name) of an OS pid, e.g. \"mnt:[4026531841]\"."
+  def ns_link(os_pid, type), do: File.read_link!("/proc/#{os_pid}/ns/#{type}")
+
+  @doc "The same, for the test's own BEAM process."
+  def host_ns(type), do: File.read_link!("/proc/self/ns/#{type}")
+
+  @doc "Polls `fun` until it returns a truthy value or `ms` pass; returns the last value."
+  def eventually(fun, ms \\ 3000) do
+    deadline = System.monotonic_time(:millisecond) + ms
+    do_eventually(fun, deadline)
+  end
+
+  defp do_eventually(fun, deadline) do
+    case fun.() do
+      v when v not in [nil, false] ->
+        v
+
+      v ->
+        if System.monotonic_time(:millisecond) > deadline do
+          v
+        else
+          Process.sleep(20)
+          do_eventually(fun, deadline)
+        end
+    end
+  end
+
+  @doc "True when no live (non-zombie) process has this pid."
+  def os_pid_gone?(pid) do
+    case File.read("/proc/#{pid}/stat") do
+      {:error, _} -> true
+      {:ok, stat} -> stat |> String.split(") ") |> List.last() |> String.starts_with?("Z")
+    end
+  end
+
+  @doc "Asserts that an OS pid goes away within `ms`."
+  def assert_os_pid_exits(pid, ms \\ 3000) do
+    assert eventually(fn -> os_pid_gone?(pid) end, ms),
+           "OS process #{pid} is still alive after #{ms} ms"
+  end
+
+  @doc "A fresh temporary directory for one test."
+  def tmp_dir!(name) do
+    dir = Path.join(System.tmp_dir!(), "linx-test-#{name}-#{System.unique_integer([:positive])}")
+    File.rm_rf!(dir)
+    File.mkdir_p!(dir)
+    dir
+  end
+
+  @doc "Collects the owner's events of `proc` until the terminal one."
+  def collect_events(proc, timeout \\ 10_000) do
+    receive do
+      {:linx_process, ^proc, {kind, _} = ev} when kind in [:stdout, :stderr, :pty_out] ->
+        [ev | collect_events(proc, timeout)]
+
+      {:linx_process, ^proc, ev} ->
+        [ev]
+    after
+      timeout -> flunk("no terminal event from #{inspect(proc)} within #{timeout} ms")
+    end
+  end
+
+  @doc "Concatenated output of one stream in a list of events."
+  def output(events, stream \\ :stdout),
+    do: for({^stream, data} <- events, into: "", do: data)
+end
