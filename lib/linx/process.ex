@@ -253,13 +253,14 @@ defmodule Linx.Process do
 
       {:DOWN, ^ref, _, _, _} ->
         receive do
-          {:linx_process, ^proc, terminal} when not is_tuple(terminal) or
-                                                 elem(terminal, 0) in [
-                                                   :exited,
-                                                   :signaled,
-                                                   :agent_died,
-                                                   :error
-                                                 ] ->
+          {:linx_process, ^proc, terminal}
+          when not is_tuple(terminal) or
+                 elem(terminal, 0) in [
+                   :exited,
+                   :signaled,
+                   :agent_died,
+                   :error
+                 ] ->
             terminal
         after
           0 -> {:error, :noproc}
@@ -618,8 +619,9 @@ defmodule Linx.Process do
 
     # A start error is returned by spawn/enter itself; the owner is told
     # only about workloads it was handed.
-    unless s.phase in [:starting, :proceeding_internal] and start_error(terminal) != {:ok, self()},
-      do: notify(s, terminal)
+    unless s.phase in [:starting, :proceeding_internal] and
+             start_error(terminal) != {:ok, self()},
+           do: notify(s, terminal)
 
     for {pid, tag} <- s.awaiters, do: send(pid, {tag, terminal})
     %{s | terminal: terminal, awaiters: [], phase: :done}

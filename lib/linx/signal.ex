@@ -56,7 +56,9 @@ defmodule Linx.Signal do
   @by_number Map.new(@table, fn {name, n} -> {n, name} end)
   @by_name Map.new(@table)
   # "term" → 15, so `:term` works as well as `:sigterm`, without minting atoms.
-  @by_short Map.new(@table, fn {name, n} -> {String.replace_prefix(Atom.to_string(name), "sig", ""), n} end)
+  @by_short Map.new(@table, fn {name, n} ->
+              {String.replace_prefix(Atom.to_string(name), "sig", ""), n}
+            end)
 
   @doc """
   The number of a signal given as `:sigterm`, `:term` or an integer 1..64.

@@ -70,8 +70,7 @@ defmodule Linx.Process.Options do
 
     base = %__MODULE__{mode: if(mode == :enter, do: :enter, else: :spawn)}
 
-    parsed =
-      Enum.reduce(opts, base, fn {key, value}, acc -> option(acc, key, value, opts) end)
+    parsed = Enum.reduce(opts, base, fn {key, value}, acc -> option(acc, key, value, opts) end)
 
     parsed
     |> require_argv()

@@ -1,0 +1,197 @@
+defmodule Linx.AgentProtocolTest do
+  # Frames sent to priv/linx_process directly, bypassing Linx.Process, to pin
+  # the agent's answers to bad input (docs/protocol.md).
+  use Linx.Case, async: true
+
+  @einval 22
+  @emsgsize 90
+
+  defp open_agent do
+    path = Path.join(:code.priv_dir(:linx), "linx_process")
+    Port.open({:spawn_executable, path}, [:binary, :nouse_stdio, {:packet, 4}, :exit_status])
+  end
+
+  defp send_raw(port, bin), do: Port.command(port, bin)
+  defp send_term(port, term), do: send_raw(port, :erlang.term_to_binary(term))
+
+  # Every frame until the agent exits, then {:exit, status}.
+  defp frames(port, timeout \\ 5000) do
+    receive do
+      {^port, {:data, bin}} -> [:erlang.binary_to_term(bin) | frames(port, timeout)]
+      {^port, {:exit_status, status}} -> [{:exit, status}]
+    after
+      timeout -> flunk("agent neither answered nor exited within #{timeout} ms")
+    end
+  end
+
+  defp next_frame(port) do
+    receive do
+      {^port, {:data, bin}} -> :erlang.binary_to_term(bin)
+      {^port, {:exit_status, status}} -> {:exit, status}
+    after
+      5000 -> flunk("no frame from the agent")
+    end
+  end
+
+  describe "malformed requests" do
+    test "bytes that are not ETF" do
+      port = open_agent()
+      send_raw(port, <<1, 2, 3, 4, 5>>)
+
+      assert [
+               {:malformed, :malformed_request, why},
+               {:error, @einval, :malformed_request},
+               {:exit, 2}
+             ] = frames(port)
+
+      assert is_binary(why) and why != ""
+    end
+
+    test "an unknown request tag" do
+      port = open_agent()
+      send_term(port, {:launch, %{argv: ["/bin/true"]}})
+
+      assert [
+               {:malformed, :malformed_request, _},
+               {:error, @einval, :malformed_request},
+               {:exit, 2}
+             ] = frames(port)
+    end
+
+    test "argv with a non-binary element names the element" do
+      port = open_agent()
+      send_term(port, {:spawn, %{argv: ["/bin/echo", 42]}})
+
+      assert [
+               {:malformed, :malformed_request, why},
+               {:error, @einval, :malformed_request},
+               {:exit, 2}
+             ] = frames(port)
+
+      assert why =~ "argv"
+    end
+
+    test "a missing argv" do
+      port = open_agent()
+      send_term(port, {:spawn, %{env: []}})
+
+      assert [
+               {:malformed, :malformed_request, why},
+               {:error, @einval, :malformed_request},
+               {:exit, 2}
+             ] = frames(port)
+
+      assert why =~ "argv"
+    end
+
+    test "an unknown namespace" do
+      port = open_agent()
+      send_term(port, {:spawn, %{argv: ["/bin/true"], namespaces: [:bogus]}})
+
+      assert [
+               {:malformed, :malformed_request, why},
+               {:error, @einval, :malformed_request},
+               {:exit, 2}
+             ] = frames(port)
+
+      assert why =~ "namespaces"
+    end
+
+    test "enter without a target" do
+      port = open_agent()
+      send_term(port, {:enter, %{argv: ["/bin/true"]}})
+
+      assert [
+               {:malformed, :malformed_request, _},
+               {:error, @einval, :malformed_request},
+               {:exit, 2}
+             ] = frames(port)
+    end
+
+    test "an oversized request is refused without hanging" do
+      port = open_agent()
+      send_raw(port, :binary.copy(<<0>>, 16 * 1024 * 1024 + 1))
+      assert [{:error, @emsgsize, :request_too_big}, {:exit, 2}] = frames(port, 10_000)
+    end
+
+    test "a truncated ETF term" do
+      port = open_agent()
+
+      <<body::binary-size(10), _::binary>> =
+        :erlang.term_to_binary({:spawn, %{argv: ["/bin/true"]}})
+
+      send_raw(port, body)
+
+      assert [
+               {:malformed, :malformed_request, _},
+               {:error, @einval, :malformed_request},
+               {:exit, 2}
+             ] = frames(port)
+    end
+  end
+
+  describe "bad commands are answered and the agent goes on" do
+    test "at the checkpoint" do
+      port = open_agent()
+      send_term(port, {:spawn, %{argv: ["/bin/true"], checkpoint: true}})
+      assert {:status, :spawned, pid} = next_frame(port)
+      assert is_integer(pid)
+      assert {:status, :ready, ^pid} = next_frame(port)
+
+      send_raw(port, <<131, 99>>)
+      assert {:malformed, :malformed_command, _} = next_frame(port)
+      assert {:error, @einval, :malformed_command} = next_frame(port)
+
+      send_term(port, {:cap_drop_bounding, "not a mask"})
+      assert {:malformed, :malformed_command, _} = next_frame(port)
+      assert {:error, @einval, :malformed_command} = next_frame(port)
+
+      send_term(port, :proceed)
+      assert [{:status, :running}, {:status, :exited, 0}, {:exit, 0}] = frames(port)
+    end
+
+    test "after running, including an oversized frame" do
+      port = open_agent()
+      send_term(port, {:spawn, %{argv: ["/bin/cat"], checkpoint: false, stdio: :pipe}})
+      assert {:status, :spawned, _} = next_frame(port)
+      assert {:status, :ready, _} = next_frame(port)
+      assert {:status, :running} = next_frame(port)
+
+      send_term(port, {:no_such_command, 1})
+      assert {:malformed, :malformed_command, _} = next_frame(port)
+      assert {:error, @einval, :malformed_command} = next_frame(port)
+
+      send_raw(port, :binary.copy(<<0>>, 16 * 1024 * 1024 + 1))
+      assert {:error, @emsgsize, :command_too_big} = next_frame(port)
+
+      send_term(port, :proceed)
+      assert {:error, _, :bad_state} = next_frame(port)
+
+      send_term(port, {:stdin, "still alive\n"})
+      send_term(port, :close_stdin)
+      assert {:stdout, "still alive\n"} = next_frame(port)
+      assert [{:status, :exited, 0}, {:exit, 0}] = frames(port)
+    end
+  end
+
+  describe "echo" do
+    test "the agent's reading of a request, defaults filled in" do
+      port = open_agent()
+      send_term(port, {:echo, {:spawn, %{argv: ["/bin/true"]}}})
+      assert [{:decoded, decoded}, {:exit, 0}] = frames(port)
+      assert is_map(decoded) or is_tuple(decoded)
+    end
+  end
+
+  describe "the BEAM side goes away" do
+    test "closing the port kills the workload" do
+      port = open_agent()
+      send_term(port, {:spawn, %{argv: ["/bin/sleep", "60"], checkpoint: false}})
+      assert {:status, :spawned, pid} = next_frame(port)
+      assert {:status, :ready, _} = next_frame(port)
+      assert {:status, :running} = next_frame(port)
+      Port.close(port)
+      assert_os_pid_exits(pid)
+    end
+  end
+end

@@ -1,0 +1,137 @@
+defmodule Linx.Process.NamespacesTest do
+  use Linx.Case, async: true
+
+  # namespace option atom => /proc/PID/ns name
+  @types [
+    user: "user",
+    mount: "mnt",
+    uts: "uts",
+    ipc: "ipc",
+    cgroup: "cgroup",
+    net: "net",
+    time: "time",
+    pid: "pid"
+  ]
+
+  defp inside_ns(type, namespaces) do
+    {out, 0} =
+      Linx.Process.run(["/bin/readlink", "/proc/self/ns/#{type}"], namespaces: namespaces)
+
+    String.trim(out)
+  end
+
+  describe "spawn with one new namespace" do
+    for {ns, type} <- @types do
+      test "#{ns}: /proc/self/ns/#{type} differs from the host's" do
+        assert inside_ns(unquote(type), [unquote(ns)]) != host_ns(unquote(type))
+      end
+    end
+  end
+
+  describe "spawn without namespaces" do
+    for {ns, type} <- @types do
+      test "#{ns}: /proc/self/ns/#{type} equals the host's" do
+        assert inside_ns(unquote(type), []) == host_ns(unquote(type))
+      end
+    end
+
+    test "a namespace not asked for stays the host's when others are new" do
+      assert inside_ns("net", [:uts, :ipc]) == host_ns("net")
+      assert inside_ns("uts", [:uts, :ipc]) != host_ns("uts")
+    end
+  end
+
+  describe "all eight at once" do
+    test "every inode differs" do
+      script = Enum.map_join(@types, "; ", fn {_, t} -> "readlink /proc/self/ns/#{t}" end)
+
+      {out, 0} =
+        Linx.Process.run(["/bin/sh", "-c", script],
+          namespaces: Keyword.keys(@types),
+          uid_map: [{0, 0, 1}],
+          gid_map: [{0, 0, 1}]
+        )
+
+      inside = String.split(out, "\n", trim: true)
+      assert length(inside) == 8
+
+      for {{_, type}, link} <- Enum.zip(@types, inside) do
+        assert link =~ type
+        assert link != host_ns(type)
+      end
+    end
+  end
+
+  describe "pid namespace" do
+    test "the workload is pid 1 and ns_pid says so" do
+      {:ok, proc} =
+        Linx.Process.spawn(argv: ["/bin/sh", "-c", "echo $$"], namespaces: [:pid], stdio: :pipe)
+
+      assert Linx.Process.ns_pid(proc) == 1
+      assert Linx.Process.os_pid(proc) > 1
+      events = collect_events(proc)
+      assert output(events) == "1\n"
+      assert List.last(events) == {:exited, 0}
+    end
+
+    test "without a pid namespace ns_pid equals os_pid" do
+      {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sleep", "5"])
+      assert Linx.Process.ns_pid(proc) == Linx.Process.os_pid(proc)
+      :ok = Linx.Process.signal(proc, :sigkill)
+      assert Linx.Process.await(proc) == {:signaled, 9}
+    end
+  end
+
+  describe "user namespace" do
+    test "uid_map [{0, host_uid, 1}] makes the workload root inside" do
+      host_uid = host_id("Uid")
+      host_gid = host_id("Gid")
+
+      {out, 0} =
+        Linx.Process.run(["/bin/sh", "-c", "id -u; id -g; cat /proc/self/uid_map"],
+          namespaces: [:user],
+          uid_map: [{0, host_uid, 1}],
+          gid_map: [{0, host_gid, 1}]
+        )
+
+      assert [uid, gid, map] = String.split(out, "\n", trim: true)
+      assert uid == "0"
+      assert gid == "0"
+      assert String.split(map) == ["0", "#{host_uid}", "1"]
+    end
+
+    test "an unmapped user namespace shows the overflow uid" do
+      {out, 0} = Linx.Process.run(["/bin/id", "-u"], namespaces: [:user])
+      assert String.trim(out) == File.read!("/proc/sys/kernel/overflowuid") |> String.trim()
+    end
+
+    test "setgroups: :deny is written before the gid map" do
+      {out, 0} =
+        Linx.Process.run(["/bin/cat", "/proc/self/setgroups"],
+          namespaces: [:user],
+          uid_map: [{0, 0, 1}],
+          gid_map: [{0, 0, 1}],
+          setgroups: :deny
+        )
+
+      assert String.trim(out) == "deny"
+    end
+  end
+
+  describe "uts namespace" do
+    test "hostname changes stay inside" do
+      {out, 0} =
+        Linx.Process.run(["/bin/sh", "-c", "hostname linx-inside && hostname"],
+          namespaces: [:uts]
+        )
+
+      assert out == "linx-inside\n"
+      refute String.trim(File.read!("/proc/sys/kernel/hostname")) == "linx-inside"
+    end
+  end
+
+  defp host_id(field) do
+    [_, id] = Regex.run(~r/^#{field}:\s+(\d+)/m, File.read!("/proc/self/status"))
+    String.to_integer(id)
+  end
+end
