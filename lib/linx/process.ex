@@ -60,8 +60,18 @@ defmodule Linx.Process do
       started are killed, including double-forked daemons) or `:detach`.
     * `:owner` - the process that receives events (default: the caller).
       When the owner exits, the workload is stopped as `:on_exit` says.
+    * `:capabilities` - the capability sets to exec with, as a keyword
+      list: `keep: [...]` (only these), `drop: [...] | :all`, `ambient:
+      [...]` (raised into the ambient set, so they survive exec for a
+      non-root uid), or explicit `effective:`, `permitted:`,
+      `inheritable:`, `bounding:` lists (or `:all`). Names are those of
+      `Linx.Capabilities`. Applied at the checkpoint in the order the
+      kernel needs (bounding, thread sets, ambient); an impossible
+      combination (ambient not permitted and inheritable, effective not
+      permitted, inheritable outside bounding) raises `ArgumentError`.
+      Example: `[keep: [:net_bind_service], ambient: [:net_bind_service]]`.
     * `:seccomp` - `{:bpf, binary}` or a list of them: filters installed in
-      order, last thing before exec.
+      order, after the capabilities, the last thing before exec.
 
   `run/2` also takes `:stderr_to_stdout` (default `false`).
 
@@ -317,6 +327,19 @@ defmodule Linx.Process do
     GenServer.call(proc, {:resize, rows, cols})
   end
 
+  @doc """
+  Reads the capability sets of a workload held at its checkpoint
+  (`checkpoint: true`), as the child has them right now: what it would
+  exec with. Returns masks; `Linx.Capabilities.from_mask/1` names them.
+
+      {:ok, proc} = Linx.Process.spawn(argv: ["/bin/true"], checkpoint: true,
+                                       capabilities: [keep: [:kill]])
+      {:ok, %{effective: 0x20, bounding: 0x20}} = Linx.Process.capabilities(proc)
+  """
+  @spec capabilities(t) ::
+          {:ok, %{atom => non_neg_integer}} | {:error, :not_at_checkpoint | start_error}
+  def capabilities(proc), do: GenServer.call(proc, :caps_query, :infinity)
+
   @doc "The workload's pid as the host sees it."
   @spec os_pid(t) :: pos_integer | nil
   def os_pid(proc), do: GenServer.call(proc, :os_pid)
@@ -399,6 +422,7 @@ defmodule Linx.Process do
       start_from: nil,
       proceed_from: nil,
       abort_from: nil,
+      caps_from: nil,
       awaiters: [],
       terminal: nil,
       malformed: nil,
@@ -446,6 +470,13 @@ defmodule Linx.Process do
   end
 
   def handle_call(:abort, _from, s), do: {:reply, {:error, :not_at_checkpoint}, s}
+
+  def handle_call(:caps_query, from, %{phase: :ready, caps_from: nil} = s) do
+    send_frame(s, :caps_query)
+    {:noreply, %{s | caps_from: from}}
+  end
+
+  def handle_call(:caps_query, _from, s), do: {:reply, {:error, :not_at_checkpoint}, s}
 
   def handle_call(_, _from, %{terminal: t} = s) when t != nil,
     do: {:reply, {:error, :not_running}, s}
@@ -592,11 +623,17 @@ defmodule Linx.Process do
     s = reply(s, :start_from, {:error, {errno, stage}})
     s = reply(s, :proceed_from, {:error, {errno, stage}})
     s = reply(s, :abort_from, {:error, {errno, stage}})
+    s = reply(s, :caps_from, {:error, {errno, stage}})
 
     case s.terminal do
       nil -> finish(s, {:error, errno, stage})
       _ -> s
     end
+  end
+
+  defp agent_frame({:caps, eff, prm, inh, bnd, amb}, s) do
+    sets = %{effective: eff, permitted: prm, inheritable: inh, bounding: bnd, ambient: amb}
+    reply(s, :caps_from, {:ok, sets})
   end
 
   defp agent_frame({stream, data}, s) when stream in [:stdout, :stderr, :pty_out] do
@@ -616,6 +653,7 @@ defmodule Linx.Process do
     s = reply(s, :start_from, start_error(terminal))
     s = reply(s, :proceed_from, start_error(terminal))
     s = reply(s, :abort_from, {:error, :not_at_checkpoint})
+    s = reply(s, :caps_from, {:error, :not_at_checkpoint})
 
     # A start error is returned by spawn/enter itself; the owner is told
     # only about workloads it was handed.

@@ -8,19 +8,143 @@ defmodule Linx.Process.Commands do
   #   3. cap_set_ambient    - needs each cap in permitted and inheritable
   #   4. seccomp_install    - last, so the filter need not allow the steps above
   #
-  # Filters stack in the order given.
+  # Filters stack in the order given. Impossible capability combinations are
+  # refused here with ArgumentError, not discovered as EPERM in the child.
+
+  import Bitwise
+  alias Linx.Capabilities
+
+  @cap_keys [:keep, :drop, :ambient, :effective, :permitted, :inheritable, :bounding]
 
   @spec from_options(term, term) :: [tuple]
   def from_options(caps, seccomp) do
     cap_commands(caps) ++ seccomp_commands(seccomp)
   end
 
+  @doc false
+  # The five target sets as masks, or nil when the option is absent.
+  @spec cap_sets(term) :: map | nil
+  def cap_sets(nil), do: nil
+
+  def cap_sets(opts) do
+    unless Keyword.keyword?(opts) and opts != [] do
+      bad_caps!(opts, "a keyword list such as [keep: [:net_bind_service], drop: :all]")
+    end
+
+    for {k, _} <- opts, k not in @cap_keys do
+      bad_caps!(opts, "known keys #{inspect(@cap_keys)}; unknown key #{inspect(k)}")
+    end
+
+    all = Capabilities.to_mask(:all)
+    mask = fn key, default -> set_mask(opts, key, default) end
+
+    # keep/drop give the starting point for every set (keep alone means
+    # "only these"; keep wins over drop); explicit sets override it.
+    base =
+      case {Keyword.get(opts, :keep), Keyword.get(opts, :drop)} do
+        {nil, nil} -> all
+        {nil, :all} -> 0
+        {nil, _drop} -> all &&& ~~~mask.(:drop, 0)
+        {_keep, d} when d in [nil, :all] -> mask.(:keep, 0)
+        {_keep, _drop} -> (all &&& ~~~mask.(:drop, 0)) ||| mask.(:keep, 0)
+      end
+
+    ambient = mask.(:ambient, 0)
+    bounding = mask.(:bounding, base ||| ambient)
+    permitted = mask.(:permitted, base ||| ambient)
+    effective = mask.(:effective, permitted)
+    inheritable = mask.(:inheritable, ambient)
+
+    sets = %{
+      effective: effective,
+      permitted: permitted,
+      inheritable: inheritable,
+      bounding: bounding,
+      ambient: ambient
+    }
+
+    check!(sets, opts)
+  end
+
+  defp set_mask(opts, key, default) do
+    case Keyword.fetch(opts, key) do
+      :error ->
+        default
+
+      {:ok, :all} ->
+        Capabilities.to_mask(:all)
+
+      {:ok, list} when is_list(list) ->
+        try do
+          Capabilities.to_mask(list)
+        rescue
+          e in ArgumentError -> bad_caps!(opts, "#{inspect(key)}: #{Exception.message(e)}")
+        end
+
+      {:ok, other} ->
+        bad_caps!(
+          opts,
+          "#{inspect(key)} to be a list of capabilities or :all, got #{inspect(other)}"
+        )
+    end
+  end
+
+  # The kernel's rules, checked before anything runs.
+  defp check!(s, opts) do
+    subset = fn a, b -> (a &&& ~~~b) == 0 end
+
+    cond do
+      not subset.(s.effective, s.permitted) ->
+        impossible!(
+          opts,
+          "effective must be a subset of permitted",
+          s.effective &&& ~~~s.permitted
+        )
+
+      not subset.(s.ambient, s.permitted &&& s.inheritable) ->
+        impossible!(
+          opts,
+          "every ambient capability must also be permitted and inheritable",
+          s.ambient &&& ~~~(s.permitted &&& s.inheritable)
+        )
+
+      not subset.(s.inheritable, s.bounding) ->
+        impossible!(
+          opts,
+          "inheritable capabilities must stay in the bounding set",
+          s.inheritable &&& ~~~s.bounding
+        )
+
+      true ->
+        s
+    end
+  end
+
   defp cap_commands(nil), do: []
 
-  defp cap_commands(other) do
-    raise ArgumentError,
-          "invalid option :capabilities: got #{inspect(other)} (capability options are not supported yet)"
+  defp cap_commands(opts) do
+    s = cap_sets(opts)
+    all = Capabilities.to_mask(:all)
+
+    [
+      {:cap_drop_bounding, all &&& ~~~s.bounding},
+      {:cap_set_thread, s.effective, s.permitted, s.inheritable},
+      {:cap_set_ambient, s.ambient}
+    ]
   end
+
+  defp impossible!(opts, rule, offending) do
+    raise ArgumentError,
+          "invalid option :capabilities #{inspect(opts)}: impossible combination: #{rule} " <>
+            "(offending: #{inspect(Capabilities.from_mask(offending))})"
+  end
+
+  defp bad_caps!(opts, expected) do
+    raise ArgumentError,
+          "invalid option :capabilities: got #{inspect(opts)}, expected #{expected}"
+  end
+
+  ## Seccomp
 
   defp seccomp_commands(nil), do: []
   defp seccomp_commands(list) when is_list(list), do: Enum.map(list, &seccomp_command/1)
