@@ -102,8 +102,8 @@ static int resolve(const struct sc_rule *r, const struct sc_policy *p, const uin
 	return -1;
 }
 
-static int add_rule(scmp_filter_ctx ctx, unsigned int n, const struct sc_rule *r, int nr,
-		    struct sc_error *err)
+static int add_rule(scmp_filter_ctx ctx, unsigned int n, const struct sc_rule *r,
+		    uint32_t action, int nr, struct sc_error *err)
 {
 	struct scmp_arg_cmp cmp[SC_MAX_CONDS];
 	unsigned int i;
@@ -115,7 +115,7 @@ static int add_rule(scmp_filter_ctx ctx, unsigned int n, const struct sc_rule *r
 		cmp[i].datum_a = r->cond[i].a;
 		cmp[i].datum_b = r->cond[i].b;
 	}
-	rc = seccomp_rule_add_array(ctx, r->action, nr, r->ncond, cmp);
+	rc = seccomp_rule_add_array(ctx, action, nr, r->ncond, cmp);
 	if (rc == 0)
 		return 0;
 	if (rc == -EEXIST)
@@ -130,20 +130,69 @@ static int add_rule(scmp_filter_ctx ctx, unsigned int n, const struct sc_rule *r
 		       strerror(-rc));
 }
 
+/* action_used() - does any action of @p equal @a? */
+static int action_used(const struct sc_policy *p, uint32_t a)
+{
+	unsigned int i;
+
+	if (p->default_action == a || p->bad_arch_action == a)
+		return 1;
+	for (i = 0; i < p->nrule; i++)
+		if (p->rules[i].action == a)
+			return 1;
+	return 0;
+}
+
+/* lib_action() - the action to hand libseccomp for @a (see struct sc_trap_fix) */
+static int lib_action(const struct sc_policy *p, uint32_t a, struct sc_report *rep,
+		      uint32_t *out, struct sc_error *err)
+{
+	uint32_t candidate = 0x7ff0ffffu;
+	unsigned int i;
+
+	*out = a;
+	if ((a & 0xffff0000u) != 0x00030000u || a == 0x00030000u)
+		return 0;
+	for (i = 0; i < rep->ntrap; i++)
+		if (rep->trap[i].real == a) {
+			*out = rep->trap[i].placeholder;
+			return 0;
+		}
+	if (rep->ntrap == SC_MAX_TRAPS)
+		return sc_fail(err, "more than %d distinct TRAP data values", SC_MAX_TRAPS);
+	for (;; candidate--) {
+		int taken = action_used(p, candidate);
+
+		for (i = 0; i < rep->ntrap && !taken; i++)
+			taken = rep->trap[i].placeholder == candidate;
+		if (!taken)
+			break;
+	}
+	rep->trap[rep->ntrap].real = a;
+	rep->trap[rep->ntrap].placeholder = candidate;
+	rep->ntrap++;
+	*out = candidate;
+	return 0;
+}
+
 int build_filter(const struct sc_policy *p, scmp_filter_ctx *out, struct sc_report *rep,
 		 struct sc_error *err)
 {
+	uint32_t def, badarch;
 	uint32_t tokens[SC_MAX_ARCHES];
 	scmp_filter_ctx ctx;
 	unsigned int i;
 	int rc;
 
 	*out = NULL;
-	ctx = seccomp_init(p->default_action);
+	if (lib_action(p, p->default_action, rep, &def, err) < 0 ||
+	    lib_action(p, p->bad_arch_action, rep, &badarch, err) < 0)
+		return -1;
+	ctx = seccomp_init(def);
 	if (!ctx)
 		return sc_fail(err, "policy.default: libseccomp refused the default action 0x%08x",
 			       p->default_action);
-	rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, p->bad_arch_action);
+	rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, badarch);
 	if (rc < 0) {
 		seccomp_release(ctx);
 		return sc_fail(err, "policy.bad_arch: libseccomp refused the action 0x%08x: %s",
@@ -153,6 +202,7 @@ int build_filter(const struct sc_policy *p, scmp_filter_ctx *out, struct sc_repo
 		goto fail;
 	for (i = 0; i < p->nrule; i++) {
 		const struct sc_rule *r = &p->rules[i];
+		uint32_t action;
 		int nr;
 
 		/* libseccomp refuses a rule whose action is the default one (it
@@ -164,7 +214,8 @@ int build_filter(const struct sc_policy *p, scmp_filter_ctx *out, struct sc_repo
 			goto fail;
 		if (nr == -1 && r->name)
 			continue; /* reported in rep; the caller decides */
-		if (add_rule(ctx, i, r, nr, err) < 0)
+		if (lib_action(p, r->action, rep, &action, err) < 0 ||
+		    add_rule(ctx, i, r, action, nr, err) < 0)
 			goto fail;
 	}
 	*out = ctx;
@@ -174,7 +225,33 @@ fail:
 	return -1;
 }
 
-int export_filter(scmp_filter_ctx ctx, int pfc, char **out, size_t *len, struct sc_error *err)
+/* fix_traps() - rewrite RET K placeholders back to TRAP with data */
+static void fix_traps(unsigned char *bpf, size_t len, const struct sc_report *rep)
+{
+	size_t off;
+	unsigned int i;
+
+	for (off = 0; off + 8 <= len; off += 8) {
+		uint16_t code = (uint16_t)(bpf[off] | bpf[off + 1] << 8);
+		uint32_t k = (uint32_t)bpf[off + 4] | (uint32_t)bpf[off + 5] << 8 |
+			     (uint32_t)bpf[off + 6] << 16 | (uint32_t)bpf[off + 7] << 24;
+
+		if (code != 0x06) /* BPF_RET | BPF_K */
+			continue;
+		for (i = 0; i < rep->ntrap; i++)
+			if (k == rep->trap[i].placeholder) {
+				k = rep->trap[i].real;
+				bpf[off + 4] = (unsigned char)k;
+				bpf[off + 5] = (unsigned char)(k >> 8);
+				bpf[off + 6] = (unsigned char)(k >> 16);
+				bpf[off + 7] = (unsigned char)(k >> 24);
+				break;
+			}
+	}
+}
+
+int export_filter(scmp_filter_ctx ctx, const struct sc_report *rep, int pfc, char **out,
+		  size_t *len, struct sc_error *err)
 {
 	struct stat st;
 	char *buf;
@@ -206,6 +283,8 @@ int export_filter(scmp_filter_ctx ctx, int pfc, char **out, size_t *len, struct 
 		return sc_fail(err, "reading the export memfd: short read");
 	}
 	close(fd);
+	if (!pfc)
+		fix_traps((unsigned char *)buf, (size_t)st.st_size, rep);
 	*out = buf;
 	*len = (size_t)st.st_size;
 	return 0;

@@ -75,7 +75,7 @@ static int compile_or_pfc(const char *buf, int *idx, ei_x_buff *reply, int pfc,
 		rc = 0;
 		goto done;
 	}
-	if (export_filter(ctx, pfc, &out, &len, err) < 0)
+	if (export_filter(ctx, &rep, pfc, &out, &len, err) < 0)
 		goto done;
 	if (ei_x_encode_tuple_header(reply, 4) < 0 || ei_x_encode_atom(reply, "ok") < 0 ||
 	    ei_x_encode_binary(reply, out, (long)len) < 0 ||
