@@ -1,4 +1,83 @@
-all:
-	@true
+# Linx C build: the port agent priv/linx_process, C unit tests, sanitizer
+# build. Other C programs plug in through mk/*.mk fragments (see below).
+#
+#   make all        the agent and every program in ALL_PROGRAMS
+#   make test-c     build and run the C unit tests (test/c/)
+#   make sanitize   ASan + UBSan build of the agent into priv/
+#   make clean
+#
+# `mix compile` runs `make all` (LINX_SKIP_MAKE=1 skips it).
+
+.DEFAULT_GOAL := all
+
+CC ?= cc
+ERL ?= erl
+BUILD := build
+PRIV := priv
+
+EI_DIR := $(shell $(ERL) -noshell -eval 'io:format("~s",[code:lib_dir(erl_interface)]),halt().' 2>/dev/null)
+ifeq ($(EI_DIR),)
+$(error cannot find erl_interface: is erl on PATH?)
+endif
+EI_CFLAGS := -isystem $(EI_DIR)/include
+EI_LIBS := -L$(EI_DIR)/lib -lei -lpthread
+
+CFLAGS ?= -O2 -g
+CFLAGS += -Wall -Wextra -Werror -std=gnu11 -MMD -MP
+CPPFLAGS += $(EI_CFLAGS)
+LDLIBS_AGENT := $(EI_LIBS) -lcap
+
+AGENT := $(PRIV)/linx_process
+ALL_PROGRAMS := $(AGENT)
+
+AGENT_SRCS := $(sort $(wildcard c_src/*.c))
+AGENT_OBJS := $(patsubst c_src/%.c,$(BUILD)/agent/%.o,$(AGENT_SRCS))
+
+# The pure modules the unit tests (and fuzzers) link against: no main,
+# no process control.
+PURE_MODS := error term request chan framing ns caps
+PURE_OBJS := $(patsubst %,$(BUILD)/agent/%.o,$(PURE_MODS))
+
+TEST_SRCS := $(sort $(wildcard test/c/*.c))
+TEST_OBJS := $(patsubst test/c/%.c,$(BUILD)/test/%.o,$(TEST_SRCS))
+TEST_BIN := $(BUILD)/test/linx_test
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
+SAN_OBJS := $(patsubst c_src/%.c,$(BUILD)/san/%.o,$(AGENT_SRCS))
+
+# Fragments append to ALL_PROGRAMS and add their own rules; they may use
+# CC CFLAGS CPPFLAGS EI_CFLAGS EI_LIBS BUILD PRIV.
+-include $(wildcard mk/*.mk)
+
+.PHONY: all test-c sanitize clean
+
+all: $(ALL_PROGRAMS)
+
+$(AGENT): $(AGENT_OBJS) | $(PRIV)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_AGENT)
+
+$(BUILD)/agent/%.o: c_src/%.c | $(BUILD)/agent
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/test/%.o: test/c/%.c | $(BUILD)/test
+	$(CC) $(CPPFLAGS) -Ic_src $(CFLAGS) -c -o $@ $<
+
+$(TEST_BIN): $(TEST_OBJS) $(PURE_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_AGENT)
+
+test-c: $(TEST_BIN)
+	./$(TEST_BIN)
+
+$(BUILD)/san/%.o: c_src/%.c | $(BUILD)/san
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+
+sanitize: $(SAN_OBJS) | $(PRIV)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $(AGENT) $^ $(LDLIBS_AGENT)
+
+$(PRIV) $(BUILD)/agent $(BUILD)/test $(BUILD)/san:
+	mkdir -p $@
+
 clean:
-	@true
+	rm -rf $(BUILD) $(ALL_PROGRAMS)
+
+-include $(AGENT_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(SAN_OBJS:.o=.d)

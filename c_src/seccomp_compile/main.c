@@ -181,6 +181,8 @@ static int dispatch(const char *buf, size_t len, ei_x_buff *reply, struct sc_err
 	int idx = 0, version, arity = 0, type;
 	size_t i;
 
+	if (term_check(buf, len, err) < 0)
+		return -1;
 	if (ei_decode_version(buf, &idx, &version) < 0)
 		return sc_fail(err, "request: not an external term (bad version byte)");
 	type = term_type(buf, idx);

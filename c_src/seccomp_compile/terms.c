@@ -6,6 +6,120 @@
 
 #include "terms.h"
 
+#define TERM_MAX_DEPTH 64
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* walk() - check the term at *pos; advance *pos past it */
+static int walk(const unsigned char *b, size_t len, size_t *pos, int depth,
+		struct sc_error *err)
+{
+	size_t at = *pos, need, count, i;
+
+#define HAVE(n) ((n) <= len - *pos)
+#define TRUNC() sc_fail(err, "request: term truncated at byte %zu", at)
+	if (depth > TERM_MAX_DEPTH)
+		return sc_fail(err, "request: terms nested deeper than %d at byte %zu",
+			       TERM_MAX_DEPTH, at);
+	if (!HAVE(1))
+		return TRUNC();
+	switch (b[(*pos)++]) {
+	case ERL_SMALL_INTEGER_EXT:
+		need = 1;
+		break;
+	case ERL_INTEGER_EXT:
+		need = 4;
+		break;
+	case NEW_FLOAT_EXT:
+		need = 8;
+		break;
+	case ERL_SMALL_BIG_EXT:
+		if (!HAVE(1))
+			return TRUNC();
+		need = 2 + (size_t)b[*pos];
+		break;
+	case ERL_LARGE_BIG_EXT:
+		if (!HAVE(4))
+			return TRUNC();
+		need = 5 + (size_t)be32(b + *pos);
+		break;
+	case ERL_ATOM_EXT:
+	case ERL_ATOM_UTF8_EXT:
+	case ERL_STRING_EXT:
+		if (!HAVE(2))
+			return TRUNC();
+		need = 2 + ((size_t)b[*pos] << 8 | b[*pos + 1]);
+		break;
+	case ERL_SMALL_ATOM_EXT:
+	case ERL_SMALL_ATOM_UTF8_EXT:
+		if (!HAVE(1))
+			return TRUNC();
+		need = 1 + (size_t)b[*pos];
+		break;
+	case ERL_BINARY_EXT:
+		if (!HAVE(4))
+			return TRUNC();
+		need = 4 + (size_t)be32(b + *pos);
+		break;
+	case ERL_BIT_BINARY_EXT:
+		if (!HAVE(4))
+			return TRUNC();
+		need = 5 + (size_t)be32(b + *pos);
+		break;
+	case ERL_NIL_EXT:
+		need = 0;
+		break;
+	case ERL_SMALL_TUPLE_EXT:
+	case ERL_LARGE_TUPLE_EXT:
+	case ERL_LIST_EXT:
+	case ERL_MAP_EXT: {
+		unsigned char tag = b[*pos - 1];
+		size_t hdr = tag == ERL_SMALL_TUPLE_EXT ? 1 : 4;
+
+		if (!HAVE(hdr))
+			return TRUNC();
+		count = hdr == 1 ? b[*pos] : be32(b + *pos);
+		*pos += hdr;
+		if (tag == ERL_MAP_EXT)
+			count *= 2;
+		else if (tag == ERL_LIST_EXT)
+			count += 1; /* the tail */
+		/* every element takes at least one byte */
+		if (count > len - *pos)
+			return TRUNC();
+		for (i = 0; i < count; i++)
+			if (walk(b, len, pos, depth + 1, err) < 0)
+				return -1;
+		return 0;
+	}
+	default:
+		return sc_fail(err, "request: unsupported term type %u at byte %zu", b[*pos - 1], at);
+	}
+	if (!HAVE(need))
+		return TRUNC();
+	*pos += need;
+	return 0;
+#undef HAVE
+#undef TRUNC
+}
+
+int term_check(const char *buf, size_t len, struct sc_error *err)
+{
+	const unsigned char *b = (const unsigned char *)buf;
+	size_t pos = 1;
+
+	if (len < 1 || b[0] != 131)
+		return sc_fail(err, "request: not an external term (bad version byte)");
+	if (walk(b, len, &pos, 0, err) < 0)
+		return -1;
+	if (pos != len)
+		return sc_fail(err, "request: trailing bytes after the term");
+	return 0;
+}
+
 int term_type(const char *buf, int idx)
 {
 	int type = 0, size = 0;

@@ -7,9 +7,26 @@
 #ifndef LINX_SC_TERMS_H
 #define LINX_SC_TERMS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sc_error.h"
+
+/**
+ * term_check() - walk a whole external-format frame within its bounds
+ * @buf:	frame (starting with the version byte)
+ * @len:	its length
+ * @err:	names the problem and its byte offset
+ *
+ * ei's decoders trust the lengths inside the term and do not know the
+ * buffer's end, so a truncated or lying frame would make them read past
+ * it. Every frame is walked here first: each length must fit in the frame,
+ * nesting is at most 64 deep, only plain data types are accepted (no pids,
+ * refs, funs or compressed terms), and the term must end exactly at @len.
+ *
+ * Return: 0 or -1.
+ */
+int term_check(const char *buf, size_t len, struct sc_error *err);
 
 /* tuple header with exactly @arity elements */
 int term_tuple(const char *buf, int *idx, int arity, const char *what, struct sc_error *err);

@@ -1,0 +1,313 @@
+/*
+ * child.c - the child, from clone3 to execve.
+ *
+ * DOC: Theory of operation
+ *
+ * The agent prepares a struct child_plan (argv, envp, stdio descriptors,
+ * flags), then clone3()s. clone3 without CLONE_VM is fork: the child runs
+ * on a copy of the agent's memory, in the new namespaces (spawn) or in the
+ * namespaces the agent joined (enter). It talks to the agent only through
+ * fixed records on a SEQPACKET channel (chan.h) and never parses ETF.
+ *
+ * Stages, in order:
+ *
+ * 1. setsid
+ *    Should: put the workload in its own session and process group, so a
+ *    group signal aimed at it cannot reach the agent or the BEAM, and so
+ *    a PTY can become its controlling terminal.
+ *    Mustn't: fail silently (stage :setsid).
+ *
+ * 2. pdeathsig (on_exit :kill only)
+ *    Should: PR_SET_PDEATHSIG(SIGKILL), then re-check that the agent is
+ *    still our parent: if it died before the prctl, the signal is lost.
+ *    getppid() is compared only when the child shares the agent's pid
+ *    namespace (else it reads 0); in every case EOF on the channel (the
+ *    agent's end is closed in the child first thing) means the agent is
+ *    gone and the child exits.
+ *    Mustn't: be set for on_exit :detach; be trusted alone (it fires on
+ *    the parent *thread*'s death and is cleared by a uid change): the
+ *    agent also kills the tree itself.
+ *
+ * 3. no_new_privs (if requested)
+ *    Should: set PR_SET_NO_NEW_PRIVS before the checkpoint, so nothing
+ *    executed later can gain privileges.
+ *
+ * 4. ready
+ *    Should: send READY with getpid() as seen in our pid namespace.
+ *
+ * 5. checkpoint loop
+ *    Should: apply the agent's records in order (capabilities through
+ *    libcap, seccomp filters, caps_query) and answer each with OK, ERR
+ *    {errno, stage} or CAPS; PROCEED goes on; ABORT exits 0; EOF exits.
+ *    Mustn't: apply anything the agent did not send; go on after EOF.
+ *
+ * 6. stdio
+ *    Should: dup2 the pipe ends, /dev/null, a connected unix socket or
+ *    the PTY slave (made the controlling terminal with TIOCSCTTY) onto
+ *    fds 0, 1, 2 (stage :stdio).
+ *
+ * 7. sigmask
+ *    Should: reset every signal disposition to SIG_DFL and clear the
+ *    mask. The BEAM ignores SIGPIPE and the agent blocks SIGCHLD; a
+ *    workload must not inherit either (stage :sigmask).
+ *
+ * 8. chdir (if cwd given)
+ *    Should: chdir just before execve, after any setns the agent did, so
+ *    no cwd from another mount namespace survives (stage :chdir).
+ *
+ * 9. close every other descriptor
+ *    Should: mark every fd >= 3 close-on-exec (close_range), so only 0, 1
+ *    and 2 reach the workload; the channel stays open until execve so an
+ *    execve failure can still be reported.
+ *
+ * 10. execve
+ *    Should: execve(argv[0], argv, envp) (no PATH search). On failure,
+ *    send ERR {errno, :execve} and _exit(127). On success the channel
+ *    closes (close-on-exec) and the agent reads EOF: :running.
+ *
+ * Seccomp filters installed at the checkpoint already apply to stages
+ * 6-10: a filter must allow what they need (dup2, open, socket/connect,
+ * rt_sigaction, rt_sigprocmask, chdir, close_range, sendmsg, execve).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "caps.h"
+#include "chan.h"
+#include "child.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/*
+ * child_report() - send ERR {err, stage}; the agent kills us after that,
+ * but exit anyway when asked to (@fatal).
+ */
+static void child_report(const struct child_plan *p, int err, int stage,
+			 bool fatal)
+{
+	struct chan_rec r = { .type = CHAN_ERR, .err = err, .stage = stage };
+
+	chan_send(p->chan, &r, NULL, 0);
+	if (fatal)
+		_exit(127);
+}
+
+/*
+ * child_checkpoint() - stage 5: apply records until PROCEED
+ */
+static void child_checkpoint(const struct child_plan *p)
+{
+	union {
+		struct chan_rec align;
+		uint8_t buf[CHAN_MAX_RECORD];
+	} in;
+	struct chan_rec rec, reply;
+	const uint8_t *payload;
+	struct linx_err err;
+	ssize_t n;
+	int rc;
+
+	for (;;) {
+		n = chan_recv(p->chan, in.buf, sizeof(in.buf), 0, NULL);
+		if (n <= 0)
+			_exit(1);	/* the agent is gone */
+		if (chan_decode(in.buf, n, &rec, &payload))
+			_exit(1);	/* cannot happen: the agent encodes */
+
+		memset(&reply, 0, sizeof(reply));
+		reply.type = CHAN_OK;
+		switch (rec.type) {
+		case CHAN_PROCEED:
+			return;
+		case CHAN_ABORT:
+			_exit(0);
+		case CHAN_CAP_DROP_BOUNDING:
+			rc = caps_drop_bounding(rec.mask[0], &err);
+			break;
+		case CHAN_CAP_SET_THREAD:
+			rc = caps_set_thread(rec.mask[0], rec.mask[1],
+					     rec.mask[2], &err);
+			break;
+		case CHAN_CAP_SET_AMBIENT:
+			rc = caps_set_ambient(rec.mask[0], &err);
+			break;
+		case CHAN_SECCOMP_INSTALL:
+			rc = seccomp_install(payload, rec.len, &err);
+			break;
+		case CHAN_CAPS_QUERY:
+			rc = caps_query(reply.mask, &err);
+			reply.type = CHAN_CAPS;
+			break;
+		default:
+			_exit(1);
+		}
+		if (rc) {
+			reply.type = CHAN_ERR;
+			reply.err = err.err;
+			reply.stage = err.stage;
+		}
+		if (chan_send(p->chan, &reply, NULL, 0))
+			_exit(1);
+	}
+}
+
+/*
+ * connect_unix() - a stream socket connected to @path
+ */
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = strlen(path);
+	int fd, e;
+
+	if (len >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sa.sun_path, path, len);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * child_stdio() - stage 6. The agent made sure fds 0-2 are open at
+ * startup, so every descriptor opened here is >= 3 and dup2 always copies
+ * (which also clears close-on-exec on the target).
+ */
+static int child_stdio(const struct child_plan *p)
+{
+	int fd, src;
+
+	if (p->pty) {
+		/* We are a session leader without a terminal: take it */
+		if (ioctl(p->pty_slave, TIOCSCTTY, 0))
+			return -1;
+		for (fd = 0; fd < 3; fd++)
+			if (dup2(p->pty_slave, fd) < 0)
+				return -1;
+		return 0;
+	}
+	for (fd = 0; fd < 3; fd++) {
+		switch (p->stdio[fd].mode) {
+		case STDIO_INHERIT:
+			continue;
+		case STDIO_DEVNULL:
+			src = open("/dev/null", O_RDWR | O_CLOEXEC);
+			break;
+		case STDIO_PIPE:
+			src = p->stdio[fd].fd;
+			break;
+		case STDIO_CONNECT_UNIX:
+			src = connect_unix(p->stdio[fd].path);
+			break;
+		default:
+			errno = EINVAL;
+			return -1;
+		}
+		if (src < 0 || dup2(src, fd) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * child_signals() - stage 7: default dispositions, empty mask
+ */
+static int child_signals(void)
+{
+	struct sigaction sa = { .sa_handler = SIG_DFL };
+	sigset_t none;
+	int sig;
+
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		/* glibc refuses its two internal signals: EINVAL, fine */
+		if (sigaction(sig, &sa, NULL) && errno != EINVAL)
+			return -1;
+	}
+	sigemptyset(&none);
+	return sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/*
+ * child_cloexec_all() - stage 9: every fd >= 3 close-on-exec
+ */
+static void child_cloexec_all(void)
+{
+	long max;
+	int fd;
+
+	if (!close_range(3, ~0U, CLOSE_RANGE_CLOEXEC))
+		return;
+	/* Before 5.11: mark them one by one (no allocation, no /proc) */
+	max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 1 << 20)
+		max = 1 << 20;
+	for (fd = 3; fd < max; fd++)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+/**
+ * child_main() - run stages 1-10 (see the DOC comment); never returns
+ * @p:		plan prepared by the agent
+ */
+void child_main(const struct child_plan *p)
+{
+	struct chan_rec ready = { .type = CHAN_READY };
+
+	/* EOF on our end must mean the agent is gone: drop its end */
+	close(p->agent_chan);
+
+	if (setsid() < 0)
+		child_report(p, errno, STAGE_SETSID, true);
+
+	if (p->pdeathsig) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0))
+			child_report(p, errno, STAGE_PDEATHSIG, true);
+		/* The agent may have died before the prctl took effect */
+		if (p->check_ppid && getppid() != p->agent_pid)
+			_exit(1);
+	}
+
+	/* Never gain privileges through a later execve */
+	if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		child_report(p, errno, STAGE_NO_NEW_PRIVS, true);
+
+	ready.pid = getpid();
+	if (chan_send(p->chan, &ready, NULL, 0))
+		_exit(1);
+
+	child_checkpoint(p);
+
+	if (child_stdio(p))
+		child_report(p, errno, STAGE_STDIO, true);
+	if (child_signals())
+		child_report(p, errno, STAGE_SIGMASK, true);
+	if (p->cwd && chdir(p->cwd))
+		child_report(p, errno, STAGE_CHDIR, true);
+	child_cloexec_all();
+
+	execve(p->argv[0], p->argv, p->envp);
+	child_report(p, errno, STAGE_EXECVE, true);
+	_exit(127);
+}

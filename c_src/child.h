@@ -1,0 +1,58 @@
+/*
+ * child.h - the child side, between clone3 and execve.
+ */
+#ifndef LINX_CHILD_H
+#define LINX_CHILD_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "request.h"
+
+/**
+ * struct child_stdio - how the child sets up one of fds 0, 1, 2
+ * @mode:	enum linx_stdio_mode (ignored in PTY mode)
+ * @fd:		STDIO_PIPE: the pipe end to dup2
+ * @path:	STDIO_CONNECT_UNIX: socket path
+ */
+struct child_stdio {
+	int mode;
+	int fd;
+	const char *path;
+};
+
+/**
+ * struct child_plan - everything the child needs, prepared by the agent
+ * before clone3 so the child neither parses nor allocates
+ * @argv:		NULL-terminated, argv[0] is the path to execve
+ * @envp:		NULL-terminated environment
+ * @cwd:		directory to chdir to, or NULL
+ * @chan:		the child's channel end
+ * @agent_chan:		the agent's channel end (closed first: EOF on ours
+ *			must mean the agent is gone)
+ * @pty:		PTY mode
+ * @pty_slave:		PTY slave (opened by the agent)
+ * @stdio:		per-fd plan when not @pty
+ * @pdeathsig:		on_exit :kill: PR_SET_PDEATHSIG(SIGKILL)
+ * @check_ppid:		getppid() is meaningful (same pid namespace)
+ * @agent_pid:		the agent's pid, to compare with getppid()
+ * @no_new_privs:	PR_SET_NO_NEW_PRIVS before the checkpoint
+ */
+struct child_plan {
+	char *const *argv;
+	char *const *envp;
+	const char *cwd;
+	int chan;
+	int agent_chan;
+	bool pty;
+	int pty_slave;
+	struct child_stdio stdio[3];
+	bool pdeathsig;
+	bool check_ppid;
+	pid_t agent_pid;
+	bool no_new_privs;
+};
+
+void child_main(const struct child_plan *p) __attribute__((noreturn));
+
+#endif /* LINX_CHILD_H */

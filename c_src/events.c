@@ -1,0 +1,159 @@
+/*
+ * events.c - encode each agent -> BEAM term of docs/protocol.md and queue
+ * it on the output queue. Text goes as binaries, never cut.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <ei.h>
+
+#include "events.h"
+
+/**
+ * ev_push() - queue an encoded term as one frame, then free the buffer
+ * @q:		output queue
+ * @x:		encoded term (version byte included)
+ *
+ * Return: 0, or -1 (ENOMEM)
+ */
+int ev_push(struct byteq *q, ei_x_buff *x)
+{
+	int rc = byteq_push_frame(q, x->buff, x->index);
+
+	ei_x_free(x);
+	return rc;
+}
+
+static int ev_begin(ei_x_buff *x, int arity, const char *tag)
+{
+	if (ei_x_new_with_version(x))
+		return -1;
+	if (ei_x_encode_tuple_header(x, arity) || ei_x_encode_atom(x, tag)) {
+		ei_x_free(x);
+		return -1;
+	}
+	return 0;
+}
+
+/**
+ * ev_status() - {:status, what}
+ * @q:		output queue
+ * @what:	:running
+ *
+ * Return: 0 or -1
+ */
+int ev_status(struct byteq *q, const char *what)
+{
+	ei_x_buff x;
+
+	if (ev_begin(&x, 2, "status"))
+		return -1;
+	ei_x_encode_atom(&x, what);
+	return ev_push(q, &x);
+}
+
+/**
+ * ev_status_int() - {:status, what, n}
+ * @q:		output queue
+ * @what:	:spawned, :ready, :aborted, :exited, :signaled
+ * @n:		pid, exit code or signal
+ *
+ * Return: 0 or -1
+ */
+int ev_status_int(struct byteq *q, const char *what, long n)
+{
+	ei_x_buff x;
+
+	if (ev_begin(&x, 3, "status"))
+		return -1;
+	ei_x_encode_atom(&x, what);
+	ei_x_encode_long(&x, n);
+	return ev_push(q, &x);
+}
+
+/**
+ * ev_error() - {:error, errno, stage}
+ * @q:		output queue
+ * @err:	errno value
+ * @stage:	enum linx_stage
+ *
+ * Return: 0 or -1
+ */
+int ev_error(struct byteq *q, int err, int stage)
+{
+	ei_x_buff x;
+
+	if (ev_begin(&x, 3, "error"))
+		return -1;
+	ei_x_encode_long(&x, err);
+	ei_x_encode_atom(&x, linx_stage_name(stage));
+	return ev_push(q, &x);
+}
+
+/**
+ * ev_fail() - {:error, errno, stage} from a struct linx_err
+ * @q:		output queue
+ * @e:		the failure
+ *
+ * Return: 0 or -1
+ */
+int ev_fail(struct byteq *q, const struct linx_err *e)
+{
+	return ev_error(q, e->err, e->stage);
+}
+
+/**
+ * ev_malformed() - {:malformed, stage, description}
+ * @q:		output queue
+ * @e:		the decode failure (msg names the path)
+ *
+ * Return: 0 or -1
+ */
+int ev_malformed(struct byteq *q, const struct linx_err *e)
+{
+	ei_x_buff x;
+
+	if (ev_begin(&x, 3, "malformed"))
+		return -1;
+	ei_x_encode_atom(&x, linx_stage_name(e->stage));
+	ei_x_encode_binary(&x, e->msg, strlen(e->msg));
+	return ev_push(q, &x);
+}
+
+/**
+ * ev_data() - {tag, binary}: :stdout, :stderr, :pty_out
+ * @q:		output queue
+ * @tag:	atom
+ * @buf:	bytes
+ * @len:	count
+ *
+ * Return: 0 or -1
+ */
+int ev_data(struct byteq *q, const char *tag, const void *buf, size_t len)
+{
+	ei_x_buff x;
+
+	if (ev_begin(&x, 2, tag))
+		return -1;
+	ei_x_encode_binary(&x, buf, len);
+	return ev_push(q, &x);
+}
+
+/**
+ * ev_caps() - {:caps, eff, prm, inh, bnd, amb}
+ * @q:		output queue
+ * @masks:	the five sets
+ *
+ * Return: 0 or -1
+ */
+int ev_caps(struct byteq *q, const uint64_t masks[5])
+{
+	ei_x_buff x;
+	int i;
+
+	if (ev_begin(&x, 6, "caps"))
+		return -1;
+	for (i = 0; i < 5; i++)
+		ei_x_encode_ulonglong(&x, masks[i]);
+	return ev_push(q, &x);
+}

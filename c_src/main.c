@@ -1,0 +1,184 @@
+/*
+ * main.c - entry point of priv/linx_process, the Linx port agent.
+ *
+ * The wire protocol (requests, frames, commands, stages, exit codes and
+ * the whole-tree lifetime rules) is docs/protocol.md: that file is the
+ * contract, this program implements it. One agent serves one workload:
+ *
+ *   startup      fds 3/4 present, 0-2 open, SIGCHLD default and blocked
+ *                into a signalfd, SIGPIPE ignored, child subreaper;
+ *   request      first frame on fd 3 (request.c), then spawn or enter
+ *                (spawn.c, ns.c, child.c) or answer {:echo, ...};
+ *   session      checkpoint window (relay.c) and event loop until the
+ *                terminal frame (supervise.c).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <ei.h>
+
+#include "events.h"
+#include "request.h"
+#include "session.h"
+#include "spawn.h"
+#include "supervise.h"
+
+/*
+ * startup_fds() - the BEAM's fds 3 and 4 must exist; make them
+ * close-on-exec (never the workload's) and non-blocking (never block the
+ * loop). Fds 0-2 are made to exist so that every descriptor we open is
+ * >= 3 and the child's dup2 onto 0-2 never aliases its source.
+ */
+static int startup_fds(void)
+{
+	int fd;
+
+	for (fd = LINX_FD_IN; fd <= LINX_FD_OUT; fd++) {
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) ||
+		    fcntl(fd, F_SETFL, fl | O_NONBLOCK))
+			return -1;
+	}
+	for (fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0)
+			continue;
+		if (open("/dev/null", O_RDWR) != fd)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * read_request() - the first frame; waits for it
+ */
+static enum frame_status read_request(struct session *s, uint8_t **body,
+				      uint32_t *len)
+{
+	struct pollfd p = { .fd = LINX_FD_IN, .events = POLLIN };
+	enum frame_status st;
+
+	for (;;) {
+		st = frame_read(&s->in, body, len);
+		if (st != FRAME_AGAIN)
+			return st;
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			return FRAME_ERROR;
+	}
+}
+
+/*
+ * startup_signals() - SIGCHLD to its default action (the BEAM, or whoever
+ * started us, may have left it ignored, and an ignored SIGCHLD makes the
+ * kernel auto-reap: waitpid would never see our workload), blocked and
+ * read through a signalfd. SIGPIPE ignored: a write to a closed pipe is
+ * EPIPE, handled where it happens. The child resets both before execve.
+ */
+static int startup_signals(struct session *s, struct linx_err *err)
+{
+	sigset_t set;
+
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return linx_fail(err, errno, STAGE_SIGPROCMASK, "block SIGCHLD");
+	s->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (s->sigfd < 0)
+		return linx_fail(err, errno, STAGE_SIGNALFD, "signalfd");
+	return 0;
+}
+
+/*
+ * startup_tree() - become a child subreaper, so what the workload
+ * double-forks re-parents to us (and is killed with the tree), and hold
+ * /proc of our pid namespace for the sweep (before any setns).
+ */
+static int startup_tree(struct session *s, struct linx_err *err)
+{
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
+		return linx_fail(err, errno, STAGE_SUBREAPER,
+				 "PR_SET_CHILD_SUBREAPER");
+	s->proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->proc_fd < 0)
+		return linx_fail(err, errno, STAGE_SUBREAPER, "open /proc");
+	return 0;
+}
+
+static void session_init(struct session *s, struct linx_request *req)
+{
+	memset(s, 0, sizeof(*s));
+	s->req = req;
+	s->sigfd = s->proc_fd = s->pidfd = s->chan = -1;
+	s->fd_stdin = s->fd_out[0] = s->fd_out[1] = s->pty_master = -1;
+	s->agent_pid = getpid();
+	s->state = ST_WAIT_READY;
+	frame_reader_init(&s->in, LINX_FD_IN, LINX_MAX_FRAME);
+}
+
+int main(void)
+{
+	static struct linx_request req;
+	static struct session sess;
+	struct session *s = &sess;
+	struct linx_err err;
+	uint8_t *body = NULL;
+	uint32_t len = 0;
+	ei_x_buff x;
+	int code;
+
+	if (startup_fds())
+		return EXIT_BEAM;	/* no channel to the BEAM at all */
+	ei_init();
+	session_init(s, &req);
+
+	if (startup_signals(s, &err) || startup_tree(s, &err)) {
+		ev_fail(&s->out, &err);
+		agent_exit(s, EXIT_INFRA);
+	}
+
+	switch (read_request(s, &body, &len)) {
+	case FRAME_OK:
+		break;
+	case FRAME_TOO_BIG:
+		ev_error(&s->out, EMSGSIZE, STAGE_REQUEST_TOO_BIG);
+		agent_exit(s, EXIT_REQUEST);
+	default:
+		return EXIT_BEAM;
+	}
+
+	if (request_decode(body, len, &req, &err)) {
+		free(body);
+		if (err.stage == STAGE_MALFORMED_REQUEST)
+			ev_malformed(&s->out, &err);
+		ev_fail(&s->out, &err);
+		request_free(&req);
+		agent_exit(s, EXIT_REQUEST);
+	}
+	free(body);
+
+	if (req.echo) {
+		if (ei_x_new(&x) || request_echo_encode(&req, &x))
+			agent_fail(s, ENOMEM, STAGE_MALFORMED_REQUEST,
+				   EXIT_INFRA);
+		ev_push(&s->out, &x);
+		request_free(&req);
+		agent_exit(s, EXIT_DONE);
+	}
+
+	if (spawn_workload(s, &code, &err)) {
+		ev_fail(&s->out, &err);
+		agent_exit(s, code);
+	}
+	ev_status_int(&s->out, "spawned", s->child);
+	supervise_run(s);
+}

@@ -1,0 +1,240 @@
+/*
+ * relay.c - the agent's side of the checkpoint window.
+ *
+ * After clone3 the child sends READY; the agent emits {:status, :ready,
+ * pid_in_ns}, applies the request's `commands` in order, then either
+ * proceeds by itself (checkpoint: false) or takes checkpoint commands from
+ * the BEAM until :proceed or :abort. Each command for the child is
+ * forwarded as one channel record and the next one waits for its answer
+ * (the event loop stops reading fd 3 meanwhile, so order is kept). After
+ * PROCEED, EOF on the channel means execve succeeded (the child's end is
+ * close-on-exec): {:status, :running}; an ERR record means a child stage
+ * failed: {:error, errno, stage}, reap, exit 5.
+ *
+ * A failed checkpoint command is fatal: error frame, kill and reap the
+ * child, exit 5. A command that is well formed but not valid now is
+ * answered {:error, EINVAL, :bad_state} and the agent goes on.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "caps.h"
+#include "chan.h"
+#include "events.h"
+#include "pty.h"
+#include "relay.h"
+#include "supervise.h"
+
+/*
+ * relay_child_lost() - the child died (or closed the channel) before
+ * execve without reporting a stage: reap it, report, exit 5.
+ */
+static void relay_child_lost(struct session *s)
+{
+	int stage = s->state == ST_WAIT_READY ? STAGE_READY_FRAME :
+						STAGE_EXEC_OUTCOME;
+
+	agent_wait_child(s);
+	agent_fail(s, ECHILD, stage, EXIT_WORKLOAD);
+}
+
+/*
+ * relay_send() - one record to the child; a dead child is a lost child
+ */
+static void relay_send(struct session *s, const struct chan_rec *rec,
+		       const void *payload, size_t len)
+{
+	if (chan_send(s->chan, rec, payload, len))
+		relay_child_lost(s);
+}
+
+static void relay_proceed(struct session *s)
+{
+	struct chan_rec rec = { .type = CHAN_PROCEED };
+
+	s->state = ST_AWAIT_EXEC;
+	relay_send(s, &rec, NULL, 0);
+}
+
+/*
+ * relay_apply() - apply one checkpoint command (state ST_CHECKPOINT).
+ * Capability, seccomp and caps_query commands go to the child and move to
+ * ST_AWAIT_REPLY; pty_winsize is the agent's own (the master is here).
+ */
+static void relay_apply(struct session *s, const struct linx_cmd *c)
+{
+	struct chan_rec rec;
+	struct linx_err err;
+	int e;
+
+	memset(&rec, 0, sizeof(rec));
+	switch (c->kind) {
+	case CMD_CAP_DROP_BOUNDING:
+		rec.type = CHAN_CAP_DROP_BOUNDING;
+		rec.mask[0] = c->mask[0];
+		break;
+	case CMD_CAP_SET_THREAD:
+		rec.type = CHAN_CAP_SET_THREAD;
+		memcpy(rec.mask, c->mask, sizeof(c->mask));
+		break;
+	case CMD_CAP_SET_AMBIENT:
+		rec.type = CHAN_CAP_SET_AMBIENT;
+		rec.mask[0] = c->mask[0];
+		break;
+	case CMD_SECCOMP_INSTALL:
+		e = seccomp_check_len(c->len);
+		if (e)	/* what the child would answer; it never fits a record */
+			agent_fail(s, e, STAGE_SECCOMP_INSTALL, EXIT_WORKLOAD);
+		rec.type = CHAN_SECCOMP_INSTALL;
+		break;
+	case CMD_CAPS_QUERY:
+		rec.type = CHAN_CAPS_QUERY;
+		break;
+	case CMD_PTY_WINSIZE:
+		/* The agent's own operation: a failure is not the workload's */
+		if (s->pty_master < 0)
+			agent_bad_state(s);
+		else if (pty_set_winsize(s->pty_master, &c->ws, &err))
+			ev_fail(&s->out, &err);
+		return;
+	default:
+		agent_bad_state(s);
+		return;
+	}
+	s->state = ST_AWAIT_REPLY;
+	relay_send(s, &rec, c->kind == CMD_SECCOMP_INSTALL ? c->data : NULL,
+		   c->kind == CMD_SECCOMP_INSTALL ? c->len : 0);
+}
+
+/*
+ * relay_advance() - apply the request's commands still due, then proceed
+ * by ourselves if the request said checkpoint: false
+ */
+static void relay_advance(struct session *s)
+{
+	const struct linx_request *r = s->req;
+
+	while (s->state == ST_CHECKPOINT && s->next_cmd < r->ncommands)
+		relay_apply(s, &r->commands[s->next_cmd++]);
+	if (s->state == ST_CHECKPOINT && s->next_cmd == r->ncommands &&
+	    !r->checkpoint)
+		relay_proceed(s);
+}
+
+/**
+ * relay_command() - a checkpoint-window command from the BEAM
+ * @s:		session
+ * @c:		decoded command (proceed, abort, caps, seccomp, caps_query)
+ */
+void relay_command(struct session *s, const struct linx_cmd *c)
+{
+	struct chan_rec rec = { .type = CHAN_ABORT };
+
+	if (s->state != ST_CHECKPOINT || !s->req->checkpoint) {
+		agent_bad_state(s);
+		return;
+	}
+	switch (c->kind) {
+	case CMD_PROCEED:
+		relay_proceed(s);
+		return;
+	case CMD_ABORT:
+		s->state = ST_ABORTING;
+		relay_send(s, &rec, NULL, 0);
+		return;
+	default:
+		relay_apply(s, c);
+		return;
+	}
+}
+
+/*
+ * relay_on_eof() - the child's end of the channel closed
+ */
+static void relay_on_eof(struct session *s)
+{
+	switch (s->state) {
+	case ST_AWAIT_EXEC:
+		/* close-on-exec fired: execve succeeded */
+		close(s->chan);
+		s->chan = -1;
+		s->state = ST_RUNNING;
+		ev_status(&s->out, "running");
+		return;
+	case ST_ABORTING:
+		close(s->chan);
+		s->chan = -1;
+		return;		/* the reap reports :aborted */
+	default:
+		relay_child_lost(s);
+	}
+}
+
+/*
+ * relay_on_record() - one valid record from the child
+ */
+static void relay_on_record(struct session *s, const struct chan_rec *rec)
+{
+	switch (rec->type) {
+	case CHAN_READY:
+		if (s->state != ST_WAIT_READY)
+			break;
+		s->pid_in_ns = rec->pid;
+		s->state = ST_CHECKPOINT;
+		ev_status_int(&s->out, "ready", rec->pid);
+		relay_advance(s);
+		return;
+	case CHAN_ERR:
+		/* A child stage or a checkpoint command failed: fatal */
+		if (s->state == ST_AWAIT_EXEC)
+			agent_wait_child(s);	/* it _exit()s right away */
+		agent_fail(s, rec->err, rec->stage, EXIT_WORKLOAD);
+	case CHAN_OK:
+	case CHAN_CAPS:
+		if (s->state != ST_AWAIT_REPLY)
+			break;
+		if (rec->type == CHAN_CAPS)
+			ev_caps(&s->out, rec->mask);
+		s->state = ST_CHECKPOINT;
+		relay_advance(s);
+		return;
+	}
+	agent_fail(s, EPROTO, s->state == ST_WAIT_READY ?
+		   STAGE_MALFORMED_READY : STAGE_EXEC_OUTCOME, EXIT_INFRA);
+}
+
+/**
+ * relay_on_chan() - read what the child sent, without blocking
+ * @s:		session (s->chan open)
+ */
+void relay_on_chan(struct session *s)
+{
+	union {
+		struct chan_rec align;
+		uint8_t buf[CHAN_MAX_RECORD];
+	} in;
+	const uint8_t *payload;
+	struct chan_rec rec;
+	ssize_t n;
+
+	while (s->chan >= 0) {
+		n = chan_recv(s->chan, in.buf, sizeof(in.buf), MSG_DONTWAIT,
+			      NULL);
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			relay_on_eof(s);
+			return;
+		}
+		if (chan_decode(in.buf, n, &rec, &payload) ||
+		    (rec.type != CHAN_READY && rec.type != CHAN_OK &&
+		     rec.type != CHAN_ERR && rec.type != CHAN_CAPS))
+			agent_fail(s, EPROTO, s->state == ST_WAIT_READY ?
+				   STAGE_MALFORMED_READY : STAGE_EXEC_OUTCOME,
+				   EXIT_INFRA);
+		relay_on_record(s, &rec);
+	}
+}

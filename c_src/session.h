@@ -1,0 +1,92 @@
+/*
+ * session.h - the agent's state for its one workload, shared by spawn.c
+ * (creation), relay.c (checkpoint window) and supervise.c (event loop).
+ */
+#ifndef LINX_SESSION_H
+#define LINX_SESSION_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "framing.h"
+#include "request.h"
+
+/* BEAM -> agent on fd 3, agent -> BEAM on fd 4 */
+#define LINX_FD_IN 3
+#define LINX_FD_OUT 4
+
+/* Stop reading the workload's output while this much waits for fd 4 */
+#define LINX_BACKPRESSURE (1u << 20)
+
+/* Agent exit codes (docs/protocol.md, "Agent exit codes") */
+enum linx_exit {
+	EXIT_DONE = 0,
+	EXIT_BEAM = 1,
+	EXIT_REQUEST = 2,
+	EXIT_CLONE = 3,
+	EXIT_INFRA = 4,
+	EXIT_WORKLOAD = 5,
+};
+
+/*
+ * Where the session is. fd 3 is not read in WAIT_READY and AWAIT_REPLY:
+ * commands queue in the pipe, in order, until the child answers.
+ */
+enum sess_state {
+	ST_WAIT_READY,	/* cloned, waiting for READY */
+	ST_CHECKPOINT,	/* ready, taking checkpoint commands */
+	ST_AWAIT_REPLY,	/* a command was forwarded, waiting for the answer */
+	ST_AWAIT_EXEC,	/* PROCEED sent, waiting for EOF (exec) or ERR */
+	ST_ABORTING,	/* ABORT sent, waiting for the child to exit */
+	ST_RUNNING,	/* execve succeeded */
+	ST_DRAINING,	/* workload reaped, reading pipes/PTY to EOF */
+};
+
+/**
+ * struct session - one agent, one workload
+ * @req:		the request
+ * @in:			fd 3 reader
+ * @out:		frames queued for fd 4
+ * @sigfd:		signalfd for SIGCHLD
+ * @proc_fd:		/proc of the agent's own pid namespace (opened before
+ *			any setns; used by the tree sweep)
+ * @agent_pid:		getpid()
+ * @child:		host pid of the workload
+ * @pidfd:		pidfd of the workload (CLONE_PIDFD)
+ * @pid_in_ns:		its pid in its own pid namespace (READY)
+ * @reaped:		the workload has been waited for
+ * @status:		its wait status
+ * @chan:		agent's end of the channel, -1 once closed
+ * @state:		enum sess_state
+ * @next_cmd:		next request command to apply
+ * @fd_stdin:		write end of the stdin pipe, or -1
+ * @fd_out:		read ends of the stdout/stderr pipes, or -1
+ * @pty_master:		PTY master, or -1
+ * @stdin_q:		bytes for @fd_stdin
+ * @pty_q:		bytes for @pty_master
+ * @close_stdin:	close @fd_stdin once @stdin_q is empty
+ */
+struct session {
+	struct linx_request *req;
+	struct frame_reader in;
+	struct byteq out;
+	int sigfd;
+	int proc_fd;
+	pid_t agent_pid;
+	pid_t child;
+	int pidfd;
+	pid_t pid_in_ns;
+	bool reaped;
+	int status;
+	int chan;
+	enum sess_state state;
+	size_t next_cmd;
+	int fd_stdin;
+	int fd_out[2];
+	int pty_master;
+	struct byteq stdin_q;
+	struct byteq pty_q;
+	bool close_stdin;
+};
+
+#endif /* LINX_SESSION_H */

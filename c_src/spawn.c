@@ -1,0 +1,169 @@
+/*
+ * spawn.c - create the workload's process with clone3(2), for both spawn
+ * (fresh namespaces in the clone flags) and enter (the agent first joins
+ * the target's namespaces, then clones without namespace flags).
+ *
+ * clone3 is used for both: its flags are a 64-bit field, so CLONE_NEWTIME
+ * works (inside clone(2)'s exit-signal byte it would not), and
+ * CLONE_PIDFD gives a pidfd for signals without a pid-reuse race. With a
+ * NULL stack it has fork semantics.
+ *
+ * Everything the child needs is prepared here, before the clone: pipes,
+ * the PTY pair (opened before any setns, so it is the host's devpts), the
+ * channel and a struct child_plan. Descriptors are close-on-exec; the
+ * agent closes the child's ends after the clone.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "ns.h"
+#include "pty.h"
+#include "spawn.h"
+#include "util.h"
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
+extern char **environ;
+
+/* struct clone_args, CLONE_ARGS_SIZE_VER0 (64 bytes), Linux 5.3 */
+struct linx_clone_args {
+	uint64_t flags;
+	uint64_t pidfd;
+	uint64_t child_tid;
+	uint64_t parent_tid;
+	uint64_t exit_signal;
+	uint64_t stack;
+	uint64_t stack_size;
+	uint64_t tls;
+};
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/*
+ * prepare_pipes() - one pipe per :pipe fd; the agent's end non-blocking
+ */
+static int prepare_pipes(struct session *s, struct child_plan *plan,
+			 struct linx_err *err)
+{
+	int fd, p[2];
+
+	for (fd = 0; fd < 3; fd++) {
+		const struct linx_stdio *io = &s->req->stdio[fd];
+
+		plan->stdio[fd].mode = io->mode;
+		plan->stdio[fd].fd = -1;
+		plan->stdio[fd].path = io->path;
+		if (io->mode != STDIO_PIPE)
+			continue;
+		if (pipe2(p, O_CLOEXEC))
+			return linx_fail(err, errno, STAGE_PIPE2, "pipe2");
+		/* stdin: the child reads p[0]; stdout/stderr: it writes p[1] */
+		plan->stdio[fd].fd = fd == 0 ? p[0] : p[1];
+		if (fd == 0)
+			s->fd_stdin = p[1];
+		else
+			s->fd_out[fd - 1] = p[0];
+		if (set_nonblock(fd == 0 ? p[1] : p[0]))
+			return linx_fail(err, errno, STAGE_PIPE2,
+					 "O_NONBLOCK");
+	}
+	return 0;
+}
+
+/**
+ * spawn_workload() - create the workload, stopped at its checkpoint
+ * @s:		session (req set; child, pidfd, chan, pipes filled in)
+ * @code:	agent exit code to use on failure
+ * @err:	what failed
+ *
+ * Return: 0 or -1
+ */
+int spawn_workload(struct session *s, int *code, struct linx_err *err)
+{
+	const struct linx_request *r = s->req;
+	struct linx_clone_args args;
+	struct child_plan plan;
+	unsigned joined = 0;
+	int sv[2], pidfd = -1, fd;
+	pid_t pid;
+
+	memset(&plan, 0, sizeof(plan));
+	plan.pty_slave = -1;
+	*code = EXIT_INFRA;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return linx_fail(err, errno, STAGE_SOCKETPAIR, "socketpair");
+	s->chan = sv[0];
+	plan.agent_chan = sv[0];
+	plan.chan = sv[1];
+
+	if (r->pty) {
+		plan.pty = true;
+		if (pty_open(&s->pty_master, &plan.pty_slave,
+			     r->has_winsize ? &r->winsize : NULL, err))
+			return -1;
+	} else if (prepare_pipes(s, &plan, err)) {
+		return -1;
+	}
+
+	plan.argv = r->argv;
+	plan.envp = r->env ? r->env : environ;
+	plan.cwd = r->cwd;
+	plan.pdeathsig = r->on_exit == ON_EXIT_KILL;
+	plan.agent_pid = s->agent_pid;
+	plan.no_new_privs = r->no_new_privs;
+
+	memset(&args, 0, sizeof(args));
+	args.flags = CLONE_PIDFD;
+	args.pidfd = (uintptr_t)&pidfd;
+	args.exit_signal = SIGCHLD;
+
+	if (r->kind == LINX_ENTER) {
+		*code = EXIT_CLONE;
+		if (ns_enter(r->target, r->namespaces, !r->has_namespaces,
+			     !r->cwd, &joined, err))
+			return -1;
+		plan.check_ppid = !(joined & (1u << NS_PID));
+	} else {
+		args.flags |= ns_clone_flags(r->namespaces);
+		plan.check_ppid = !(r->namespaces & (1u << NS_PID));
+	}
+
+	pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid == 0)
+		child_main(&plan);
+	if (pid < 0) {
+		*code = EXIT_CLONE;
+		return linx_fail(err, errno, r->kind == LINX_ENTER ?
+				 STAGE_FORK : STAGE_CLONE, "clone3");
+	}
+
+	s->child = pid;
+	s->pidfd = pidfd;
+	/* Only the child may hold its ends: EOF must mean exec or death */
+	close(plan.chan);
+	if (plan.pty_slave >= 0)
+		close(plan.pty_slave);
+	for (fd = 0; fd < 3; fd++)
+		if (plan.stdio[fd].fd >= 0)
+			close(plan.stdio[fd].fd);
+	return 0;
+}

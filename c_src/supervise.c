@@ -1,0 +1,391 @@
+/*
+ * supervise.c - the agent's event loop, from clone3 to exit.
+ *
+ * One poll(2) loop serves every phase (see enum sess_state):
+ *  - fd 3: BEAM commands (not read while the child owes an answer, so
+ *    commands keep their order); EOF means the BEAM is gone: kill the tree
+ *    (unless on_exit: :detach) and exit 1;
+ *  - fd 4: queued frames, written as it becomes writable;
+ *  - the channel to the child (relay.c) until execve;
+ *  - a signalfd for SIGCHLD: reap everything, note the workload's status;
+ *  - stdout/stderr pipes and the PTY master: {:stdout|:stderr|:pty_out,
+ *    bin} in 64 KiB chunks, not polled while more than 1 MiB waits for
+ *    fd 4 (backpressure: the workload blocks, nothing is dropped);
+ *  - the stdin pipe and the PTY master for queued input.
+ * When the workload is reaped: kill and reap what it left behind, read
+ * every pipe and the PTY to EOF/EIO, then the terminal frame, flush, exit.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "pty.h"
+#include "relay.h"
+#include "supervise.h"
+#include "tree.h"
+
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+#define READ_CHUNK 65536
+
+/**
+ * agent_kill_tree() - SIGKILL the workload and all descendants, reap them
+ * @s:		session
+ */
+void agent_kill_tree(struct session *s)
+{
+	if (s->child > 0)
+		tree_sweep(s->proc_fd, s->agent_pid, s->pidfd, s->child,
+			   &s->reaped, &s->status);
+}
+
+/**
+ * agent_exit() - flush what is queued for the BEAM and exit
+ * @s:		session
+ * @code:	enum linx_exit (1 if the flush fails: the BEAM is gone)
+ */
+void agent_exit(struct session *s, int code)
+{
+	if (byteq_flush(&s->out, LINX_FD_OUT) && code == EXIT_DONE)
+		code = EXIT_BEAM;
+	exit(code);
+}
+
+/**
+ * agent_fail() - {:error, err, stage}, kill the tree, exit
+ * @s:		session
+ * @err:	errno value
+ * @stage:	enum linx_stage
+ * @code:	enum linx_exit
+ */
+void agent_fail(struct session *s, int err, int stage, int code)
+{
+	ev_error(&s->out, err, stage);
+	agent_kill_tree(s);
+	agent_exit(s, code);
+}
+
+/**
+ * agent_wait_child() - block until the workload is reaped
+ * @s:		session
+ *
+ * Only used when it is already exiting (ERR sent, channel closed).
+ */
+void agent_wait_child(struct session *s)
+{
+	int st;
+	pid_t pid;
+
+	while (!s->reaped) {
+		pid = waitpid(s->child, &st, 0);
+		if (pid == s->child) {
+			s->reaped = true;
+			s->status = st;
+		} else if (pid < 0 && errno != EINTR) {
+			break;
+		}
+	}
+}
+
+/**
+ * agent_bad_state() - answer a well-formed command that is not valid now
+ * @s:		session
+ */
+void agent_bad_state(struct session *s)
+{
+	ev_error(&s->out, EINVAL, STAGE_BAD_STATE);
+}
+
+/*
+ * beam_gone() - fd 3 EOF or fd 4 broken: nothing can be sent any more
+ */
+static void beam_gone(struct session *s) __attribute__((noreturn));
+static void beam_gone(struct session *s)
+{
+	if (s->req->on_exit == ON_EXIT_KILL)
+		agent_kill_tree(s);
+	exit(EXIT_BEAM);
+}
+
+static void close_fd(int *fdp)
+{
+	if (*fdp >= 0)
+		close(*fdp);
+	*fdp = -1;
+}
+
+/*
+ * on_workload_reaped() - the workload is gone: settle the exec outcome if
+ * still open, sweep what it left, and start draining its output
+ */
+static void on_workload_reaped(struct session *s)
+{
+	if (s->state == ST_ABORTING) {
+		ev_status_int(&s->out, "aborted", s->pid_in_ns);
+		agent_kill_tree(s);
+		agent_exit(s, EXIT_DONE);
+	}
+	/*
+	 * Died before we saw the exec outcome: its end of the channel is
+	 * closed now, so what it sent (ERR, or EOF after execve) is there.
+	 */
+	if (s->chan >= 0)
+		relay_on_chan(s);
+	if (s->state != ST_RUNNING)
+		agent_fail(s, ECHILD, STAGE_EXEC_OUTCOME, EXIT_WORKLOAD);
+
+	s->state = ST_DRAINING;
+	/* Daemons it left must not outlive it, nor hold our pipes open */
+	agent_kill_tree(s);
+	close_fd(&s->fd_stdin);
+	byteq_clear(&s->stdin_q);
+	byteq_clear(&s->pty_q);
+}
+
+/*
+ * reap_children() - SIGCHLD: reap every dead child (orphans re-parented
+ * to us as subreaper included); note the workload's status
+ */
+static void reap_children(struct session *s)
+{
+	struct signalfd_siginfo si;
+	bool was = s->reaped;
+	pid_t pid;
+	int st;
+
+	while (read(s->sigfd, &si, sizeof(si)) == sizeof(si))
+		;
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+		if (pid == s->child && !s->reaped) {
+			s->reaped = true;
+			s->status = st;
+		}
+	if (s->reaped && !was)
+		on_workload_reaped(s);
+}
+
+/*
+ * read_output() - one chunk from a pipe or the PTY master
+ */
+static void read_output(struct session *s, int *fdp, const char *tag)
+{
+	char buf[READ_CHUNK];
+	ssize_t n = read(*fdp, buf, sizeof(buf));
+
+	if (n > 0) {
+		if (ev_data(&s->out, tag, buf, n))
+			agent_fail(s, ENOMEM, STAGE_NONE, EXIT_INFRA);
+		return;
+	}
+	/* 0: EOF; EIO: the PTY's last slave closed */
+	if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		close_fd(fdp);
+}
+
+/*
+ * handle_command() - one decoded command from the BEAM
+ */
+static void handle_command(struct session *s, const struct linx_cmd *c)
+{
+	struct linx_err err;
+	bool stdin_pipe = !s->req->pty &&
+			  s->req->stdio[0].mode == STDIO_PIPE;
+
+	switch (c->kind) {
+	case CMD_PROCEED:
+	case CMD_ABORT:
+	case CMD_CAP_DROP_BOUNDING:
+	case CMD_CAP_SET_THREAD:
+	case CMD_CAP_SET_AMBIENT:
+	case CMD_SECCOMP_INSTALL:
+	case CMD_CAPS_QUERY:
+		relay_command(s, c);
+		return;
+	case CMD_SIGNAL:
+		/* By pidfd: once reaped it is ESRCH, never another process */
+		if (s->reaped)
+			return;
+		if (syscall(SYS_pidfd_send_signal, s->pidfd, c->signal, NULL,
+			    0) && errno != ESRCH)
+			ev_error(&s->out, errno, STAGE_PIDFD);
+		return;
+	case CMD_PTY_WINSIZE:
+		if (s->pty_master < 0)
+			agent_bad_state(s);
+		else if (pty_set_winsize(s->pty_master, &c->ws, &err))
+			ev_fail(&s->out, &err);
+		return;
+	case CMD_PTY_IN:
+		if (!s->req->pty)
+			agent_bad_state(s);
+		else if (s->pty_master >= 0 && s->state != ST_DRAINING)
+			byteq_push(&s->pty_q, c->data, c->len);
+		return;
+	case CMD_STDIN:
+		if (!stdin_pipe || s->close_stdin)
+			agent_bad_state(s);
+		else if (s->fd_stdin >= 0) /* else the reader is gone: drop */
+			byteq_push(&s->stdin_q, c->data, c->len);
+		return;
+	case CMD_CLOSE_STDIN:
+		if (!stdin_pipe || s->close_stdin)
+			agent_bad_state(s);
+		s->close_stdin = true;
+		return;
+	}
+}
+
+static bool reading_commands(const struct session *s)
+{
+	return s->state != ST_WAIT_READY && s->state != ST_AWAIT_REPLY;
+}
+
+/*
+ * read_commands() - frames from fd 3, until EAGAIN or until the state
+ * says to wait (a command was forwarded to the child)
+ */
+static void read_commands(struct session *s)
+{
+	struct linx_cmd c;
+	struct linx_err err;
+	uint8_t *body;
+	uint32_t len;
+
+	while (reading_commands(s)) {
+		switch (frame_read(&s->in, &body, &len)) {
+		case FRAME_AGAIN:
+			return;
+		case FRAME_TOO_BIG:
+			ev_error(&s->out, EMSGSIZE, STAGE_COMMAND_TOO_BIG);
+			continue;
+		case FRAME_EOF:
+		case FRAME_ERROR:
+			beam_gone(s);
+		case FRAME_OK:
+			break;
+		}
+		if (cmd_decode(body, len, &c, &err)) {
+			if (err.stage == STAGE_MALFORMED_COMMAND)
+				ev_malformed(&s->out, &err);
+			ev_fail(&s->out, &err);
+		} else {
+			handle_command(s, &c);
+		}
+		cmd_free(&c);
+		free(body);
+	}
+}
+
+static void write_input(int *fdp, struct byteq *q)
+{
+	/* EPIPE (SIGPIPE is ignored in the agent): the reader is gone */
+	if (byteq_write(q, *fdp)) {
+		close_fd(fdp);
+		byteq_clear(q);
+	}
+}
+
+static int add_fd(struct pollfd *p, int *n, int fd, short events)
+{
+	p[*n].fd = events ? fd : -1;
+	p[*n].events = events;
+	p[*n].revents = 0;
+	return (*n)++;
+}
+
+static void emit_terminal(struct session *s)
+{
+	if (WIFSIGNALED(s->status))
+		ev_status_int(&s->out, "signaled", WTERMSIG(s->status));
+	else
+		ev_status_int(&s->out, "exited", WEXITSTATUS(s->status));
+}
+
+/**
+ * supervise_run() - the event loop (see the top of this file)
+ * @s:		session, child cloned, {:status, :spawned, pid} queued
+ *
+ * Never returns: every path ends in exit() with the contract's code.
+ */
+void supervise_run(struct session *s)
+{
+	struct pollfd p[8];
+	int n, i_in, i_out, i_chan, i_sig, i_o1, i_o2, i_pty, i_stdin;
+	bool room;
+
+	for (;;) {
+		if (s->state == ST_DRAINING && s->fd_out[0] < 0 &&
+		    s->fd_out[1] < 0 && s->pty_master < 0) {
+			emit_terminal(s);
+			agent_exit(s, EXIT_DONE);
+		}
+		if (s->fd_stdin >= 0 && s->close_stdin &&
+		    !byteq_pending(&s->stdin_q))
+			close_fd(&s->fd_stdin);	/* EOF after the data */
+
+		room = byteq_pending(&s->out) < LINX_BACKPRESSURE;
+		n = 0;
+		/* events 0 on fd 3 still reports POLLHUP: the BEAM left */
+		i_in = n++;
+		p[i_in] = (struct pollfd){
+			.fd = LINX_FD_IN,
+			.events = reading_commands(s) ? POLLIN : 0,
+		};
+		i_out = add_fd(p, &n, LINX_FD_OUT,
+			       byteq_pending(&s->out) ? POLLOUT : 0);
+		i_chan = add_fd(p, &n, s->chan, s->chan >= 0 ? POLLIN : 0);
+		i_sig = add_fd(p, &n, s->sigfd, POLLIN);
+		i_o1 = add_fd(p, &n, s->fd_out[0],
+			      s->fd_out[0] >= 0 && room ? POLLIN : 0);
+		i_o2 = add_fd(p, &n, s->fd_out[1],
+			      s->fd_out[1] >= 0 && room ? POLLIN : 0);
+		i_pty = add_fd(p, &n, s->pty_master,
+			       s->pty_master < 0 ? 0 :
+			       (room ? POLLIN : 0) |
+			       (byteq_pending(&s->pty_q) ? POLLOUT : 0));
+		i_stdin = add_fd(p, &n, s->fd_stdin,
+				 s->fd_stdin >= 0 &&
+				 byteq_pending(&s->stdin_q) ? POLLOUT : 0);
+
+		if (poll(p, n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			agent_fail(s, errno, STAGE_NONE, EXIT_INFRA);
+		}
+
+		if (p[i_out].revents &&
+		    byteq_write(&s->out, LINX_FD_OUT))
+			beam_gone(s);
+		if (p[i_chan].revents && s->chan >= 0)
+			relay_on_chan(s);
+		if (p[i_sig].revents)
+			reap_children(s);
+		if (p[i_o1].revents && s->fd_out[0] >= 0)
+			read_output(s, &s->fd_out[0], "stdout");
+		if (p[i_o2].revents && s->fd_out[1] >= 0)
+			read_output(s, &s->fd_out[1], "stderr");
+		if ((p[i_pty].revents & POLLOUT) && s->pty_master >= 0 &&
+		    byteq_pending(&s->pty_q) &&
+		    byteq_write(&s->pty_q, s->pty_master))
+			byteq_clear(&s->pty_q);
+		if ((p[i_pty].revents & ~POLLOUT) && s->pty_master >= 0)
+			read_output(s, &s->pty_master, "pty_out");
+		if (p[i_stdin].revents && s->fd_stdin >= 0)
+			write_input(&s->fd_stdin, &s->stdin_q);
+		if (p[i_in].revents) {
+			if (reading_commands(s))
+				read_commands(s);
+			else if (p[i_in].revents & (POLLHUP | POLLERR))
+				beam_gone(s);
+		}
+	}
+}

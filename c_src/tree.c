@@ -1,0 +1,170 @@
+/*
+ * tree.c - kill and reap everything below the agent.
+ *
+ * /proc/PID/task/TID/children needs CONFIG_PROC_CHILDREN, which many
+ * kernels lack (this project's CI kernel among them), so the descendants
+ * are found by reading the parent pid of every process in /proc (through a
+ * descriptor opened before any setns, so pids are the agent's) and closing
+ * the set under "parent is in the set". The sweep repeats kill + reap
+ * until the agent has no child left (ECHILD), bounded in time: a process
+ * stuck in uninterruptible sleep cannot hold the agent forever.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tree.h"
+#include "util.h"
+
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+#define SWEEP_ROUNDS 5000	/* x 1 ms */
+
+struct proc_ent {
+	pid_t pid, ppid;
+	bool mark;
+};
+
+/*
+ * read_ppid() - parent pid from /proc/PID/stat ("pid (comm) S ppid ...";
+ * comm may contain spaces and parentheses: parse after the last ')')
+ */
+static pid_t read_ppid(int proc_fd, const char *pid)
+{
+	char path[64], buf[512], *p;
+	cleanup_close int fd = -1;
+	ssize_t n;
+	int ppid;
+	char st;
+
+	snprintf(path, sizeof(path), "%s/stat", pid);
+	fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c %d", &st, &ppid) != 2)
+		return -1;
+	return ppid;
+}
+
+/**
+ * tree_kill_descendants() - SIGKILL every descendant of @self
+ * @proc_fd:	descriptor of the /proc of the agent's pid namespace
+ * @self:	the agent's pid
+ *
+ * Return: how many processes were signalled, or -1 if /proc is unreadable
+ */
+int tree_kill_descendants(int proc_fd, pid_t self)
+{
+	struct proc_ent *v = NULL, *nv;
+	size_t n = 0, cap = 0, i;
+	struct dirent *de;
+	bool grew;
+	int killed = 0, dfd;
+	DIR *dir;
+
+	dfd = openat(proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	dir = fdopendir(dfd);
+	if (!dir) {
+		close(dfd);
+		return -1;
+	}
+	while ((de = readdir(dir))) {
+		pid_t pid, ppid;
+		char *end;
+
+		pid = strtol(de->d_name, &end, 10);
+		if (*end || pid <= 0 || pid == self)
+			continue;
+		ppid = read_ppid(proc_fd, de->d_name);
+		if (ppid < 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv)
+				break;
+			v = nv;
+		}
+		v[n++] = (struct proc_ent){ pid, ppid, false };
+	}
+	closedir(dir);
+
+	/* Close the set {self} under "parent in the set" */
+	do {
+		grew = false;
+		for (i = 0; i < n; i++) {
+			size_t j;
+
+			if (v[i].mark)
+				continue;
+			if (v[i].ppid == self) {
+				v[i].mark = grew = true;
+				continue;
+			}
+			for (j = 0; j < n; j++)
+				if (v[j].mark && v[j].pid == v[i].ppid) {
+					v[i].mark = grew = true;
+					break;
+				}
+		}
+	} while (grew);
+
+	for (i = 0; i < n; i++)
+		if (v[i].mark && !kill(v[i].pid, SIGKILL))
+			killed++;
+	free(v);
+	return killed;
+}
+
+/**
+ * tree_sweep() - kill the workload and every descendant, reap them all
+ * @proc_fd:	/proc descriptor (see tree_kill_descendants)
+ * @self:	the agent's pid
+ * @pidfd:	the workload's pidfd, or -1
+ * @workload:	the workload's pid
+ * @reaped:	in/out: the workload has been reaped
+ * @status:	out: its wait status, when reaped here
+ *
+ * Returns when the agent has no child left, or after about 5 s.
+ */
+void tree_sweep(int proc_fd, pid_t self, int pidfd, pid_t workload,
+		bool *reaped, int *status)
+{
+	const struct timespec ms = { 0, 1000000 };
+	int round, st;
+	pid_t pid;
+
+	for (round = 0; round < SWEEP_ROUNDS; round++) {
+		/* By pidfd: no pid-reuse race. In a pid ns: kills them all */
+		if (pidfd >= 0 && !*reaped)
+			syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		tree_kill_descendants(proc_fd, self);
+
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+			if (pid == workload && !*reaped) {
+				*reaped = true;
+				*status = st;
+			}
+		if (pid < 0 && errno == ECHILD)
+			return;
+		nanosleep(&ms, NULL);
+	}
+}

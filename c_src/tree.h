@@ -1,0 +1,16 @@
+/*
+ * tree.h - whole-tree lifetime: find, kill and reap every descendant of
+ * the agent (it is a child subreaper, so daemons the workload double-forks
+ * stay its descendants).
+ */
+#ifndef LINX_TREE_H
+#define LINX_TREE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+int tree_kill_descendants(int proc_fd, pid_t self);
+void tree_sweep(int proc_fd, pid_t self, int pidfd, pid_t workload,
+		bool *reaped, int *status);
+
+#endif /* LINX_TREE_H */
