@@ -675,7 +675,13 @@ defmodule Linx.SeccompCompileTest do
         {t.({:compile, put_elem(@ok_policy, 4, {:x})}), "policy.rules: expected a list"},
         {t.({:compile, put_elem(@ok_policy, 5, :maybe)}), "policy.unknown"},
         {t.({:resolve, [:read]}), "resolve.names[0]: expected a binary"},
-        {t.({:compile, @ok_policy}) <> "xx", "trailing bytes"}
+        {t.({:compile, @ok_policy}) <> "xx", "trailing bytes"},
+        # lengths inside the term that run past the frame: walked before ei reads them
+        {<<131, 109, 0, 0, 1, 0, "ab">>, "truncated"},
+        {<<131, 108, 255, 255, 255, 255, 106>>, "truncated"},
+        {binary_part(t.({:compile, @ok_policy}), 0, 40), "truncated"},
+        {t.({:resolve, [self()]}), "unsupported term type"},
+        {<<131>> <> :binary.copy(<<104, 1>>, 100) <> <<106>>, "nested deeper"}
       ]
 
       for {frame, expected} <- cases do
