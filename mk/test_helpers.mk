@@ -1,0 +1,17 @@
+# mk/test_helpers.mk - C helper programs for the Elixir test suite.
+#
+# Included by the main Makefile (-include $(wildcard mk/*.mk)), which
+# defines CC, CFLAGS, BUILD and ALL_PROGRAMS.
+#
+# $(BUILD)/test/try_filter asks the running kernel whether it accepts a
+# seccomp filter and what a filtered call does; Linx.Test.BPFProbe
+# (test/support/bpf_probe.ex) runs it to check Linx.Seccomp.BPF against the
+# kernel. It needs threads (the filter goes on a worker thread only).
+
+TRY_FILTER := $(BUILD)/test/try_filter
+
+ALL_PROGRAMS += $(TRY_FILTER)
+
+$(TRY_FILTER): test/support/c/try_filter.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -pthread -o $@ $< -pthread
