@@ -709,6 +709,25 @@ defmodule Linx.Seccomp.BPFTest do
       end
     end
 
+    test "emulate/2 agrees with the kernel on ALU edge cases" do
+      # each program leaves a value v in A and returns ERRNO(v & 0xfff)
+      errno_of = fn ops -> BPF.assemble(ops ++ [{:and, 0xFFF}, {:or, 0x50000}, {:ret, :a}]) end
+
+      filters = [
+        errno_of.([{:ld, {:imm, 1}}, {:ldx, {:imm, 33}}, {:lsh, :x}]),
+        errno_of.([{:ld, {:imm, 0x800}}, {:ldx, {:imm, 0xFFFFFFE4}}, {:rsh, :x}]),
+        errno_of.([{:ld, {:imm, 0xFFFFFFFF}}, {:mul, 0xFFFFFFFF}]),
+        errno_of.([{:ld, {:imm, 5}}, :neg, {:rsh, 20}]),
+        errno_of.([{:ld, {:imm, 0xFFFFFFFF}}, {:ldx, {:imm, 7}}, {:div, :x}, {:rsh, 20}]),
+        errno_of.([{:ld, :len}, {:ldx, :len}, {:add, :x}]),
+        errno_of.([{:ld, {:imm, 3}}, {:sub, 5}, {:rsh, 24}]),
+        errno_of.([{:ld, :nr}, {:st, 15}, {:ldx, {:mem, 15}}, :txa, {:xor, 0x0F0}]),
+        BPF.assemble([{:ld, {:imm, 9}}, {:div, :x}, {:ret, :allow}])
+      ]
+
+      for f <- filters, do: assert_kernel_agrees([f], [%{nr: 400}])
+    end
+
     test "emulate/2 agrees with the kernel on i386 calls and arguments" do
       f =
         BPF.assemble([
@@ -746,9 +765,23 @@ defmodule Linx.Seccomp.BPFTest do
       IO.puts("\nrandom BPF stacks: :rand.seed(:exsss, #{inspect(seed)})")
       :rand.seed(:exsss, seed)
 
-      for _ <- 1..60 do
-        stack = for _ <- 1..Enum.random(1..3), do: random_valid_filter()
-        assert_kernel_agrees(stack, random_calls(8))
+      actions =
+        for _ <- 1..60, reduce: [] do
+          acc ->
+            stack = for _ <- 1..Enum.random(1..3), do: random_valid_filter()
+            assert_kernel_agrees(stack, random_calls(8)) ++ acc
+        end
+
+      # the comparison must cover the whole range of outcomes
+      kinds =
+        actions
+        |> Enum.map(fn a -> if is_tuple(a), do: elem(a, 0), else: a end)
+        |> Enum.frequencies()
+
+      IO.puts("outcomes compared: #{inspect(kinds)}")
+
+      for kind <- [:allow, :log, :errno, :trap, :kill_thread, :kill_process, :notify, :trace] do
+        assert Map.get(kinds, kind, 0) > 0, "no #{kind} among #{inspect(kinds)}"
       end
     end
   end
@@ -794,6 +827,8 @@ defmodule Linx.Seccomp.BPFTest do
              "call #{inspect(call)}: kernel #{inspect(outcome)}, emulate #{inspect(action)} " <>
                "(raw #{inspect(BPF.emulate_value(stack, call), base: :hex)}) for the stack\n" <>
                Enum.map_join(stack, "----\n", &BPF.disassemble/1)
+
+      action
     end
   end
 
@@ -819,6 +854,10 @@ defmodule Linx.Seccomp.BPFTest do
   ]
   @actions [
     0x7FFF0000,
+    0x7FFF0000,
+    0x7FFF0000,
+    0x7FFF0000,
+    0x7FFC0000,
     0x7FFC0000,
     0x7FC00000,
     0x7FF00002,
@@ -846,7 +885,7 @@ defmodule Linx.Seccomp.BPFTest do
   end
 
   defp random_ret do
-    if :rand.uniform(6) == 1, do: {0x16, 0, 0, 0}, else: {0x06, 0, 0, Enum.random(@actions)}
+    if :rand.uniform(10) == 1, do: {0x16, 0, 0, 0}, else: {0x06, 0, 0, Enum.random(@actions)}
   end
 
   defp rare(invalid?), do: invalid? and :rand.uniform(8) == 1
