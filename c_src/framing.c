@@ -56,7 +56,8 @@ static ssize_t read_some(int fd, void *buf, size_t len)
  * Reads exactly the bytes of the current frame, never beyond it, so the
  * caller may stop calling at any frame boundary and leave the rest in the
  * pipe. An oversized frame is reported once (FRAME_TOO_BIG) when its header
- * arrives; its body is then discarded by later calls.
+ * arrives; its body is then discarded by later calls, the last of which
+ * returns FRAME_AGAIN (r->skip is then 0).
  *
  * Return: enum frame_status
  */
@@ -78,6 +79,8 @@ enum frame_status frame_read(struct frame_reader *r, uint8_t **body,
 				return errno == EAGAIN ? FRAME_AGAIN :
 							 FRAME_ERROR;
 			r->skip -= n;
+			if (!r->skip)
+				return FRAME_AGAIN;	/* poll is level-triggered */
 			continue;
 		}
 

@@ -151,6 +151,21 @@ int main(void)
 		break;
 	case FRAME_TOO_BIG:
 		ev_error(&s->out, EMSGSIZE, STAGE_REQUEST_TOO_BIG);
+		byteq_flush(&s->out, LINX_FD_OUT);
+		/*
+		 * Read the rest away before exiting: the BEAM is still writing
+		 * it, and a port whose program exits mid-write fails with
+		 * epipe in its owner instead of showing our error and status.
+		 */
+		while (s->in.skip) {
+			struct pollfd p = { .fd = LINX_FD_IN, .events = POLLIN };
+			enum frame_status st = frame_read(&s->in, &body, &len);
+
+			if (st == FRAME_EOF || st == FRAME_ERROR)
+				break;
+			if (s->in.skip && poll(&p, 1, -1) < 0 && errno != EINTR)
+				break;
+		}
 		agent_exit(s, EXIT_REQUEST);
 	default:
 		return EXIT_BEAM;

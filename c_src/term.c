@@ -344,6 +344,7 @@ int td_list(struct tdec *d, int *arity, const char *path)
 	}
 	if (type != ERL_LIST_EXT && type != ERL_NIL_EXT)
 		return td_expected(d, type, "a list", path);
+	d->nil_open = type == ERL_NIL_EXT;
 	return td_check(d, ei_decode_list_header(d->buf, &d->idx, arity),
 			"list", path);
 }
@@ -363,6 +364,11 @@ int td_list_end(struct tdec *d, const char *path)
 		d->idx = d->str_end;
 		d->str_end = -1;
 		d->str_left = 0;
+		return 0;
+	}
+	if (d->nil_open) {
+		/* [] was the whole list: its header was its tail */
+		d->nil_open = false;
 		return 0;
 	}
 	if (td_peek(d, &type, &size, path))
@@ -392,6 +398,61 @@ int td_map(struct tdec *d, int *arity, const char *path)
 		return td_expected(d, type, "a map", path);
 	return td_check(d, ei_decode_map_header(d->buf, &d->idx, arity),
 			"map", path);
+}
+
+/*
+ * td_skip_ident() - skip a pid, port, reference or fun by its documented
+ * layout (external term format), checking every length against the buffer:
+ * ei would trust the lengths inside them.
+ */
+static int td_skip_depth(struct tdec *d, const char *path, int depth);
+static int td_skip_ident(struct tdec *d, int type, const char *path,
+			 int depth)
+{
+	const unsigned char *b = (const unsigned char *)d->buf;
+	unsigned long n;
+	int i;
+
+	/* ei_get_type folds NEW_PID into PID etc.: use the tag itself */
+	type = b[d->idx];
+	switch (type) {
+	case ERL_NEW_FUN_EXT:
+		/* Size counts itself and what follows, not the tag */
+		n = (unsigned long)b[d->idx + 1] << 24 | b[d->idx + 2] << 16 |
+		    b[d->idx + 3] << 8 | b[d->idx + 4];
+		if (n < 4 || n > (unsigned long)(d->len - d->idx - 1))
+			return linx_fail(d->err, EINVAL, d->stage,
+					 "%s: truncated term", path);
+		d->idx += 1 + n;
+		return 0;
+	case ERL_EXPORT_EXT:
+		d->idx += 1;
+		for (i = 0; i < 3; i++)	/* module, function, arity */
+			if (td_skip_depth(d, path, depth + 1))
+				return -1;
+		return 0;
+	case ERL_NEW_REFERENCE_EXT:
+	case ERL_NEWER_REFERENCE_EXT:
+		n = b[d->idx + 1] << 8 | b[d->idx + 2];	/* id words */
+		d->idx += 3;
+		if (td_skip_depth(d, path, depth + 1))	/* node atom */
+			return -1;
+		d->idx += (type == ERL_NEW_REFERENCE_EXT ? 1 : 4) + 4 * n;
+		break;
+	default:
+		d->idx += 1;
+		if (td_skip_depth(d, path, depth + 1))	/* node atom */
+			return -1;
+		d->idx += type == ERL_PID_EXT ? 9 :
+			  type == ERL_NEW_PID_EXT ? 12 :
+			  type == ERL_PORT_EXT ? 5 :
+			  type == ERL_NEW_PORT_EXT ? 8 : 12;
+		break;
+	}
+	if (d->idx > d->len)
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: truncated term", path);
+	return 0;
 }
 
 static int td_skip_depth(struct tdec *d, const char *path, int depth)
@@ -451,6 +512,16 @@ static int td_skip_depth(struct tdec *d, const char *path, int depth)
 		/* leaves whose size td_peek checked against the buffer */
 		rc = ei_skip_term(d->buf, &d->idx);
 		return td_check(d, rc, "term", path);
+	case ERL_PID_EXT:
+	case ERL_NEW_PID_EXT:
+	case ERL_PORT_EXT:
+	case ERL_NEW_PORT_EXT:
+	case ERL_V4_PORT_EXT:
+	case ERL_NEW_REFERENCE_EXT:
+	case ERL_NEWER_REFERENCE_EXT:
+	case ERL_NEW_FUN_EXT:
+	case ERL_EXPORT_EXT:
+		return td_skip_ident(d, type, path, depth);
 	default:
 		return linx_fail(d->err, EINVAL, d->stage,
 				 "%s: unsupported term type %d", path, type);
@@ -462,8 +533,8 @@ static int td_skip_depth(struct tdec *d, const char *path, int depth)
  * @d:		cursor
  * @path:	name of the term for messages
  *
- * Pids, ports, references and funs are refused: a request never carries
- * them and ei cannot skip them safely without knowing the buffer length.
+ * Pids, ports, references and funs are skipped by their layout (ei
+ * cannot skip them safely without knowing the buffer length).
  *
  * Return: 0 or -1
  */

@@ -31,6 +31,8 @@
  * @str_left:	elements left in the STRING_EXT being read as a list
  * @str_ptr:	next element of that string
  * @str_end:	index just after that string, or -1 when not in one
+ * @nil_open:	the last list opened was [] (NIL_EXT, which has no tail of
+ *		its own): the matching td_list_end() consumes nothing
  */
 struct tdec {
 	const char *buf;
@@ -41,6 +43,7 @@ struct tdec {
 	int str_left;
 	const unsigned char *str_ptr;
 	int str_end;
+	bool nil_open;
 };
 
 #define TD_ATOM_MAX MAXATOMLEN_UTF8
