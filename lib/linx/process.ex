@@ -641,6 +641,11 @@ defmodule Linx.Process do
     s
   end
 
+  defp agent_frame({:undecodable, bin}, s) do
+    Logger.error("linx_process: undecodable frame from the agent: #{inspect(bin, limit: 64)}")
+    s
+  end
+
   defp agent_frame(other, s) do
     Logger.warning("linx_process: unexpected frame #{inspect(other, limit: 10)}")
     s

@@ -31,9 +31,34 @@ defmodule Linx.Process.Wire do
   @spec encode(term) :: binary
   def encode(term), do: :erlang.term_to_binary(term)
 
-  @doc "Decodes a frame body from the agent."
+  # Every atom the agent may send (docs/protocol.md). Naming them here makes
+  # them exist before a frame is decoded with [:safe], which refuses to
+  # create atoms: a frame from the agent can never grow the atom table.
+  @agent_atoms ~w(status spawned ready running exited signaled aborted error malformed
+    stdout stderr pty_out caps decoded notify notify_failed notify_mem notify_fd_path
+    execve stdio chdir setsid sigmask pdeathsig no_new_privs cap_drop_bounding
+    cap_set_thread cap_set_ambient caps_query seccomp_no_new_privs seccomp_install
+    malformed_request request_too_big clone fork sigprocmask pipe2 socketpair signalfd
+    posix_openpt ptsetup ptsname pts_open ready_frame malformed_ready exec_outcome
+    command_too_big malformed_command bad_state pidfd subreaper)a ++
+                 for(
+                   ns <- Linx.Process.Options.namespaces(),
+                   do: [:"open_ns_#{ns}", :"setns_#{ns}"]
+                 )
+
+  @doc false
+  def agent_atoms, do: List.flatten(@agent_atoms)
+
+  @doc """
+  Decodes a frame body from the agent. A frame that is not valid ETF, or
+  names an atom this side never heard of, becomes `{:undecodable, bin}`.
+  """
   @spec decode(binary) :: term
-  def decode(bin), do: :erlang.binary_to_term(bin, [:safe])
+  def decode(bin) do
+    :erlang.binary_to_term(bin, [:safe])
+  rescue
+    ArgumentError -> {:undecodable, bin}
+  end
 
   # The agent execs argv[0] as a path (no PATH search, so nothing in the
   # child depends on the environment): a bare name is looked up here, in the
