@@ -439,8 +439,12 @@ defmodule Linx.Seccomp.BPF do
       numbers mean other calls under another ABI (i386 via `int 0x80`);
     * `:x32_allowed` — x86_64 calls are filtered but numbers with bit
       `0x40000000` (the x32 ABI) get through;
-    * `:alternative_allowed` — a call is denied but an equivalent one is
-      allowed (`execve`/`execveat`, `open`/`openat`/`openat2`, …);
+    * `:alternative_allowed` — a deny list (a filter whose default, for
+      numbers no rule names, is to allow) denies a call but allows an
+      equivalent one (`execve`/`execveat`,
+      `open`/`openat`/`openat2`, …);
+    * `:foreign_arch_allowed` — the filter checks `arch` but lets i386
+      calls through that it denies on x86_64;
     * `:clone3_filtered_by_args` — `clone3`'s flags are in memory, a filter
       cannot see them;
     * `:clone3_not_enosys` — `clone` is allowed but `clone3` fails with an

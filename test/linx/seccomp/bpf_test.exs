@@ -497,6 +497,11 @@ defmodule Linx.Seccomp.BPFTest do
           {:jeq, :read, :ok},
           {:jeq, :write, :ok},
           {:jeq, :exit_group, :ok},
+          {:jeq, :openat, :ok},
+          {:jeq, :clone, :ok},
+          {:jeq, :clone3, :enosys},
+          {:ret, {:errno, 1}},
+          {:label, :enosys},
           {:ret, {:errno, 38}},
           {:label, :ok},
           {:ret, :allow}

@@ -239,7 +239,19 @@ defmodule Linx.Seccomp.BPF.Linter do
 
   # --- equivalent calls -------------------------------------------------------
 
+  # Only a deny list (default allow) is undone by an allowed sibling:
+  # an allow list that has openat but not open simply chose the modern call.
   defp family_warnings(prog) do
+    if deny_list?(prog), do: sibling_warnings(prog), else: []
+  end
+
+  # The default action is what numbers no rule names get: unallocated ones.
+  defp deny_list?(prog) do
+    unnamed = [350, 380, 400, 423, 500, 1000, 0x3FFFFFFF]
+    Enum.count(unnamed, &allowed?(outcome(prog, &1))) * 2 > length(unnamed)
+  end
+
+  defp sibling_warnings(prog) do
     for family <- @families,
         outcomes = Enum.map(family, &{&1, outcome(prog, sys!(&1))}),
         {denied_name, denied_action} <- Enum.filter(outcomes, fn {_, a} -> denied?(a) end),
