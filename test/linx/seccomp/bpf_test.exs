@@ -765,6 +765,27 @@ defmodule Linx.Seccomp.BPFTest do
       assert_kernel_agrees([f], calls)
     end
 
+    test "Docker's default profile (compiled by Linx.Seccomp with libseccomp)" do
+      {profile, _} = Code.eval_file("test/fixtures/docker_default.exs")
+      assert {:ok, bin} = Linx.Seccomp.compile(profile)
+      assert BPF.validate(bin) == :ok
+      assert BPFProbe.check([bin]) == [:ok]
+
+      # libseccomp leaves a dead instruction at the end; nothing else to flag
+      assert BPF.lint(bin) |> Enum.map(& &1.kind) |> Enum.reject(&(&1 == :unreachable)) == []
+
+      calls = [
+        %{nr: 110},
+        %{nr: 400},
+        %{nr: 423, args: [1, 2]},
+        %{nr: 0x40000000 + 400},
+        %{nr: 64, arch: :x86},
+        %{nr: 500, arch: :x86}
+      ]
+
+      assert_kernel_agrees([bin], calls)
+    end
+
     test "emulate/2 agrees with the kernel on random stacks of 1-3 filters" do
       seed = {1, 2, 3}
       IO.puts("\nrandom BPF stacks: :rand.seed(:exsss, #{inspect(seed)})")
