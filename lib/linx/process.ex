@@ -109,7 +109,8 @@ defmodule Linx.Process do
 
   `child_spec/1` takes the options of `spawn/1`; the child is started when
   the workload runs and stops when it ends (`restart: :temporary` by
-  default; override it with `Supervisor.child_spec/2`).
+  default; override it with `Supervisor.child_spec/2`). The server is
+  linked to its supervisor, and events go only to an explicit `:owner`.
   """
 
   use GenServer, restart: :temporary
@@ -361,7 +362,10 @@ defmodule Linx.Process do
   ## Starting
 
   defp start(%Options{} = opts, how) do
-    opts = %{opts | owner: opts.owner || self()}
+    # Under a supervisor (start_link) nobody is told about events unless an
+    # :owner is given: the link, not a monitor, ties the workload's life to
+    # its parent.
+    opts = if how == :start, do: %{opts | owner: opts.owner || self()}, else: opts
 
     result =
       case how do
@@ -414,7 +418,7 @@ defmodule Linx.Process do
       port: port,
       opts: opts,
       owner: opts.owner,
-      owner_ref: Process.monitor(opts.owner),
+      owner_ref: opts.owner && Process.monitor(opts.owner),
       phase: :starting,
       os_pid: nil,
       ns_pid: nil,
@@ -686,6 +690,7 @@ defmodule Linx.Process do
     end
   end
 
+  defp notify(%{owner: nil}, _event), do: :ok
   defp notify(s, event), do: send(s.owner, {:linx_process, self(), event})
 
   defp send_frame(%{port: nil}, _term), do: :ok

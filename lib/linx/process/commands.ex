@@ -16,17 +16,21 @@ defmodule Linx.Process.Commands do
 
   @cap_keys [:keep, :drop, :ambient, :effective, :permitted, :inheritable, :bounding]
 
-  @spec from_options(term, term) :: [tuple]
-  def from_options(caps, seccomp) do
-    cap_commands(caps) ++ seccomp_commands(seccomp)
+  # `full` is the permitted set the child holds at the checkpoint: every
+  # capability in a user namespace of its own, else the agent's (the BEAM's)
+  # permitted set. "drop: [...]" means "full minus these".
+  @spec from_options(term, term, non_neg_integer) :: [tuple]
+  def from_options(caps, seccomp, full \\ Capabilities.to_mask(:all)) do
+    cap_commands(caps, full) ++ seccomp_commands(seccomp)
   end
 
   @doc false
   # The five target sets as masks, or nil when the option is absent.
-  @spec cap_sets(term) :: map | nil
-  def cap_sets(nil), do: nil
+  @spec cap_sets(term, non_neg_integer) :: map | nil
+  def cap_sets(opts, full \\ Capabilities.to_mask(:all))
+  def cap_sets(nil, _full), do: nil
 
-  def cap_sets(opts) do
+  def cap_sets(opts, full) do
     unless Keyword.keyword?(opts) and opts != [] do
       bad_caps!(opts, "a keyword list such as [keep: [:net_bind_service], drop: :all]")
     end
@@ -35,7 +39,7 @@ defmodule Linx.Process.Commands do
       bad_caps!(opts, "known keys #{inspect(@cap_keys)}; unknown key #{inspect(k)}")
     end
 
-    all = Capabilities.to_mask(:all)
+    all = full
     mask = fn key, default -> set_mask(opts, key, default) end
 
     # keep/drop give the starting point for every set (keep alone means
@@ -120,10 +124,10 @@ defmodule Linx.Process.Commands do
     end
   end
 
-  defp cap_commands(nil), do: []
+  defp cap_commands(nil, _full), do: []
 
-  defp cap_commands(opts) do
-    s = cap_sets(opts)
+  defp cap_commands(opts, full) do
+    s = cap_sets(opts, full)
     all = Capabilities.to_mask(:all)
 
     [

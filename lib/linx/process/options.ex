@@ -289,13 +289,30 @@ defmodule Linx.Process.Options do
   end
 
   defp build_commands(acc, opts) do
-    commands =
-      Linx.Process.Commands.from_options(
-        Keyword.get(opts, :capabilities),
-        Keyword.get(opts, :seccomp)
-      )
+    caps = Keyword.get(opts, :capabilities)
+    # Read /proc only when capabilities are asked for: not on every spawn.
+    full = if caps, do: checkpoint_caps(acc), else: 0
+
+    commands = Linx.Process.Commands.from_options(caps, Keyword.get(opts, :seccomp), full)
 
     %{acc | commands: commands}
+  end
+
+  # The permitted set the child holds at its checkpoint: all of them in a
+  # user namespace of its own (or one it entered), else the agent's, which
+  # is the BEAM's.
+  defp checkpoint_caps(acc) do
+    own_userns? =
+      case acc.mode do
+        :spawn -> :user in (acc.namespaces || [])
+        :enter -> acc.namespaces == nil or :user in acc.namespaces
+      end
+
+    if own_userns? do
+      Linx.Capabilities.to_mask(:all)
+    else
+      Linx.Capabilities.read_status().permitted
+    end
   end
 
   ## Helpers.

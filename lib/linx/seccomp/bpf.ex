@@ -280,6 +280,9 @@ defmodule Linx.Seccomp.BPF do
   Comparisons name x86_64 system calls when A holds `sys_number` and
   architectures when A holds `arch` on every path to the comparison; a
   conditional jump whose true branch falls through is printed negated.
+  Invalid programs are listed too (unknown opcodes as `invalid opcode`);
+  a binary that is not a whole number of instructions raises
+  `ArgumentError`.
 
       iex> alias Linx.Seccomp.BPF
       iex> BPF.assemble([{:ld, :nr}, {:jeq, :execve, :next, 1}, {:ret, :kill}, {:ret, :allow}])

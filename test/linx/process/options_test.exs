@@ -72,10 +72,4 @@ defmodule Linx.Process.OptionsTest do
   test "run/2 refuses options it decides itself" do
     assert_raise ArgumentError, ~r/:stdio/, fn -> Linx.Process.run(["/bin/true"], stdio: :pty) end
   end
-
-  test "nothing was started by invalid calls" do
-    before = DynamicSupervisor.count_children(Linx.ProcessSupervisor).active
-    spawn_error(argv: [1])
-    assert DynamicSupervisor.count_children(Linx.ProcessSupervisor).active == before
-  end
 end

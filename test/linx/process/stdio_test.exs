@@ -50,7 +50,7 @@ defmodule Linx.Process.StdioTest do
     test "per-fd modes: only stdin piped" do
       {:ok, proc} =
         Linx.Process.spawn(
-          argv: ["/bin/sh", "-c", "read line; test \"$line\" = hello"],
+          argv: ["/bin/sh", "-c", "read line; cat >/dev/null; test \"$line\" = hello"],
           stdio: [stdin: :pipe, stdout: :devnull]
         )
 
