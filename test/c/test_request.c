@@ -1,0 +1,497 @@
+/*
+ * test_request.c - the pure decoders of request.c: requests, defaults,
+ * error paths with their messages, commands, the echo re-encode, and
+ * robustness against truncated and corrupted input.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ei.h>
+
+#include "ns.h"
+#include "request.h"
+#include "test.h"
+
+static void bin(ei_x_buff *x, const char *s)
+{
+	ei_x_encode_binary(x, s, strlen(s));
+}
+
+/* {spawn, #{argv => [<<"/bin/true">>]}} */
+static void minimal(ei_x_buff *x)
+{
+	ei_x_new_with_version(x);
+	ei_x_encode_tuple_header(x, 2);
+	ei_x_encode_atom(x, "spawn");
+	ei_x_encode_map_header(x, 1);
+	ei_x_encode_atom(x, "argv");
+	ei_x_encode_list_header(x, 1);
+	bin(x, "/bin/true");
+	ei_x_encode_empty_list(x);
+}
+
+/* Every key, an unknown key with a nested value, bignum masks */
+static void full(ei_x_buff *x, bool echo)
+{
+	static const uint8_t bpf[8] = { 0x06, 0, 0, 0, 0, 0, 0xff, 0x7f };
+
+	ei_x_new_with_version(x);
+	if (echo) {
+		ei_x_encode_tuple_header(x, 2);
+		ei_x_encode_atom(x, "echo");
+	}
+	ei_x_encode_tuple_header(x, 2);
+	ei_x_encode_atom(x, "enter");
+	ei_x_encode_map_header(x, 13);
+
+	ei_x_encode_atom(x, "unknown");
+	ei_x_encode_map_header(x, 1);
+	ei_x_encode_atom(x, "a");
+	ei_x_encode_string(x, "\001\002\003");
+
+	ei_x_encode_atom(x, "argv");
+	ei_x_encode_list_header(x, 2);
+	bin(x, "/bin/sh");
+	bin(x, "-c");
+	ei_x_encode_empty_list(x);
+
+	ei_x_encode_atom(x, "env");
+	ei_x_encode_list_header(x, 1);
+	bin(x, "A=1");
+	ei_x_encode_empty_list(x);
+
+	ei_x_encode_atom(x, "cwd");
+	bin(x, "/tmp");
+
+	ei_x_encode_atom(x, "namespaces");
+	ei_x_encode_list_header(x, 2);
+	ei_x_encode_atom(x, "net");
+	ei_x_encode_atom(x, "mount");
+	ei_x_encode_empty_list(x);
+
+	ei_x_encode_atom(x, "target");
+	ei_x_encode_long(x, 42);
+
+	ei_x_encode_atom(x, "stdio");
+	ei_x_encode_list_header(x, 2);
+	ei_x_encode_tuple_header(x, 2);
+	ei_x_encode_atom(x, "stdin");
+	ei_x_encode_atom(x, "pipe");
+	ei_x_encode_tuple_header(x, 2);
+	ei_x_encode_atom(x, "stderr");
+	ei_x_encode_tuple_header(x, 2);
+	ei_x_encode_atom(x, "connect_unix");
+	bin(x, "/run/s");
+	ei_x_encode_empty_list(x);
+
+	ei_x_encode_atom(x, "no_new_privs");
+	ei_x_encode_boolean(x, 1);
+
+	ei_x_encode_atom(x, "on_exit");
+	ei_x_encode_atom(x, "detach");
+
+	ei_x_encode_atom(x, "checkpoint");
+	ei_x_encode_boolean(x, 0);
+
+	ei_x_encode_atom(x, "commands");
+	ei_x_encode_list_header(x, 4);
+	ei_x_encode_atom(x, "caps_query");
+	ei_x_encode_tuple_header(x, 2);
+	ei_x_encode_atom(x, "cap_drop_bounding");
+	ei_x_encode_ulonglong(x, 0xffffffffffffffffULL);
+	ei_x_encode_tuple_header(x, 4);
+	ei_x_encode_atom(x, "cap_set_thread");
+	ei_x_encode_long(x, 1);
+	ei_x_encode_ulonglong(x, 1ULL << 40);
+	ei_x_encode_ulonglong(x, 1ULL << 63);
+	ei_x_encode_tuple_header(x, 2);
+	ei_x_encode_atom(x, "seccomp_install");
+	ei_x_encode_binary(x, bpf, sizeof(bpf));
+	ei_x_encode_empty_list(x);
+
+	ei_x_encode_atom(x, "winsize");
+	ei_x_encode_tuple_header(x, 4);
+	ei_x_encode_long(x, 24);
+	ei_x_encode_long(x, 80);
+	ei_x_encode_long(x, 0);
+	ei_x_encode_long(x, 65535);
+
+	ei_x_encode_atom(x, "no_new_privs_typo");
+	ei_x_encode_tuple_header(x, 0);
+}
+
+static void test_minimal_defaults(void)
+{
+	struct linx_request r;
+	struct linx_err e;
+	ei_x_buff x;
+	int fd;
+
+	minimal(&x);
+	CHECK(request_decode(x.buff, x.index, &r, &e) == 0);
+	CHECK(r.kind == LINX_SPAWN && !r.echo);
+	CHECK(r.argc == 1 && !strcmp(r.argv[0], "/bin/true") && !r.argv[1]);
+	CHECK(!r.env && !r.cwd && !r.pty && !r.has_winsize);
+	CHECK(r.namespaces == 0 && r.target == 0);
+	CHECK(r.checkpoint && r.on_exit == ON_EXIT_KILL && !r.no_new_privs);
+	for (fd = 0; fd < 3; fd++)
+		CHECK(r.stdio[fd].mode == STDIO_INHERIT);
+	CHECK(r.ncommands == 0);
+	request_free(&r);
+	ei_x_free(&x);
+}
+
+static void test_full_request(void)
+{
+	struct linx_request r;
+	struct linx_err e;
+	ei_x_buff x;
+
+	full(&x, false);
+	CHECK(request_decode(x.buff, x.index, &r, &e) == 0);
+	CHECK(r.kind == LINX_ENTER && r.target == 42);
+	CHECK(r.argc == 2 && !strcmp(r.argv[1], "-c"));
+	CHECK(r.envc == 1 && !strcmp(r.env[0], "A=1") && !r.env[1]);
+	CHECK(r.cwd && !strcmp(r.cwd, "/tmp"));
+	CHECK(r.has_namespaces &&
+	      r.namespaces == ((1u << NS_NET) | (1u << NS_MOUNT)));
+	CHECK(r.stdio[0].mode == STDIO_PIPE);
+	CHECK(r.stdio[1].mode == STDIO_INHERIT);
+	CHECK(r.stdio[2].mode == STDIO_CONNECT_UNIX &&
+	      !strcmp(r.stdio[2].path, "/run/s"));
+	CHECK(r.no_new_privs && r.on_exit == ON_EXIT_DETACH && !r.checkpoint);
+	CHECK(r.ncommands == 4);
+	if (r.ncommands == 4) {
+		CHECK(r.commands[0].kind == CMD_CAPS_QUERY);
+		CHECK(r.commands[1].kind == CMD_CAP_DROP_BOUNDING &&
+		      r.commands[1].mask[0] == 0xffffffffffffffffULL);
+		CHECK(r.commands[2].kind == CMD_CAP_SET_THREAD &&
+		      r.commands[2].mask[0] == 1 &&
+		      r.commands[2].mask[1] == 1ULL << 40 &&
+		      r.commands[2].mask[2] == 1ULL << 63);
+		CHECK(r.commands[3].kind == CMD_SECCOMP_INSTALL &&
+		      r.commands[3].len == 8);
+	}
+	CHECK(r.has_winsize && r.winsize.rows == 24 &&
+	      r.winsize.ypix == 65535);
+	request_free(&r);
+	ei_x_free(&x);
+}
+
+/* decode @x, expect failure with @stage and message @msg */
+static void expect_fail(ei_x_buff *x, int stage, const char *msg)
+{
+	struct linx_request r;
+	struct linx_err e;
+
+	memset(&e, 0, sizeof(e));
+	CHECK(request_decode(x->buff, x->index, &r, &e) == -1);
+	CHECK(e.stage == stage);
+	CHECK_STR(e.msg, msg);
+	request_free(&r);
+	ei_x_free(x);
+}
+
+static void test_malformed_paths(void)
+{
+	ei_x_buff x;
+
+	/* argv[2] an integer */
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "spawn");
+	ei_x_encode_map_header(&x, 1);
+	ei_x_encode_atom(&x, "argv");
+	ei_x_encode_list_header(&x, 3);
+	bin(&x, "a");
+	bin(&x, "b");
+	ei_x_encode_long(&x, 3);
+	ei_x_encode_empty_list(&x);
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "opts.argv[2]: expected a binary, got an integer");
+
+	/* argv a charlist: STRING_EXT read as a list of integers */
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "spawn");
+	ei_x_encode_map_header(&x, 1);
+	ei_x_encode_atom(&x, "argv");
+	ei_x_encode_string(&x, "ls");
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "opts.argv[0]: expected a binary, got an integer");
+
+	/* a NUL inside an argument */
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "spawn");
+	ei_x_encode_map_header(&x, 1);
+	ei_x_encode_atom(&x, "argv");
+	ei_x_encode_list_header(&x, 1);
+	ei_x_encode_binary(&x, "a\0b", 3);
+	ei_x_encode_empty_list(&x);
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "opts.argv[0]: contains a NUL byte");
+
+	/* unknown namespace */
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "spawn");
+	ei_x_encode_map_header(&x, 2);
+	ei_x_encode_atom(&x, "namespaces");
+	ei_x_encode_list_header(&x, 1);
+	ei_x_encode_atom(&x, "mnt");
+	ei_x_encode_empty_list(&x);
+	ei_x_encode_atom(&x, "argv");
+	ei_x_encode_list_header(&x, 1);
+	bin(&x, "a");
+	ei_x_encode_empty_list(&x);
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "opts.namespaces[0]: unknown namespace :mnt");
+
+	/* enter without target */
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "enter");
+	ei_x_encode_map_header(&x, 1);
+	ei_x_encode_atom(&x, "argv");
+	ei_x_encode_list_header(&x, 1);
+	bin(&x, "a");
+	ei_x_encode_empty_list(&x);
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "opts.target: required for :enter");
+
+	/* trailing bytes after the term */
+	minimal(&x);
+	ei_x_encode_atom(&x, "extra");
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "request: 7 trailing bytes after the term");
+
+	/* a :signal is not a checkpoint command */
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "spawn");
+	ei_x_encode_map_header(&x, 2);
+	ei_x_encode_atom(&x, "argv");
+	ei_x_encode_list_header(&x, 1);
+	bin(&x, "a");
+	ei_x_encode_empty_list(&x);
+	ei_x_encode_atom(&x, "commands");
+	ei_x_encode_list_header(&x, 1);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "signal");
+	ei_x_encode_long(&x, 9);
+	ei_x_encode_empty_list(&x);
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "opts.commands[0]: :signal is not a checkpoint command");
+}
+
+/* Decode one command term; returns decode result */
+static int decode_one(ei_x_buff *x, struct linx_cmd *c, struct linx_err *e)
+{
+	int rc = cmd_decode(x->buff, x->index, c, e);
+
+	ei_x_free(x);
+	return rc;
+}
+
+static void test_commands(void)
+{
+	struct linx_cmd c;
+	struct linx_err e;
+	ei_x_buff x;
+
+	ei_x_new_with_version(&x);
+	ei_x_encode_atom(&x, "proceed");
+	CHECK(decode_one(&x, &c, &e) == 0 && c.kind == CMD_PROCEED);
+	cmd_free(&c);
+
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "signal");
+	ei_x_encode_long(&x, 64);
+	CHECK(decode_one(&x, &c, &e) == 0 && c.kind == CMD_SIGNAL &&
+	      c.signal == 64);
+	cmd_free(&c);
+
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "signal");
+	ei_x_encode_long(&x, 0);
+	CHECK(decode_one(&x, &c, &e) == -1);
+	CHECK_STR(e.msg, "command.signal: 0 out of range 1..64");
+	cmd_free(&c);
+
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "stdin");
+	ei_x_encode_binary(&x, "abc", 3);
+	CHECK(decode_one(&x, &c, &e) == 0 && c.kind == CMD_STDIN &&
+	      c.len == 3 && !memcmp(c.data, "abc", 3));
+	cmd_free(&c);
+
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "cap_set_ambient");
+	ei_x_encode_long(&x, -1);
+	CHECK(decode_one(&x, &c, &e) == -1 &&
+	      e.stage == STAGE_MALFORMED_COMMAND);
+	CHECK_STR(e.msg, "command.cap_set_ambient[0]: expected an unsigned "
+			 "64-bit integer");
+	cmd_free(&c);
+
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "pty_winsize");
+	ei_x_encode_tuple_header(&x, 4);
+	ei_x_encode_long(&x, 1);
+	ei_x_encode_long(&x, 2);
+	ei_x_encode_long(&x, 3);
+	ei_x_encode_long(&x, 65536);
+	CHECK(decode_one(&x, &c, &e) == -1);
+	CHECK_STR(e.msg, "command.pty_winsize.3: 65536 out of range 0..65535");
+	cmd_free(&c);
+
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 3);
+	ei_x_encode_atom(&x, "proceed");
+	ei_x_encode_long(&x, 1);
+	ei_x_encode_long(&x, 2);
+	CHECK(decode_one(&x, &c, &e) == -1);
+	CHECK_STR(e.msg, "command: unknown command :proceed with 2 "
+			 "argument(s)");
+	cmd_free(&c);
+
+	/* empty body, bare garbage */
+	CHECK(cmd_decode("", 0, &c, &e) == -1);
+	cmd_free(&c);
+	CHECK(cmd_decode("\x83\x6d\xff\xff\xff\xff", 6, &c, &e) == -1);
+	cmd_free(&c);
+}
+
+/* Find key @k in the {:decoded, map} answer; leave @idx at its value */
+static int find_key(const char *buf, int map_idx, const char *k, int *idx)
+{
+	char atom[MAXATOMLEN_UTF8];
+	int arity, i;
+
+	*idx = map_idx;
+	if (ei_decode_map_header(buf, idx, &arity))
+		return -1;
+	for (i = 0; i < arity; i++) {
+		if (ei_decode_atom(buf, idx, atom))
+			return -1;
+		if (!strcmp(atom, k))
+			return 0;
+		ei_skip_term(buf, idx);
+	}
+	return -1;
+}
+
+static void test_echo_shape(void)
+{
+	char atom[MAXATOMLEN_UTF8];
+	struct linx_request r;
+	struct linx_err e;
+	ei_x_buff x, out;
+	int idx = 0, arity, map, v, n;
+	unsigned long long u;
+
+	full(&x, true);
+	CHECK(request_decode(x.buff, x.index, &r, &e) == 0 && r.echo);
+	ei_x_new(&out);
+	CHECK(request_echo_encode(&r, &out) == 0);
+
+	CHECK(!ei_decode_version(out.buff, &idx, &v));
+	CHECK(!ei_decode_tuple_header(out.buff, &idx, &arity) && arity == 2);
+	CHECK(!ei_decode_atom(out.buff, &idx, atom) &&
+	      !strcmp(atom, "decoded"));
+	map = idx;
+	v = map;
+	CHECK(!ei_decode_map_header(out.buff, &v, &arity) && arity == 12);
+
+	CHECK(!find_key(out.buff, map, "kind", &idx) &&
+	      !ei_decode_atom(out.buff, &idx, atom) && !strcmp(atom, "enter"));
+	CHECK(!find_key(out.buff, map, "on_exit", &idx) &&
+	      !ei_decode_atom(out.buff, &idx, atom) &&
+	      !strcmp(atom, "detach"));
+	/* namespaces in wire order whatever the request's order */
+	CHECK(!find_key(out.buff, map, "namespaces", &idx) &&
+	      !ei_decode_list_header(out.buff, &idx, &n) && n == 2 &&
+	      !ei_decode_atom(out.buff, &idx, atom) &&
+	      !strcmp(atom, "mount") &&
+	      !ei_decode_atom(out.buff, &idx, atom) && !strcmp(atom, "net"));
+	/* the u64 mask survives as a bignum */
+	CHECK(!find_key(out.buff, map, "commands", &idx) &&
+	      !ei_decode_list_header(out.buff, &idx, &n) && n == 4);
+	ei_skip_term(out.buff, &idx);
+	CHECK(!ei_decode_tuple_header(out.buff, &idx, &arity) && arity == 2 &&
+	      !ei_decode_atom(out.buff, &idx, atom) &&
+	      !ei_decode_ulonglong(out.buff, &idx, &u) &&
+	      u == 0xffffffffffffffffULL);
+
+	request_free(&r);
+	ei_x_free(&x);
+	ei_x_free(&out);
+
+	/* defaults of a minimal request: enter gets every namespace */
+	minimal(&x);
+	CHECK(request_decode(x.buff, x.index, &r, &e) == 0);
+	ei_x_new(&out);
+	CHECK(request_echo_encode(&r, &out) == 0);
+	idx = 0;
+	ei_decode_version(out.buff, &idx, &v);
+	ei_decode_tuple_header(out.buff, &idx, &arity);
+	ei_decode_atom(out.buff, &idx, atom);
+	map = idx;
+	CHECK(!find_key(out.buff, map, "env", &idx) &&
+	      !ei_decode_atom(out.buff, &idx, atom) &&
+	      !strcmp(atom, "inherit"));
+	CHECK(!find_key(out.buff, map, "checkpoint", &idx) &&
+	      !ei_decode_atom(out.buff, &idx, atom) && !strcmp(atom, "true"));
+	request_free(&r);
+	ei_x_free(&x);
+	ei_x_free(&out);
+}
+
+/* Every prefix and many corruptions: fail cleanly, free everything */
+static void test_truncated_and_corrupted(void)
+{
+	struct linx_request r;
+	struct linx_err e;
+	uint32_t seed = 12345;
+	ei_x_buff x;
+	int len, i, ok = 0;
+	char *copy;
+
+	full(&x, false);
+	for (len = 0; len < x.index; len++) {
+		CHECK(request_decode(x.buff, len, &r, &e) == -1);
+		CHECK(e.stage == STAGE_MALFORMED_REQUEST);
+		request_free(&r);
+	}
+	copy = malloc(x.index);
+	for (i = 0; i < 20000; i++) {
+		memcpy(copy, x.buff, x.index);
+		seed = seed * 1103515245 + 12345;
+		copy[(seed >> 8) % x.index] ^= (char)(1 + (seed >> 24) % 255);
+		if (!request_decode(copy, x.index, &r, &e))
+			ok++;
+		request_free(&r);
+	}
+	CHECK(ok < 20000);
+	free(copy);
+	ei_x_free(&x);
+}
+
+TESTS(request_tests) = {
+	{ "request: minimal spawn gets every default", test_minimal_defaults },
+	{ "request: every key, bignum masks, unknown keys skipped",
+	  test_full_request },
+	{ "request: malformed input names the path", test_malformed_paths },
+	{ "commands: decode table, ranges, messages", test_commands },
+	{ "echo: {:decoded, map} shape and defaults", test_echo_shape },
+	{ "request: truncated and corrupted bodies fail cleanly",
+	  test_truncated_and_corrupted },
+	TEST_END
+};
