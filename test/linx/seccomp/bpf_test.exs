@@ -812,6 +812,11 @@ defmodule Linx.Seccomp.BPFTest do
     end
   end
 
+  # Numbers used for calls: getppid/getpid/gettid (harmless, answer > 0) and
+  # unallocated x86_64 numbers (ENOSYS). Not 335 or 336: on this VM's kernel
+  # those two are handled before seccomp runs (335 raises SIGILL, 336 fails
+  # with ENXIO whatever the filter says).
+  #
   # What the helper reports for an action (see try_filter.c). Allowed real
   # calls (getppid, getpid, gettid) return a positive number; the
   # unallocated numbers fail with ENOSYS.
