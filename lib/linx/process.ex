@@ -70,8 +70,13 @@ defmodule Linx.Process do
       combination (ambient not permitted and inheritable, effective not
       permitted, inheritable outside bounding) raises `ArgumentError`.
       Example: `[keep: [:net_bind_service], ambient: [:net_bind_service]]`.
-    * `:seccomp` - `{:bpf, binary}` or a list of them: filters installed in
-      order, after the capabilities, the last thing before exec.
+    * `:seccomp` - a filter or a list of filters, installed in order after
+      the capabilities, the last thing before exec (the kernel runs every
+      one; the most restrictive answer wins). A filter is a
+      `Linx.Seccomp.policy/3`, an OCI/Docker `linux.seccomp` map (see
+      `Linx.Seccomp.from_oci/2`), or `{:bpf, binary}` of raw
+      `struct sock_filter`s. Policies are compiled by libseccomp and cached
+      before anything starts; a bad one raises `ArgumentError`.
 
   `run/2` also takes `:stderr_to_stdout` (default `false`).
 

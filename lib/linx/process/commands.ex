@@ -150,25 +150,20 @@ defmodule Linx.Process.Commands do
 
   ## Seccomp
 
+  # Policies (Linx.Seccomp.policy/3, OCI maps) are compiled by libseccomp
+  # (cached) before any port opens; raw {:bpf, binary} passes through.
   defp seccomp_commands(nil), do: []
-  defp seccomp_commands(list) when is_list(list), do: Enum.map(list, &seccomp_command/1)
-  defp seccomp_commands(one), do: [seccomp_command(one)]
 
-  defp seccomp_command({:bpf, bin}) when is_binary(bin) do
-    n = div(byte_size(bin), 8)
+  defp seccomp_commands(filters) do
+    case Linx.Seccomp.to_bpf_list(filters) do
+      {:ok, bpfs} ->
+        Enum.map(bpfs, &{:seccomp_install, &1})
 
-    unless rem(byte_size(bin), 8) == 0 and n in 1..4096 do
-      raise ArgumentError,
-            "invalid option :seccomp: {:bpf, binary} must hold 1..4096 8-byte instructions, " <>
-              "got #{byte_size(bin)} bytes"
+      {:error, reason} ->
+        raise ArgumentError,
+              "invalid option :seccomp: #{Linx.Seccomp.format_error(reason)} " <>
+                "(expected a Linx.Seccomp policy, an OCI seccomp map, {:bpf, binary}, " <>
+                "or a list of them)"
     end
-
-    {:seccomp_install, bin}
-  end
-
-  defp seccomp_command(other) do
-    raise ArgumentError,
-          "invalid option :seccomp: got #{inspect(other, limit: 5)}, expected {:bpf, binary} " <>
-            "or a list of them"
   end
 end
