@@ -53,8 +53,16 @@ SAN_OBJS := $(patsubst c_src/%.c,$(BUILD)/san/%.o,$(AGENT_SRCS))
 
 all: $(ALL_PROGRAMS)
 
+# After `make sanitize` the agent in priv/ is the instrumented one and
+# newer than every object: relink the normal one on the next `make all`.
+SAN_STAMP := $(BUILD)/.sanitized
+ifneq ($(wildcard $(SAN_STAMP)),)
+.PHONY: $(AGENT)
+endif
+
 $(AGENT): $(AGENT_OBJS) | $(PRIV)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_AGENT)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(AGENT_OBJS) $(LDLIBS_AGENT)
+	rm -f $(SAN_STAMP)
 
 $(BUILD)/agent/%.o: c_src/%.c | $(BUILD)/agent
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
@@ -73,6 +81,7 @@ $(BUILD)/san/%.o: c_src/%.c | $(BUILD)/san
 
 sanitize: $(SAN_OBJS) | $(PRIV)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $(AGENT) $^ $(LDLIBS_AGENT)
+	touch $(SAN_STAMP)
 
 $(PRIV) $(BUILD)/agent $(BUILD)/test $(BUILD)/san:
 	mkdir -p $@

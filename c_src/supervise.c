@@ -211,11 +211,18 @@ static void handle_command(struct session *s, const struct linx_cmd *c)
 		relay_command(s, c);
 		return;
 	case CMD_SIGNAL:
-		/* By pidfd: once reaped it is ESRCH, never another process */
+		/*
+		 * By pidfd: no pid-reuse race. Without one (clone3 fallback
+		 * on a kernel without pidfd_open) kill() is still safe: we
+		 * never signal after reaping, and an unreaped pid is not
+		 * reused.
+		 */
 		if (s->reaped)
 			return;
-		if (syscall(SYS_pidfd_send_signal, s->pidfd, c->signal, NULL,
-			    0) && errno != ESRCH)
+		if ((s->pidfd >= 0 ?
+		     syscall(SYS_pidfd_send_signal, s->pidfd, c->signal, NULL,
+			     0) :
+		     kill(s->child, c->signal)) && errno != ESRCH)
 			ev_error(&s->out, errno, STAGE_PIDFD);
 		return;
 	case CMD_PTY_WINSIZE:

@@ -154,8 +154,13 @@ void tree_sweep(int proc_fd, pid_t self, int pidfd, pid_t workload,
 
 	for (round = 0; round < SWEEP_ROUNDS; round++) {
 		/* By pidfd: no pid-reuse race. In a pid ns: kills them all */
-		if (pidfd >= 0 && !*reaped)
-			syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		if (!*reaped) {
+			if (pidfd >= 0)
+				syscall(SYS_pidfd_send_signal, pidfd, SIGKILL,
+					NULL, 0);
+			else
+				kill(workload, SIGKILL);
+		}
 		tree_kill_descendants(proc_fd, self);
 
 		while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
