@@ -76,7 +76,7 @@ defmodule Mix.Tasks.Linx.Run do
 
   defp spawn_options(argv, opts) do
     ns = namespaces(opts[:ns])
-    ns = if opts[:map_root] and :user not in ns, do: [:user | ns], else: ns
+    ns = if opts[:map_root] == true and :user not in ns, do: [:user | ns], else: ns
 
     base = [argv: argv, namespaces: ns]
     base = if opts[:cwd], do: Keyword.put(base, :cwd, opts[:cwd]), else: base
