@@ -3,6 +3,7 @@
 #
 #   make all        the agent and every program in ALL_PROGRAMS
 #   make test-c     build and run the C unit tests (test/c/)
+#   make test-e2e   drive the agent through a real port (test/c/agent_e2e.exs)
 #   make sanitize   ASan + UBSan build of the agent into priv/
 #   make clean
 #
@@ -49,7 +50,7 @@ SAN_OBJS := $(patsubst c_src/%.c,$(BUILD)/san/%.o,$(AGENT_SRCS))
 # CC CFLAGS CPPFLAGS EI_CFLAGS EI_LIBS BUILD PRIV.
 -include $(wildcard mk/*.mk)
 
-.PHONY: all test-c sanitize clean
+.PHONY: all test-c test-e2e sanitize clean
 
 all: $(ALL_PROGRAMS)
 
@@ -75,6 +76,9 @@ $(TEST_BIN): $(TEST_OBJS) $(PURE_OBJS)
 
 test-c: $(TEST_BIN)
 	./$(TEST_BIN)
+
+test-e2e: $(AGENT)
+	elixir test/c/agent_e2e.exs
 
 $(BUILD)/san/%.o: c_src/%.c | $(BUILD)/san
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_FLAGS) -c -o $@ $<
