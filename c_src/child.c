@@ -78,6 +78,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -229,24 +230,35 @@ static int child_stdio(const struct child_plan *p)
 	return 0;
 }
 
+/* The kernel's struct sigaction (rt_sigaction(2)), x86_64/generic layout */
+struct kernel_sigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	uint64_t mask;
+};
+
 /*
- * child_signals() - stage 7: default dispositions, empty mask
+ * child_signals() - stage 7: default dispositions, empty mask.
+ *
+ * Raw rt_sigaction/rt_sigprocmask: glibc refuses to touch signals 32 and
+ * 33 (its own), yet a parent may have left them ignored, and an ignored
+ * disposition survives execve.
  */
 static int child_signals(void)
 {
-	struct sigaction sa = { .sa_handler = SIG_DFL };
-	sigset_t none;
+	struct kernel_sigaction dfl = { .handler = SIG_DFL };
+	uint64_t none = 0;
 	int sig;
 
 	for (sig = 1; sig < NSIG; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
-		/* glibc refuses its two internal signals: EINVAL, fine */
-		if (sigaction(sig, &sa, NULL) && errno != EINVAL)
+		if (syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(none)))
 			return -1;
 	}
-	sigemptyset(&none);
-	return sigprocmask(SIG_SETMASK, &none, NULL);
+	return syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL,
+		       sizeof(none));
 }
 
 /*

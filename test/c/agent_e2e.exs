@@ -169,8 +169,8 @@ results = [
       receive do {^p, {:data, _}} -> :ok end
       names = ~w(user mnt uts ipc net pid)
       {evs, 0} = E2E.run({:enter, %{target: target, argv: ["/bin/sh", "-c", "for n in #{Enum.join(names, " ")}; do readlink /proc/self/ns/$n; done; echo $$"], stdio: :pipe, checkpoint: false}})
-      Port.close(p)
       want = (for n <- names, do: File.read_link!("/proc/#{target}/ns/#{n}")) ++ ["2"]
+      Port.close(p)
       String.split(E2E.out(evs), "\n", trim: true) == want or {E2E.out(evs), want})
   end),
   E2E.check("tree: closing the port kills a double-forked daemon", fn ->
