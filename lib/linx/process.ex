@@ -202,8 +202,13 @@ defmodule Linx.Process do
     stdio = [stdin: :devnull, stdout: :pipe, stderr: stderr]
 
     case start(%{validated | stdio: stdio}, :start) do
-      {:ok, proc} -> collect(proc, [])
-      {:error, {errno, stage}} -> raise Linx.Process.Error, errno: errno, stage: stage, argv: argv
+      {:ok, proc} ->
+        result = collect(proc, [])
+        send(proc, :release)
+        result
+
+      {:error, {errno, stage}} ->
+        raise Linx.Process.Error, errno: errno, stage: stage, argv: argv
     end
   end
 
@@ -247,7 +252,8 @@ defmodule Linx.Process do
   Waits for the workload's terminal event and returns it.
 
   If the caller is the owner, the matching `{:linx_process, proc, event}`
-  message is removed from its mailbox. Returns `{:error, :timeout}` if
+  message is removed from its mailbox. Any process may await: the server
+  keeps the terminal event for a few seconds after the workload ends. Returns `{:error, :timeout}` if
   `timeout` passes first, `{:error, :noproc}` if `proc` is gone and its
   terminal event is not in the caller's mailbox.
 
@@ -310,6 +316,36 @@ defmodule Linx.Process do
       {:ok, n} -> GenServer.call(proc, {:command, {:signal, n}})
       :error -> raise ArgumentError, "unknown signal #{inspect(sig)}"
     end
+  end
+
+  @doc """
+  Stops the workload: SIGTERM, then SIGKILL if it is still running after
+  `grace` milliseconds (default 5000). Returns the terminal event.
+
+  Killing the workload ends its agent, which then kills everything the
+  workload left behind (see "Whole-tree lifetime" in `docs/protocol.md`).
+
+      {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sh", "-c", "trap '' TERM; sleep 60"])
+      Linx.Process.stop(proc, 100)
+      #=> {:signaled, 9}
+  """
+  @spec stop(t, non_neg_integer) :: terminal | {:error, :noproc}
+  def stop(proc, grace \\ 5000) when is_integer(grace) and grace >= 0 do
+    with :ok <- safe_signal(proc, 15),
+         {:error, :timeout} <- await(proc, grace),
+         :ok <- safe_signal(proc, 9) do
+      await(proc)
+    else
+      {:error, :not_running} -> await(proc)
+      {:error, :noproc} -> await(proc)
+      terminal -> terminal
+    end
+  end
+
+  defp safe_signal(proc, n) do
+    GenServer.call(proc, {:command, {:signal, n}})
+  catch
+    :exit, _ -> {:error, :noproc}
   end
 
   @doc """
@@ -400,6 +436,7 @@ defmodule Linx.Process do
   ## Server
 
   @non_fatal [:malformed_command, :bad_state, :command_too_big]
+  @linger_ms 5_000
 
   @impl true
   def init(%Options{} = opts) do
@@ -534,12 +571,16 @@ defmodule Linx.Process do
   # one, the agent died and we say so instead of leaving callers waiting.
   def handle_info({port, {:exit_status, status}}, %{port: port} = s) do
     s = %{s | port: nil}
-
-    case s.terminal do
-      nil -> {:stop, :normal, finish(s, {:agent_died, status})}
-      _ -> {:stop, :normal, s}
-    end
+    s = if s.terminal == nil, do: finish(s, {:agent_died, status}), else: s
+    # The agent is gone; the server lingers briefly so that a late await/2
+    # (from a process other than the owner) still gets the terminal event.
+    Process.send_after(self(), :linger_over, @linger_ms)
+    {:noreply, s}
   end
+
+  def handle_info(:linger_over, s), do: {:stop, :normal, s}
+  def handle_info(:release, %{port: nil} = s), do: {:stop, :normal, s}
+  def handle_info(:release, s), do: {:noreply, s}
 
   def handle_info({:await, {pid, tag}}, %{terminal: nil} = s),
     do: {:noreply, %{s | awaiters: [{pid, tag} | s.awaiters]}}
