@@ -61,8 +61,11 @@ defmodule Linx.Seccomp.Notify.Rules do
   @spec errno!(atom() | integer(), String.t()) :: pos_integer()
   def errno!(e, where) do
     case Errno.number(e) do
-      {:ok, n} -> n
-      :error -> fail!(where, "unknown errno #{inspect(e)} (expected a name like :eperm or 1..4095)")
+      {:ok, n} ->
+        n
+
+      :error ->
+        fail!(where, "unknown errno #{inspect(e)} (expected a name like :eperm or 1..4095)")
     end
   end
 
@@ -98,16 +101,26 @@ defmodule Linx.Seccomp.Notify.Rules do
     where = "rules[#{i}]"
 
     case Map.keys(rule) -- [:syscall, :match, :then, :name] do
-      [] -> :ok
-      extra -> fail!(where, "unknown keys #{inspect(extra)} (known: :syscall, :match, :then, :name)")
+      [] ->
+        :ok
+
+      extra ->
+        fail!(where, "unknown keys #{inspect(extra)} (known: :syscall, :match, :then, :name)")
     end
 
     syscalls =
       case Map.fetch(rule, :syscall) do
-        {:ok, names} when is_list(names) and names != [] -> Enum.map(names, &syscall!(&1, where))
-        {:ok, name} when is_atom(name) or is_integer(name) -> [syscall!(name, where)]
-        {:ok, other} -> fail!(where, "syscall: expected a name or a list of names, got #{inspect(other)}")
-        :error -> fail!(where, "missing :syscall")
+        {:ok, names} when is_list(names) and names != [] ->
+          Enum.map(names, &syscall!(&1, where))
+
+        {:ok, name} when is_atom(name) or is_integer(name) ->
+          [syscall!(name, where)]
+
+        {:ok, other} ->
+          fail!(where, "syscall: expected a name or a list of names, got #{inspect(other)}")
+
+        :error ->
+          fail!(where, "missing :syscall")
       end
 
     where = "#{where} (#{inspect(elem(hd(syscalls), 0))})"
@@ -129,7 +142,14 @@ defmodule Linx.Seccomp.Notify.Rules do
 
     reads = rule_reads!(syscalls, match, then, where)
 
-    %{index: i, name: Map.get(rule, :name), syscalls: syscalls, match: match, then: then, reads: reads}
+    %{
+      index: i,
+      name: Map.get(rule, :name),
+      syscalls: syscalls,
+      match: match,
+      then: then,
+      reads: reads
+    }
   end
 
   defp rule!(other, i),
@@ -172,7 +192,10 @@ defmodule Linx.Seccomp.Notify.Rules do
       end)
 
       if rule.match == [],
-        do: Enum.reduce(rule.syscalls, catch_all, fn {_, nr}, acc -> Map.put(acc, nr, rule.index) end),
+        do:
+          Enum.reduce(rule.syscalls, catch_all, fn {_, nr}, acc ->
+            Map.put(acc, nr, rule.index)
+          end),
         else: catch_all
     end)
 
@@ -333,7 +356,7 @@ defmodule Linx.Seccomp.Notify.Rules do
     |> then(&("/" <> Enum.join(&1, "/")))
   end
 
-  defp sockaddr_field!({:family, f}, w) when is_map_key(@families, f),
+  defp sockaddr_field!({:family, f}, _w) when is_map_key(@families, f),
     do: {:family, Map.fetch!(@families, f)}
 
   defp sockaddr_field!({:family, f}, _w) when is_integer(f) and f in 0..0xFFFF, do: {:family, f}
@@ -417,7 +440,11 @@ defmodule Linx.Seccomp.Notify.Rules do
   end
 
   defp open_check!({k, v}, w),
-    do: fail!(w, "unknown open_flags check #{inspect(k)}: #{inspect(v)} (known: access, all, any, none)")
+    do:
+      fail!(
+        w,
+        "unknown open_flags check #{inspect(k)}: #{inspect(v)} (known: access, all, any, none)"
+      )
 
   @doc "The bits of a list of open flag names (raises on unknown names)."
   @spec flag_mask!([atom()], String.t()) :: non_neg_integer()
@@ -489,10 +516,20 @@ defmodule Linx.Seccomp.Notify.Rules do
   defp action!({:write, target, data}, w, _o) when is_binary(data) and data != "" do
     target =
       case target do
-        {:arg, i} -> {:arg, arg!(i, w), 0}
-        {:arg, i, off} when is_integer(off) -> {:arg, arg!(i, w), off}
-        addr when is_integer(addr) and addr > 0 -> addr
-        other -> fail!(w, "write: bad target #{inspect(other)} (expected {:arg, i}, {:arg, i, offset} or an address)")
+        {:arg, i} ->
+          {:arg, arg!(i, w), 0}
+
+        {:arg, i, off} when is_integer(off) ->
+          {:arg, arg!(i, w), off}
+
+        addr when is_integer(addr) and addr > 0 ->
+          addr
+
+        other ->
+          fail!(
+            w,
+            "write: bad target #{inspect(other)} (expected {:arg, i}, {:arg, i, offset} or an address)"
+          )
       end
 
     {:step, {:write, target, data}}
@@ -503,7 +540,10 @@ defmodule Linx.Seccomp.Notify.Rules do
   defp action!({:call, name, args, ctx}, w, o) when is_list(args) do
     {_, nr} = syscall!(name, w)
     if length(args) > 6, do: fail!(w, "call: at most 6 arguments, got #{length(args)}")
-    args = args |> Enum.with_index() |> Enum.map(fn {a, j} -> call_arg!(a, "#{w} arg #{j}", o) end)
+
+    args =
+      args |> Enum.with_index() |> Enum.map(fn {a, j} -> call_arg!(a, "#{w} arg #{j}", o) end)
+
     {:result, {:call, nr, args, ctx!(ctx, w)}}
   end
 
@@ -511,16 +551,26 @@ defmodule Linx.Seccomp.Notify.Rules do
     unless Keyword.keyword?(opts), do: fail!(w, "inject_fd: options must be a keyword list")
 
     case Keyword.keys(opts) -- [:at, :send, :cloexec] do
-      [] -> :ok
-      extra -> fail!(w, "inject_fd: unknown options #{inspect(extra)} (known: :at, :send, :cloexec)")
+      [] ->
+        :ok
+
+      extra ->
+        fail!(w, "inject_fd: unknown options #{inspect(extra)} (known: :at, :send, :cloexec)")
     end
 
     at =
       case Keyword.get(opts, :at) do
-        nil -> -1
-        n when is_integer(n) and n >= 0 -> n
-        {:arg, i} -> {:arg, arg!(i, w)}
-        other -> fail!(w, "inject_fd at: expected an fd number or {:arg, i}, got #{inspect(other)}")
+        nil ->
+          -1
+
+        n when is_integer(n) and n >= 0 ->
+          n
+
+        {:arg, i} ->
+          {:arg, arg!(i, w)}
+
+        other ->
+          fail!(w, "inject_fd at: expected an fd number or {:arg, i}, got #{inspect(other)}")
       end
 
     send? = bool!(Keyword.get(opts, :send, false), "#{w} send", "inject_fd")
@@ -595,7 +645,8 @@ defmodule Linx.Seccomp.Notify.Rules do
   defp call_arg!({:mem, i}, w, o) do
     if Keyword.get(o, :mem, false),
       do: {:mem, arg!(i, w)},
-      else: fail!(w, "{:mem, #{inspect(i)}} is only available in a rule (whose reads are declared)")
+      else:
+        fail!(w, "{:mem, #{inspect(i)}} is only available in a rule (whose reads are declared)")
   end
 
   defp call_arg!({tag, b} = v, _w, _o) when tag in [:str, :buf] and is_binary(b), do: v
@@ -615,27 +666,36 @@ defmodule Linx.Seccomp.Notify.Rules do
     Enum.reduce(ctx, %{ns: [:mount], root: true, cwd: true, creds: false}, fn
       {:ns, ns}, acc when is_list(ns) ->
         case ns -- @namespaces do
-          [] -> %{acc | ns: ns}
-          bad -> fail!(w, "call context ns: unknown namespaces #{inspect(bad)} (known: #{inspect(@namespaces)})")
+          [] ->
+            %{acc | ns: ns}
+
+          bad ->
+            fail!(
+              w,
+              "call context ns: unknown namespaces #{inspect(bad)} (known: #{inspect(@namespaces)})"
+            )
         end
 
       {k, v}, acc when k in [:root, :cwd, :creds] ->
         Map.put(acc, k, bool!(v, w, "call context #{k}"))
 
       {k, v}, _acc ->
-        fail!(w, "call context: unknown key #{inspect(k)}: #{inspect(v)} (known: :ns, :root, :cwd, :creds)")
+        fail!(
+          w,
+          "call context: unknown key #{inspect(k)}: #{inspect(v)} (known: :ns, :root, :cwd, :creds)"
+        )
     end)
   end
 
-  defp ctx!(other, w), do: fail!(w, "call context: expected a keyword list, got #{inspect(other)}")
+  defp ctx!(other, w),
+    do: fail!(w, "call context: expected a keyword list, got #{inspect(other)}")
 
   # --- reads ---------------------------------------------------------------
 
   defp rule_reads!(syscalls, match, then, where) do
     wanted = pred_reads(match) ++ action_reads(then, pred_reads(match))
 
-    reads =
-      for {_, nr} <- syscalls, {arg, kind} <- Enum.uniq(wanted), do: {nr, arg, kind}
+    reads = for {_, nr} <- syscalls, {arg, kind} <- Enum.uniq(wanted), do: {nr, arg, kind}
 
     check_reads!(reads, where)
     reads

@@ -48,7 +48,7 @@ defmodule Linx.Seccomp.Notify.Steps do
   def mem_map(_), do: %{}
 
   defp step({:write, {:arg, i, off}, data}, env),
-    do: {{:write, (elem(env.args, i) + off) &&& @u64, data}, env}
+    do: {{:write, elem(env.args, i) + off &&& @u64, data}, env}
 
   defp step({:write, addr, data}, env), do: {{:write, addr, data}, env}
 
