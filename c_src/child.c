@@ -45,6 +45,10 @@
  *    Should: dup2 the pipe ends, /dev/null, a connected unix socket or
  *    the PTY slave (made the controlling terminal with TIOCSCTTY) onto
  *    fds 0, 1, 2 (stage :stdio).
+ *    Mustn't: open files: a seccomp filter installed at the checkpoint may
+ *    deny open/openat (policies do), so /dev/null and the PTY slave are
+ *    opened by the agent beforehand. Only {:connect_unix, path} needs
+ *    socket+connect here, at :proceed, when the BEAM's listener exists.
  *
  * 7. sigmask
  *    Should: reset every signal disposition to SIG_DFL and clear the
@@ -212,7 +216,7 @@ static int child_stdio(const struct child_plan *p)
 		case STDIO_INHERIT:
 			continue;
 		case STDIO_DEVNULL:
-			src = open("/dev/null", O_RDWR | O_CLOEXEC);
+			src = p->devnull;
 			break;
 		case STDIO_PIPE:
 			src = p->stdio[fd].fd;

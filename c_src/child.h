@@ -32,6 +32,7 @@ struct child_stdio {
  *			must mean the agent is gone)
  * @pty:		PTY mode
  * @pty_slave:		PTY slave (opened by the agent)
+ * @devnull:		/dev/null opened by the agent, or -1
  * @stdio:		per-fd plan when not @pty
  * @pdeathsig:		on_exit :kill: PR_SET_PDEATHSIG(SIGKILL)
  * @check_ppid:		getppid() is meaningful (same pid namespace)
@@ -46,6 +47,7 @@ struct child_plan {
 	int agent_chan;
 	bool pty;
 	int pty_slave;
+	int devnull;
 	struct child_stdio stdio[3];
 	bool pdeathsig;
 	bool check_ppid;

@@ -119,7 +119,8 @@ static void session_init(struct session *s, struct linx_request *req)
 	memset(s, 0, sizeof(*s));
 	s->req = req;
 	s->sigfd = s->proc_fd = s->pidfd = s->chan = -1;
-	s->fd_stdin = s->fd_out[0] = s->fd_out[1] = s->pty_master = -1;
+	s->fd_stdin = s->fd_out[0] = s->fd_out[1] = -1;
+	s->pty_master = s->pty_slave = -1;
 	s->agent_pid = getpid();
 	s->state = ST_WAIT_READY;
 	frame_reader_init(&s->in, LINX_FD_IN, LINX_MAX_FRAME);

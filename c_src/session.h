@@ -62,6 +62,10 @@ enum sess_state {
  * @fd_stdin:		write end of the stdin pipe, or -1
  * @fd_out:		read ends of the stdout/stderr pipes, or -1
  * @pty_master:		PTY master, or -1
+ * @pty_slave:		the agent's PTY slave, held until the workload is
+ *			reaped: the master must not read EIO (and be closed,
+ *			which hangs up the terminal and SIGHUPs the workload)
+ *			while the workload merely closed its fds 0-2
  * @stdin_q:		bytes for @fd_stdin
  * @pty_q:		bytes for @pty_master
  * @close_stdin:	close @fd_stdin once @stdin_q is empty
@@ -84,6 +88,7 @@ struct session {
 	int fd_stdin;
 	int fd_out[2];
 	int pty_master;
+	int pty_slave;
 	struct byteq stdin_q;
 	struct byteq pty_q;
 	bool close_stdin;

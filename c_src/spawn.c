@@ -154,6 +154,17 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 		return -1;
 	}
 
+	plan.devnull = -1;
+	for (fd = 0; fd < 3; fd++)
+		if (!r->pty && r->stdio[fd].mode == STDIO_DEVNULL &&
+		    plan.devnull < 0) {
+			/* before any setns, and before a filter could deny it */
+			plan.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+			if (plan.devnull < 0)
+				return linx_fail(err, errno, STAGE_STDIO,
+						 "open /dev/null");
+		}
+
 	plan.argv = r->argv;
 	plan.envp = r->env ? r->env : environ;
 	plan.cwd = r->cwd;
@@ -193,10 +204,12 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	s->pidfd = pidfd;
 	/* Only the child may hold its ends: EOF must mean exec or death */
 	close(plan.chan);
-	if (plan.pty_slave >= 0)
-		close(plan.pty_slave);
+	/* Kept until the workload is reaped (see struct session) */
+	s->pty_slave = plan.pty_slave;
 	for (fd = 0; fd < 3; fd++)
 		if (plan.stdio[fd].fd >= 0)
 			close(plan.stdio[fd].fd);
+	if (plan.devnull >= 0)
+		close(plan.devnull);
 	return 0;
 }

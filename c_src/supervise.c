@@ -146,6 +146,8 @@ static void on_workload_reaped(struct session *s)
 	s->state = ST_DRAINING;
 	/* Daemons it left must not outlive it, nor hold our pipes open */
 	agent_kill_tree(s);
+	/* Now the master reads what is left, then EIO */
+	close_fd(&s->pty_slave);
 	close_fd(&s->fd_stdin);
 	byteq_clear(&s->stdin_q);
 	byteq_clear(&s->pty_q);

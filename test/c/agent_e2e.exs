@@ -147,6 +147,30 @@ results = [
     o = E2E.out(evs, :pty_out)
     (o =~ "40 100\r\n" and o =~ "got abc\r\n") or o
   end),
+  E2E.check("pty: a workload closing fds 0-2 before exiting is not hung up", fn ->
+    results =
+      for _ <- 1..20 do
+        Process.put(:pty_acc, "")
+        {evs, 0} = E2E.run({:spawn, %{argv: ["/bin/cat"], stdio: :pty, checkpoint: false}}, fn
+          {:status, :running} -> [{:pty_in, "typed\n"}]
+          {:pty_out, b} ->
+            acc = Process.put(:pty_acc, Process.get(:pty_acc) <> b) <> b
+            # the terminal's echo, then cat's copy: now ^D (EOF)
+            if acc == "typed\r\ntyped\r\n", do: [{:pty_in, <<4>>}], else: []
+          _ -> []
+        end)
+        List.last(evs)
+      end
+    Enum.uniq(results) == [{:status, :exited, 0}] or Enum.frequencies(results)
+  end),
+  E2E.check("seccomp: a filter denying open/openat leaves :devnull stdio working", fn ->
+    insn = fn code, jt, jf, k -> <<code::little-16, jt, jf, k::little-32>> end
+    deny_open = insn.(0x20, 0, 0, 0) <> insn.(0x15, 2, 0, 257) <> insn.(0x15, 1, 0, 2) <>
+                insn.(0x06, 0, 0, 0x7FFF0000) <> insn.(0x06, 0, 0, 0x00050000 + 13)
+    {evs, 0} = E2E.run({:spawn, %{argv: ["/bin/true"], stdio: [stdin: :devnull, stdout: :pipe, stderr: :pipe],
+                                  checkpoint: false, commands: [{:seccomp_install, deny_open}]}})
+    ({:status, :running} in evs and E2E.out(evs, :stderr) =~ "Permission denied") or evs
+  end),
   E2E.check("namespaces: all 8 new", fn ->
     if not E2E.root?(), do: :skip, else: (
       names = ~w(user mnt uts ipc cgroup net time pid)
