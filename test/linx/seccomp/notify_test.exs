@@ -9,6 +9,7 @@ defmodule Linx.Seccomp.NotifyTest do
 
   doctest Linx.Seccomp.Notify
   doctest Linx.Seccomp.Notify.Rules
+  doctest Linx.Seccomp.Notify.Structs
 
   @at_fdcwd 0xFFFF_FFFF_FFFF_FF9C
 
