@@ -1,0 +1,319 @@
+/*
+ * floor.c - the kernel's floor for the Linx benchmarks: start a program,
+ * wait for it, time it, with nothing but the syscalls the job needs.
+ *
+ *   floor [-n N] fork  PROG [ARG...]          fork + execve + waitpid
+ *   floor [-n N] clone NS PROG [ARG...]       clone(CLONE_NEW*) + execve + waitpid
+ *   floor [-n N] enter PID PROG [ARG...]      setns (all of PID's) + fork + execve + waitpid
+ *
+ * NS is a comma list of user,pid,mount,uts,ipc,net,cgroup. With user,
+ * the child waits on a pipe while the parent writes uid_map and gid_map
+ * "0 0 1" (what Linx and `unshare -r` do), then execs.
+ *
+ * enter opens /proc/PID/ns/<each> on every iteration (as nsenter does, as the
+ * Linx agent does), skips namespaces we already share, forks a child that
+ * joins the others (non-user first, then user; EPERM retried after user),
+ * and that child forks the program so that it lands in the pid namespace.
+ *
+ * Each iteration's time is CLOCK_MONOTONIC from just before the fork/clone
+ * (before the opens for enter) to the return of waitpid, printed in ns, one
+ * line per iteration.
+ *
+ * With -n N: run N iterations and exit. Without: serve - run one iteration
+ * per line read on stdin and answer its time on stdout; exit at EOF. The
+ * benchmark drives it as a port in serve mode, so its iterations
+ * interleave with the BEAM's contenders.
+ *
+ * The program's stdout is /dev/null (stdout is the answer channel).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+enum mode { MODE_FORK, MODE_CLONE, MODE_ENTER };
+
+static const struct {
+	const char *name;
+	int flag;
+} ns_names[] = {
+	{"user", CLONE_NEWUSER}, {"pid", CLONE_NEWPID}, {"mount", CLONE_NEWNS},
+	{"uts", CLONE_NEWUTS},	 {"ipc", CLONE_NEWIPC}, {"net", CLONE_NEWNET},
+	{"cgroup", CLONE_NEWCGROUP},
+};
+
+/* Entered in this order, user last (as nsenter and the Linx agent do). */
+static const struct {
+	const char *proc;
+	const char *self; /* what our children get, for the "same ns" check */
+	int flag;
+} enter_ns[] = {
+	{"cgroup", "cgroup", CLONE_NEWCGROUP}, {"ipc", "ipc", CLONE_NEWIPC},
+	{"uts", "uts", CLONE_NEWUTS},	       {"net", "net", CLONE_NEWNET},
+	{"pid", "pid_for_children", CLONE_NEWPID},
+	{"mnt", "mnt", CLONE_NEWNS},
+	{"time", "time_for_children", CLONE_NEWTIME},
+	{"user", "user", CLONE_NEWUSER},
+};
+#define N_ENTER (sizeof(enter_ns) / sizeof(enter_ns[0]))
+
+static int devnull = -1;
+
+static void die(const char *what)
+{
+	perror(what);
+	exit(111);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void exec_prog(char **argv)
+{
+	if (devnull != STDOUT_FILENO)
+		dup2(devnull, STDOUT_FILENO);
+	execve(argv[0], argv, environ);
+	_exit(127);
+}
+
+static int parse_ns(const char *list)
+{
+	char *copy = strdup(list), *tok, *save = NULL;
+	int flags = 0;
+	size_t i;
+
+	for (tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		for (i = 0; i < sizeof(ns_names) / sizeof(ns_names[0]); i++)
+			if (!strcmp(tok, ns_names[i].name))
+				break;
+		if (i == sizeof(ns_names) / sizeof(ns_names[0])) {
+			fprintf(stderr, "floor: unknown namespace %s\n", tok);
+			exit(2);
+		}
+		flags |= ns_names[i].flag;
+	}
+	free(copy);
+	return flags;
+}
+
+static void wait_ok(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			die("waitpid");
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "floor: child status 0x%x\n", status);
+		exit(1);
+	}
+}
+
+static void write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		die(path);
+	close(fd);
+}
+
+static void one_fork(char **argv)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die("fork");
+	if (pid == 0)
+		exec_prog(argv);
+	wait_ok(pid);
+}
+
+static void one_clone(int flags, char **argv)
+{
+	int sync[2] = {-1, -1};
+	char path[64];
+	pid_t pid;
+
+	if ((flags & CLONE_NEWUSER) && pipe2(sync, O_CLOEXEC))
+		die("pipe2");
+	/* fork semantics: NULL stack, exit signal SIGCHLD */
+	pid = syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL,
+		      NULL, 0);
+	if (pid < 0)
+		die("clone");
+	if (pid == 0) {
+		if (sync[0] >= 0) {
+			char c;
+
+			close(sync[1]);
+			if (read(sync[0], &c, 1) != 0)
+				_exit(126);
+		}
+		exec_prog(argv);
+	}
+	if (sync[0] >= 0) {
+		close(sync[0]);
+		snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
+		write_file(path, "0 0 1\n");
+		snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
+		write_file(path, "0 0 1\n");
+		close(sync[1]);
+	}
+	wait_ok(pid);
+}
+
+static struct stat own_ns[N_ENTER];
+
+static void one_enter(pid_t target, char **argv)
+{
+	int fds[N_ENTER], retry[N_ENTER] = {0};
+	char path[64];
+	struct stat st;
+	size_t i;
+	pid_t pid;
+
+	for (i = 0; i < N_ENTER; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)target,
+			 enter_ns[i].proc);
+		fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0) {
+			if (errno == ENOENT && own_ns[i].st_ino == 0)
+				continue; /* kernel without it */
+			die(path);
+		}
+		if (!fstat(fds[i], &st) && st.st_ino == own_ns[i].st_ino &&
+		    st.st_dev == own_ns[i].st_dev) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	}
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		for (i = 0; i < N_ENTER; i++) {
+			if (fds[i] < 0)
+				continue;
+			if (setns(fds[i], enter_ns[i].flag)) {
+				if (errno == EPERM &&
+				    enter_ns[i].flag != CLONE_NEWUSER) {
+					retry[i] = 1;
+					continue;
+				}
+				_exit(120);
+			}
+		}
+		for (i = 0; i < N_ENTER; i++)
+			if (retry[i] && setns(fds[i], enter_ns[i].flag))
+				_exit(121);
+		pid = fork();
+		if (pid < 0)
+			_exit(122);
+		if (pid == 0)
+			exec_prog(argv);
+		{
+			int status;
+
+			while (waitpid(pid, &status, 0) < 0)
+				if (errno != EINTR)
+					_exit(123);
+			_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 124);
+		}
+	}
+	for (i = 0; i < N_ENTER; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	wait_ok(pid);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: floor [-n N] fork PROG [ARG...]\n"
+		"       floor [-n N] clone user,pid,mount,uts,ipc,net PROG [ARG...]\n"
+		"       floor [-n N] enter PID PROG [ARG...]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	long n = -1;
+	enum mode mode;
+	int flags = 0, ai = 1;
+	pid_t target = 0;
+	char line[64];
+	size_t i;
+
+	if (argc > 2 && !strcmp(argv[1], "-n")) {
+		n = strtol(argv[2], NULL, 10);
+		ai = 3;
+	}
+	if (argc - ai < 2)
+		usage();
+	if (!strcmp(argv[ai], "fork")) {
+		mode = MODE_FORK;
+		ai += 1;
+	} else if (!strcmp(argv[ai], "clone") && argc - ai >= 3) {
+		mode = MODE_CLONE;
+		flags = parse_ns(argv[ai + 1]);
+		ai += 2;
+	} else if (!strcmp(argv[ai], "enter") && argc - ai >= 3) {
+		mode = MODE_ENTER;
+		target = (pid_t)strtol(argv[ai + 1], NULL, 10);
+		ai += 2;
+		for (i = 0; i < N_ENTER; i++) {
+			snprintf(line, sizeof(line), "/proc/self/ns/%s",
+				 enter_ns[i].self);
+			if (stat(line, &own_ns[i]))
+				memset(&own_ns[i], 0, sizeof(own_ns[i]));
+		}
+	} else {
+		usage();
+	}
+
+	devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (devnull < 0)
+		die("/dev/null");
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	for (long k = 0; n < 0 || k < n; k++) {
+		uint64_t t0, t1;
+
+		if (n < 0 && !fgets(line, sizeof(line), stdin))
+			break;
+		t0 = now_ns();
+		switch (mode) {
+		case MODE_FORK:
+			one_fork(argv + ai);
+			break;
+		case MODE_CLONE:
+			one_clone(flags, argv + ai);
+			break;
+		case MODE_ENTER:
+			one_enter(target, argv + ai);
+			break;
+		}
+		t1 = now_ns();
+		printf("%llu\n", (unsigned long long)(t1 - t0));
+	}
+	return 0;
+}

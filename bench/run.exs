@@ -1,0 +1,42 @@
+# The Linx benchmark suite. Run it with script/bench (which installs the
+# comparison tools and builds the C harness), or directly:
+#
+#   MIX_ENV=prod mix run bench/run.exs [spawn ns enter checkpoint throughput memory]
+#
+# BENCH_ITERS sets the iterations per latency benchmark (default 200).
+
+for dir <- ["lib", "suites"],
+    file <- Path.wildcard(Path.join([__DIR__, dir, "*.ex"])) |> Enum.sort(),
+    do: Code.require_file(file)
+
+suites = [
+  spawn: Bench.Spawn,
+  ns: Bench.Ns,
+  enter: Bench.Enter,
+  checkpoint: Bench.Checkpoint,
+  throughput: Bench.Throughput,
+  memory: Bench.Memory
+]
+
+names = Keyword.keys(suites)
+
+selected =
+  case System.argv() do
+    [] ->
+      names
+
+    args ->
+      Enum.map(args, fn a ->
+        name = Enum.find(names, &(Atom.to_string(&1) == a))
+        name || raise ArgumentError, "unknown benchmark #{a}; expected some of #{inspect(names)}"
+      end)
+  end
+
+iters = Bench.Runner.iters()
+t0 = System.monotonic_time(:millisecond)
+Bench.Env.header(selected, iters)
+
+targets = Enum.flat_map(selected, fn name -> Keyword.fetch!(suites, name).run(iters) end)
+
+Bench.Report.targets_table(targets)
+IO.puts("\nTotal time: #{div(System.monotonic_time(:millisecond) - t0, 1000)} s")

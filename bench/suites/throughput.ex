@@ -1,0 +1,75 @@
+defmodule Bench.Throughput do
+  @moduledoc """
+  5. Throughput: /bin/true workloads per second at concurrency 1, 2, 8,
+  64 (`Task.async_stream` of `Linx.Process.run(["/bin/true"])`), with
+  `System.cmd/3` the same way as the baseline. At each concurrency the two
+  alternate batch by batch; the figure is the median batch rate.
+  """
+
+  alias Bench.{Report, Stats}
+
+  @true_ "/bin/true"
+  @levels [1, 2, 8, 64]
+  @rounds 3
+
+  def run(iters) do
+    Report.section("5. throughput (workloads/s)", [
+      "#{@rounds} rounds per concurrency; each round one batch per contender, in alternating order.",
+      "Batch size n = max(BENCH_ITERS / 2, 4 × concurrency)."
+    ])
+
+    rows =
+      Enum.flat_map(@levels, fn c ->
+        n = max(div(iters, 2), 4 * c)
+
+        contenders = [
+          {"Linx.Process.run/2", fn -> {_, 0} = Linx.Process.run([@true_]) end},
+          {"System.cmd/3", fn -> {_, 0} = System.cmd(@true_, []) end}
+        ]
+
+        rates =
+          Enum.reduce(0..(@rounds - 1), %{}, fn r, acc ->
+            order = if rem(r, 2) == 0, do: contenders, else: Enum.reverse(contenders)
+
+            Enum.reduce(order, acc, fn {label, f}, acc ->
+              rate = batch(f, n, c)
+              Map.update(acc, label, [rate], &[rate | &1])
+            end)
+          end)
+
+        cmd = Stats.median(rates["System.cmd/3"])
+
+        for {label, _} <- contenders do
+          s = Stats.summary(rates[label])
+
+          [
+            c,
+            label,
+            n,
+            round(s.median),
+            round(s.min),
+            round(s.max),
+            Report.ratio(s.median / cmd)
+          ]
+        end
+      end)
+
+    Report.table(
+      ["concurrency", "contender", "n", "median /s", "min /s", "max /s", "× System.cmd"],
+      rows,
+      2
+    )
+
+    []
+  end
+
+  defp batch(f, n, c) do
+    t0 = :erlang.monotonic_time(:nanosecond)
+
+    1..n
+    |> Task.async_stream(fn _ -> f.() end, max_concurrency: c, ordered: false, timeout: :infinity)
+    |> Stream.run()
+
+    n * 1.0e9 / (:erlang.monotonic_time(:nanosecond) - t0)
+  end
+end

@@ -1,0 +1,19 @@
+# mk/bench.mk - C harnesses for the benchmarks (script/bench).
+#
+# Included by the main Makefile (-include $(wildcard mk/*.mk)) after it
+# defines CC CFLAGS BUILD PRIV ALL_PROGRAMS. Not part of `make all`:
+# `make bench-c` builds them into bench/bin/ (gitignored).
+#
+# bench/bin/floor: fork/clone/setns + execve + waitpid in a loop, timing
+# each iteration (the kernel's floor the Linx figures are compared with).
+
+BENCH_BIN := bench/bin
+BENCH_PROGRAMS := $(BENCH_BIN)/floor
+
+.PHONY: bench-c
+
+bench-c: $(BENCH_PROGRAMS)
+
+$(BENCH_BIN)/%: bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $<
