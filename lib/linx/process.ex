@@ -60,6 +60,12 @@ defmodule Linx.Process do
       started are killed, including double-forked daemons) or `:detach`.
     * `:owner` - the process that receives events (default: the caller).
       When the owner exits, the workload is stopped as `:on_exit` says.
+    * `:notify` - seccomp user notification: the listed system calls are
+      trapped and decided in Elixir, by rules (data), by a
+      `Linx.Seccomp.Notifier` module `{module, arg}`, or both — see
+      `Linx.Seccomp.Notify` and `docs/notify.md`. The owner receives
+      `{:notify_summary, term}` before the terminal event when the handler
+      has a `summary/1` callback.
     * `:capabilities` - the capability sets to exec with, as a keyword
       list: `keep: [...]` (only these), `drop: [...] | :all`, `ambient:
       [...]` (raised into the ambient set, so they survive exec for a
@@ -472,10 +478,31 @@ defmodule Linx.Process do
       awaiters: [],
       terminal: nil,
       malformed: nil,
-      input: input_kind(opts.stdio)
+      input: input_kind(opts.stdio),
+      notify: opts.notify,
+      handler: nil
     }
 
-    {:ok, state}
+    case start_handler(state) do
+      {:ok, state} -> {:ok, state}
+      {:error, reason} -> {:stop, {:notify_handler, reason}}
+    end
+  end
+
+  # A Linx.Seccomp.Notifier module runs in its own process, so a slow
+  # handler never blocks this server; it writes its answers to the port.
+  defp start_handler(%{notify: nil} = s), do: {:ok, s}
+
+  defp start_handler(%{notify: notify, port: port} = s) do
+    if Linx.Seccomp.Notify.handler?(notify) do
+      send_fun = fn term -> Port.command(port, Wire.encode(term)) end
+
+      with {:ok, pid} <- Linx.Seccomp.Notify.Handler.start_link(notify, send_fun) do
+        {:ok, %{s | handler: pid}}
+      end
+    else
+      {:ok, s}
+    end
   end
 
   defp agent_path do
@@ -681,6 +708,33 @@ defmodule Linx.Process do
     end
   end
 
+  # One intercepted system call: rules answer at once, here; what they do
+  # not match goes to the handler process. The caller is always answered.
+  defp agent_frame({:notify, id, _, _, _, _, _, _, _} = frame, s) do
+    notification = Linx.Seccomp.Notify.notification(frame)
+
+    case s.notify && Linx.Seccomp.Notify.decide(s.notify, notification) do
+      {:reply, steps} -> send_frame(s, {:notify_reply, id, steps})
+      :handler -> Linx.Seccomp.Notify.Handler.handle(s.handler, notification)
+      nil -> send_frame(s, {:notify_reply, id, [{:errno, 38}]})
+    end
+
+    s
+  end
+
+  defp agent_frame({tag, _ref, _result} = frame, s) when tag in [:notify_mem, :notify_fd_path] do
+    if s.handler, do: Linx.Seccomp.Notify.Handler.agent_reply(s.handler, frame)
+    s
+  end
+
+  defp agent_frame({:notify_failed, id, step, errno}, s) do
+    Logger.warning(
+      "linx_process: notification #{id}: step #{step} failed with #{Linx.Errno.name(errno)}"
+    )
+
+    s
+  end
+
   defp agent_frame({:caps, eff, prm, inh, bnd, amb}, s) do
     sets = %{effective: eff, permitted: prm, inheritable: inh, bounding: bnd, ambient: amb}
     reply(s, :caps_from, {:ok, sets})
@@ -705,6 +759,7 @@ defmodule Linx.Process do
   # owner that awaits finds the event already in its mailbox and await/2
   # can flush it.
   defp finish(s, terminal) do
+    notify_summary(s)
     s = reply(s, :start_from, start_error(terminal))
     s = reply(s, :proceed_from, start_error(terminal))
     s = reply(s, :abort_from, {:error, :not_at_checkpoint})
@@ -718,6 +773,18 @@ defmodule Linx.Process do
 
     for {pid, tag} <- s.awaiters, do: send(pid, {tag, terminal})
     %{s | terminal: terminal, awaiters: [], phase: :done}
+  end
+
+  # A handler's summary reaches the owner just before the terminal event.
+  defp notify_summary(%{handler: nil}), do: :ok
+
+  defp notify_summary(%{handler: h} = s) do
+    case Linx.Seccomp.Notify.Handler.summary(h) do
+      {:ok, summary} -> notify(s, {:notify_summary, summary})
+      :none -> :ok
+    end
+  catch
+    :exit, _ -> :ok
   end
 
   defp start_error({:error, errno, stage}), do: {:error, {errno, stage}}

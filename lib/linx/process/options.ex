@@ -27,6 +27,7 @@ defmodule Linx.Process.Options do
             owner: nil,
             winsize: nil,
             commands: [],
+            notify: nil,
             stderr_to_stdout: false
 
   @type t :: %__MODULE__{}
@@ -47,7 +48,8 @@ defmodule Linx.Process.Options do
     :owner,
     :winsize,
     :capabilities,
-    :seccomp
+    :seccomp,
+    :notify
   ]
 
   @doc false
@@ -232,6 +234,9 @@ defmodule Linx.Process.Options do
     do: %{acc | stderr_to_stdout: v}
 
   defp option(_, :stderr_to_stdout, v, _), do: bad!(:stderr_to_stdout, v, "a boolean")
+
+  # Rules and handlers for seccomp user notification, validated here.
+  defp option(acc, :notify, value, _), do: %{acc | notify: Linx.Seccomp.Notify.new!(value)}
 
   # Turned into checkpoint commands by build_commands/2.
   defp option(acc, key, _v, _) when key in [:capabilities, :seccomp], do: acc

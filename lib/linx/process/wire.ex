@@ -23,6 +23,7 @@ defmodule Linx.Process.Wire do
       |> put_if(:winsize, o.winsize)
       |> put_namespaces(o)
       |> put_if(:target, o.target)
+      |> put_if(:notify_reads, o.notify && Linx.Seccomp.Notify.reads(o.notify))
 
     {o.mode, map}
   end
