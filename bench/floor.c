@@ -5,6 +5,7 @@
  *   floor [-n N] fork  PROG [ARG...]          fork + execve + waitpid
  *   floor [-n N] clone NS PROG [ARG...]       clone(CLONE_NEW*) + execve + waitpid
  *   floor [-n N] enter PID PROG [ARG...]      setns (all of PID's) + fork + execve + waitpid
+ *   floor [-n N] agent AGENT REQUEST          the Linx agent driven without the BEAM
  *
  * NS is a comma list of user,pid,mount,uts,ipc,net,cgroup. With user,
  * the child waits on a pipe while the parent writes uid_map and gid_map
@@ -18,6 +19,11 @@
  * Each iteration's time is CLOCK_MONOTONIC from just before the fork/clone
  * (before the opens for enter) to the return of waitpid, printed in ns, one
  * line per iteration.
+ *
+ * agent forks AGENT with a pipe on fd 3 (BEAM -> agent) and one on fd 4
+ * (agent -> BEAM), writes the frame in the file REQUEST (a 4-byte length
+ * and the request term, as the BEAM sends it), reads the agent's frames
+ * until EOF and waits for it: the agent's own cost, without the BEAM.
  *
  * With -n N: run N iterations and exit. Without: serve - run one iteration
  * per line read on stdin and answer its time on stdout; exit at EOF. The
@@ -43,7 +49,7 @@
 
 extern char **environ;
 
-enum mode { MODE_FORK, MODE_CLONE, MODE_ENTER };
+enum mode { MODE_FORK, MODE_CLONE, MODE_ENTER, MODE_AGENT };
 
 static const struct {
 	const char *name;
@@ -245,12 +251,67 @@ static void one_enter(pid_t target, char **argv)
 	wait_ok(pid);
 }
 
+static char *request;
+static size_t request_len;
+
+static void read_request(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	long len;
+
+	if (!f || fseek(f, 0, SEEK_END) || (len = ftell(f)) <= 0)
+		die(path);
+	rewind(f);
+	request = malloc((size_t)len);
+	if (!request || fread(request, 1, (size_t)len, f) != (size_t)len)
+		die(path);
+	request_len = (size_t)len;
+	fclose(f);
+}
+
+static void one_agent(char *agent)
+{
+	int to[2], from[2];
+	char buf[4096], *argv[] = {agent, NULL};
+	pid_t pid;
+	ssize_t n;
+
+	if (pipe2(to, O_CLOEXEC) || pipe2(from, O_CLOEXEC))
+		die("pipe2");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		/* fds 3 and 4 as the BEAM's nouse_stdio port gives them */
+		int r = dup(to[0]), w = dup(from[1]);
+
+		if (dup2(r, 3) < 0 || dup2(w, 4) < 0)
+			_exit(125);
+		if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0)
+			_exit(125);
+		execve(agent, argv, environ);
+		_exit(127);
+	}
+	close(to[0]);
+	close(from[1]);
+	if (write(to[1], request, request_len) != (ssize_t)request_len)
+		die("write request");
+	/* fd 3 stays open until the agent is done: EOF there means "kill" */
+	while ((n = read(from[0], buf, sizeof(buf))) != 0)
+		if (n < 0 && errno != EINTR)
+			die("read frames");
+	close(from[0]);
+	close(to[1]);
+	wait_ok(pid);
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: floor [-n N] fork PROG [ARG...]\n"
 		"       floor [-n N] clone user,pid,mount,uts,ipc,net PROG [ARG...]\n"
-		"       floor [-n N] enter PID PROG [ARG...]\n");
+		"       floor [-n N] enter PID PROG [ARG...]\n"
+		"       floor [-n N] agent AGENT REQUEST\n");
 	exit(2);
 }
 
@@ -286,6 +347,10 @@ int main(int argc, char **argv)
 			if (stat(line, &own_ns[i]))
 				memset(&own_ns[i], 0, sizeof(own_ns[i]));
 		}
+	} else if (!strcmp(argv[ai], "agent") && argc - ai >= 3) {
+		mode = MODE_AGENT;
+		read_request(argv[ai + 2]);
+		ai += 1;
 	} else {
 		usage();
 	}
@@ -310,6 +375,9 @@ int main(int argc, char **argv)
 			break;
 		case MODE_ENTER:
 			one_enter(target, argv + ai);
+			break;
+		case MODE_AGENT:
+			one_agent(argv[ai]);
 			break;
 		}
 		t1 = now_ns();

@@ -1,9 +1,9 @@
 # The Linx benchmark suite. Run it with script/bench (which installs the
 # comparison tools and builds the C harness), or directly:
 #
-#   MIX_ENV=prod mix run bench/run.exs [spawn ns enter checkpoint throughput memory]
+#   MIX_ENV=prod mix run bench/run.exs [spawn ns enter checkpoint throughput memory phases]
 #
-# BENCH_ITERS sets the iterations per latency benchmark (default 200).
+# BENCH_ITERS sets the iterations per latency benchmark (default 300).
 
 for dir <- ["lib", "suites"],
     file <- Path.wildcard(Path.join([__DIR__, dir, "*.ex"])) |> Enum.sort(),
@@ -15,7 +15,8 @@ suites = [
   enter: Bench.Enter,
   checkpoint: Bench.Checkpoint,
   throughput: Bench.Throughput,
-  memory: Bench.Memory
+  memory: Bench.Memory,
+  phases: Bench.Phases
 ]
 
 names = Keyword.keys(suites)

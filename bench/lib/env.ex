@@ -10,6 +10,7 @@ defmodule Bench.Env do
       ["CPU", cpu()],
       ["nproc", System.schedulers_online()],
       ["kernel", kernel()],
+      ["load average (1 5 15 min)", loadavg()],
       ["OTP / Elixir", "#{System.otp_release()} / #{System.version()}"],
       ["benchmarks", Enum.join(selected, " ")],
       ["BENCH_ITERS", iters]
@@ -26,6 +27,13 @@ defmodule Bench.Env do
 
       _ ->
         "?"
+    end
+  end
+
+  def loadavg do
+    case File.read("/proc/loadavg") do
+      {:ok, l} -> l |> String.split() |> Enum.take(3) |> Enum.join(" ")
+      _ -> "?"
     end
   end
 

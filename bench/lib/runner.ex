@@ -11,10 +11,10 @@ defmodule Bench.Runner do
 
   alias Bench.Stats
 
-  @doc "Iterations per benchmark: `BENCH_ITERS` (default #{200})."
+  @doc "Iterations per benchmark: `BENCH_ITERS` (default 300)."
   def iters do
     case System.get_env("BENCH_ITERS") do
-      nil -> 200
+      nil -> 300
       s -> String.to_integer(s)
     end
   end

@@ -16,6 +16,7 @@ defmodule Bench.Spawn do
   @cmd "System.cmd/3"
   @port "Port.open (BEAM floor)"
   @floor "C fork+execve+waitpid (kernel floor)"
+  @agent "C harness driving the agent (no BEAM)"
 
   def run(iters) do
     Report.section("1. spawn-to-exit of /bin/true, no namespaces", [
@@ -23,6 +24,7 @@ defmodule Bench.Spawn do
     ])
 
     floor = Floor.open(["fork", @true_])
+    agent = agent_harness()
 
     contenders =
       [
@@ -30,10 +32,13 @@ defmodule Bench.Spawn do
         {@cmd, fn -> timed(fn -> {_, 0} = System.cmd(@true_, []) end) end},
         {@port, fn -> timed(fn -> port_exec(@true_) end) end},
         {@floor, fn -> Floor.run(floor) end}
-      ] ++ warm_contender()
+      ] ++
+        if(agent, do: [{@agent, fn -> Floor.run(agent) end}], else: []) ++
+        warm_contender()
 
     results = interleave(contenders, iters)
     Floor.close(floor)
+    if agent, do: Floor.close(agent)
     Report.latency_table(rows(results, @port), @port)
 
     [
@@ -45,6 +50,21 @@ defmodule Bench.Spawn do
       ),
       warm_target(results)
     ]
+  end
+
+  # The agent's own cost: the harness feeds it the request run/2 would send
+  # (stdio: devnull, no checkpoint) and reads its frames to EOF. Uses the
+  # internal Wire encoder; skipped if that changes shape.
+  defp agent_harness do
+    opts = Linx.Process.Options.validate!([argv: [@true_], stdio: :devnull], :spawn)
+    bin = Linx.Process.Wire.encode(Linx.Process.Wire.request(opts, false))
+    path = Path.join(System.tmp_dir!(), "linx-bench-request-#{System.os_time()}.bin")
+    File.write!(path, <<byte_size(bin)::32, bin::binary>>)
+    Floor.open(["agent", Path.join(:code.priv_dir(:linx), "linx_process"), path])
+  rescue
+    e ->
+      IO.puts("(agent harness skipped: #{Exception.message(e)})\n")
+      nil
   end
 
   # The pool is not built yet; when it is, this measures it.

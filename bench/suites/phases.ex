@@ -1,0 +1,139 @@
+defmodule Bench.Phases do
+  @moduledoc """
+  7. Where the time of one `Linx.Process.run(["/bin/true"])` goes, seen
+  from the BEAM: when each agent frame arrives (`:spawned`, `:ready`,
+  `:running`, `:exited` — docs/protocol.md), when `run/2` returns and when
+  the agent's exit status arrives, relative to the call. The server's
+  messages are traced with monotonic timestamps (`:erlang.trace/3` on new
+  processes), which adds a little to every step.
+  """
+
+  import Bench.Runner, only: [timed: 1]
+  alias Bench.{Report, Stats}
+
+  @true_ "/bin/true"
+
+  def run(iters) do
+    Report.section("7. phases of one Linx.Process.run/2 (no namespaces)", [
+      "#{iters} runs, traced; times from the call, µs. Then, interleaved: the agent alone",
+      "(a malformed request: it starts, answers an error frame, exits 2) vs a bare /bin/true port."
+    ])
+
+    samples = traced_runs(iters)
+
+    keys =
+      samples
+      |> Enum.flat_map(&Map.keys/1)
+      |> Enum.uniq()
+      |> Enum.sort_by(fn k -> samples |> Enum.map(&Map.get(&1, k, 0)) |> Stats.median() end)
+
+    rows =
+      for k <- keys do
+        xs = for s <- samples, Map.has_key?(s, k), do: s[k]
+        s = Stats.summary(xs)
+        [k, s.n, Report.us(s.median), Report.us(s.p99), Report.us(s.min), Report.us(s.max)]
+      end
+
+    Report.table(["event (from the call)", "n", "median µs", "p99 µs", "min µs", "max µs"], rows)
+
+    agent = Path.join(:code.priv_dir(:linx), "linx_process")
+
+    results =
+      Bench.Runner.interleave(
+        [
+          {"Port.open agent, bad request, to exit",
+           fn -> timed(fn -> agent_alone(agent) end) end},
+          {"Port.open /bin/true to exit",
+           fn -> timed(fn -> Bench.Runner.port_exec(@true_) end) end}
+        ],
+        iters
+      )
+
+    IO.puts("")
+    Report.latency_table(Bench.Runner.rows(results, "Port.open /bin/true to exit"), "/bin/true")
+    []
+  end
+
+  # The agent answers a malformed request with an error frame and exits 2:
+  # its start-up and exit, without a workload.
+  defp agent_alone(path) do
+    port =
+      Port.open({:spawn_executable, path}, [:binary, :nouse_stdio, {:packet, 4}, :exit_status])
+
+    Port.command(port, :erlang.term_to_binary(:bench))
+    await_exit(port)
+  end
+
+  defp await_exit(port) do
+    receive do
+      {^port, {:data, _}} -> await_exit(port)
+      {^port, {:exit_status, 2}} -> :ok
+    end
+  end
+
+  # Tracing is switched on once for all runs (switching it blocks every
+  # scheduler); events are told apart by the agent's port, in the order
+  # the runs started.
+  defp traced_runs(iters) do
+    tracer = spawn(fn -> collect([]) end)
+    :erlang.trace(:new_processes, true, [:receive, :monotonic_timestamp, {:tracer, tracer}])
+
+    calls =
+      for _ <- 1..iters do
+        t0 = :erlang.monotonic_time(:nanosecond)
+        {_, 0} = Linx.Process.run([@true_])
+        t_ret = :erlang.monotonic_time(:nanosecond)
+        # the agent's exit status arrives after the terminal frame
+        Process.sleep(5)
+        {t0, t_ret}
+      end
+
+    :erlang.trace(:new_processes, false, [:receive])
+    send(tracer, {:done, self()})
+
+    by_port =
+      receive do
+        {:events, evs} -> evs
+      end
+
+    Enum.zip_with(calls, by_port, fn {t0, t_ret}, events ->
+      Map.new([{"run/2 returns", t_ret - t0} | for({k, t} <- events, do: {k, t - t0})])
+    end)
+  end
+
+  defp collect(acc) do
+    receive do
+      {:trace_ts, _pid, :receive, {port, {:data, bin}}, ts} when is_port(port) ->
+        collect([{port, frame_name(bin), ts} | acc])
+
+      {:trace_ts, _pid, :receive, {port, {:exit_status, _}}, ts} when is_port(port) ->
+        collect([{port, "agent exit status", ts} | acc])
+
+      {:trace_ts, _, _, _, _} ->
+        collect(acc)
+
+      {:done, from} ->
+        events =
+          acc
+          |> Enum.reverse()
+          |> Enum.map(fn {port, k, ts} ->
+            {port, k, :erlang.convert_time_unit(ts, :native, :nanosecond)}
+          end)
+
+        ports = events |> Enum.map(&elem(&1, 0)) |> Enum.uniq()
+        groups = Enum.group_by(events, &elem(&1, 0), fn {_, k, t} -> {k, t} end)
+        # first occurrence of each event per run
+        send(from, {:events, for(p <- ports, do: Enum.uniq_by(groups[p], &elem(&1, 0)))})
+    end
+  end
+
+  defp frame_name(bin) do
+    case :erlang.binary_to_term(bin) do
+      {:status, s, _} -> "frame {:status, #{inspect(s)}, _}"
+      {:status, s} -> "frame {:status, #{inspect(s)}}"
+      {kind, _} -> "frame {#{inspect(kind)}, _}"
+      other when is_tuple(other) -> "frame #{inspect(elem(other, 0))}"
+      other -> "frame #{inspect(other)}"
+    end
+  end
+end
