@@ -5,9 +5,10 @@
 #
 # BENCH_ITERS sets the iterations per latency benchmark (default 300).
 
-for dir <- ["lib", "suites"],
-    file <- Path.wildcard(Path.join([__DIR__, dir, "*.ex"])) |> Enum.sort(),
-    do: Code.require_file(file)
+{:ok, _modules, _warnings} =
+  ["lib", "suites"]
+  |> Enum.flat_map(&Path.wildcard(Path.join([__DIR__, &1, "*.ex"])))
+  |> Kernel.ParallelCompiler.require()
 
 suites = [
   spawn: Bench.Spawn,

@@ -19,22 +19,20 @@ defmodule Bench.Phases do
       "(a malformed request: it starts, answers an error frame, exits 2) vs a bare /bin/true port."
     ])
 
-    samples = traced_runs(iters)
+    phase_table(traced_runs(iters, []))
 
-    keys =
-      samples
-      |> Enum.flat_map(&Map.keys/1)
-      |> Enum.uniq()
-      |> Enum.sort_by(fn k -> samples |> Enum.map(&Map.get(&1, k, 0)) |> Stats.median() end)
+    IO.puts(
+      "\nThe same with namespaces user+pid+mount+uts+ipc and uid/gid maps (the BEAM writes" <>
+        "\nthe maps at the checkpoint, then proceeds):\n"
+    )
 
-    rows =
-      for k <- keys do
-        xs = for s <- samples, Map.has_key?(s, k), do: s[k]
-        s = Stats.summary(xs)
-        [k, s.n, Report.us(s.median), Report.us(s.p99), Report.us(s.min), Report.us(s.max)]
-      end
-
-    Report.table(["event (from the call)", "n", "median µs", "p99 µs", "min µs", "max µs"], rows)
+    phase_table(
+      traced_runs(iters,
+        namespaces: [:user, :pid, :mount, :uts, :ipc],
+        uid_map: [{0, 0, 1}],
+        gid_map: [{0, 0, 1}]
+      )
+    )
 
     agent = Path.join(:code.priv_dir(:linx), "linx_process")
 
@@ -52,6 +50,23 @@ defmodule Bench.Phases do
     IO.puts("")
     Report.latency_table(Bench.Runner.rows(results, "Port.open /bin/true to exit"), "/bin/true")
     []
+  end
+
+  defp phase_table(samples) do
+    keys =
+      samples
+      |> Enum.flat_map(&Map.keys/1)
+      |> Enum.uniq()
+      |> Enum.sort_by(fn k -> samples |> Enum.map(&Map.get(&1, k, 0)) |> Stats.median() end)
+
+    rows =
+      for k <- keys do
+        xs = for s <- samples, Map.has_key?(s, k), do: s[k]
+        s = Stats.summary(xs)
+        [k, s.n, Report.us(s.median), Report.us(s.p99), Report.us(s.min), Report.us(s.max)]
+      end
+
+    Report.table(["event (from the call)", "n", "median µs", "p99 µs", "min µs", "max µs"], rows)
   end
 
   # The agent answers a malformed request with an error frame and exits 2:
@@ -74,14 +89,14 @@ defmodule Bench.Phases do
   # Tracing is switched on once for all runs (switching it blocks every
   # scheduler); events are told apart by the agent's port, in the order
   # the runs started.
-  defp traced_runs(iters) do
+  defp traced_runs(iters, opts) do
     tracer = spawn(fn -> collect([]) end)
     :erlang.trace(:new_processes, true, [:receive, :monotonic_timestamp, {:tracer, tracer}])
 
     calls =
       for _ <- 1..iters do
         t0 = :erlang.monotonic_time(:nanosecond)
-        {_, 0} = Linx.Process.run([@true_])
+        {_, 0} = Linx.Process.run([@true_], opts)
         t_ret = :erlang.monotonic_time(:nanosecond)
         # the agent's exit status arrives after the terminal frame
         Process.sleep(5)

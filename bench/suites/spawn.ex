@@ -77,7 +77,7 @@ defmodule Bench.Spawn do
       Code.ensure_loaded?(Linx.Pool) and function_exported?(Linx.Pool, :run, 2) ->
         [
           {"Linx.Pool.run/2 (warm)",
-           fn -> timed(fn -> {_, 0} = Linx.Pool.run([@true_], []) end) end}
+           fn -> timed(fn -> {_, 0} = apply(Linx.Pool, :run, [[@true_], []]) end) end}
         ]
 
       pool?() ->
