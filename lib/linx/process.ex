@@ -551,6 +551,9 @@ defmodule Linx.Process do
 
   def handle_call(:caps_query, _from, s), do: {:reply, {:error, :not_at_checkpoint}, s}
 
+  def handle_call(:os_pid, _from, s), do: {:reply, s.os_pid, s}
+  def handle_call(:ns_pid, _from, s), do: {:reply, s.ns_pid, s}
+
   def handle_call(_, _from, %{terminal: t} = s) when t != nil,
     do: {:reply, {:error, :not_running}, s}
 
@@ -585,9 +588,6 @@ defmodule Linx.Process do
 
   def handle_call({:resize, _, _}, _from, s), do: {:reply, {:error, :no_pty}, s}
 
-  def handle_call(:os_pid, _from, s), do: {:reply, s.os_pid, s}
-  def handle_call(:ns_pid, _from, s), do: {:reply, s.ns_pid, s}
-
   @impl true
   # Frames from the agent.
   def handle_info({port, {:data, bin}}, %{port: port} = s) do
@@ -621,6 +621,9 @@ defmodule Linx.Process do
   # and it kills the workload's whole tree (unless on_exit: :detach).
   def handle_info({:DOWN, ref, :process, _, _}, %{owner_ref: ref} = s),
     do: {:stop, :normal, s}
+
+  # The port's own exit signal follows its exit_status: nothing to do.
+  def handle_info({:EXIT, port, _reason}, s) when is_port(port), do: {:noreply, s}
 
   # Linked (start_link) parent exits: same as the owner going away.
   def handle_info({:EXIT, _from, reason}, s), do: {:stop, reason, s}
