@@ -38,7 +38,23 @@ iters = Bench.Runner.iters()
 t0 = System.monotonic_time(:millisecond)
 Bench.Env.header(selected, iters)
 
-targets = Enum.flat_map(selected, fn name -> Keyword.fetch!(suites, name).run(iters) end)
+# A benchmark that crashes (a Linx bug, a missing tool) is reported and
+# the others still run; the exit status says something failed.
+{targets, failed} =
+  Enum.reduce(selected, {[], []}, fn name, {targets, failed} ->
+    try do
+      {targets ++ Keyword.fetch!(suites, name).run(iters), failed}
+    rescue
+      e ->
+        IO.puts("\n**#{name} failed**: #{Exception.format(:error, e, __STACKTRACE__)}")
+        {targets, failed ++ [name]}
+    end
+  end)
 
 Bench.Report.targets_table(targets)
 IO.puts("\nTotal time: #{div(System.monotonic_time(:millisecond) - t0, 1000)} s")
+
+if failed != [] do
+  IO.puts("Failed: #{Enum.join(failed, " ")}")
+  System.halt(1)
+end

@@ -27,12 +27,15 @@ defmodule Bench.Throughput do
           {"System.cmd/3", fn -> {_, 0} = System.cmd(@true_, []) end}
         ]
 
+        errors = :counters.new(2, [])
+
         rates =
           Enum.reduce(0..(@rounds - 1), %{}, fn r, acc ->
             order = if rem(r, 2) == 0, do: contenders, else: Enum.reverse(contenders)
 
             Enum.reduce(order, acc, fn {label, f}, acc ->
-              rate = batch(f, n, c)
+              ix = if label == "System.cmd/3", do: 2, else: 1
+              rate = batch(f, n, c, errors, ix)
               Map.update(acc, label, [rate], &[rate | &1])
             end)
           end)
@@ -41,6 +44,7 @@ defmodule Bench.Throughput do
 
         for {label, _} <- contenders do
           s = Stats.summary(rates[label])
+          ix = if label == "System.cmd/3", do: 2, else: 1
 
           [
             c,
@@ -49,13 +53,23 @@ defmodule Bench.Throughput do
             round(s.median),
             round(s.min),
             round(s.max),
-            Report.ratio(s.median / cmd)
+            Report.ratio(s.median / cmd),
+            :counters.get(errors, ix)
           ]
         end
       end)
 
     Report.table(
-      ["concurrency", "contender", "n", "median /s", "min /s", "max /s", "× System.cmd"],
+      [
+        "concurrency",
+        "contender",
+        "n",
+        "median /s",
+        "min /s",
+        "max /s",
+        "× System.cmd",
+        "errors"
+      ],
       rows,
       2
     )
@@ -63,11 +77,28 @@ defmodule Bench.Throughput do
     []
   end
 
-  defp batch(f, n, c) do
+  # A failed run is counted (and its first error printed), not fatal: the
+  # rate still counts it as done.
+  defp batch(f, n, c, errors, ix) do
     t0 = :erlang.monotonic_time(:nanosecond)
 
     1..n
-    |> Task.async_stream(fn _ -> f.() end, max_concurrency: c, ordered: false, timeout: :infinity)
+    |> Task.async_stream(
+      fn _ ->
+        try do
+          f.()
+        rescue
+          e ->
+            if :counters.get(errors, ix) == 0,
+              do: IO.puts("error at concurrency #{c}: #{inspect(e)}")
+
+            :counters.add(errors, ix, 1)
+        end
+      end,
+      max_concurrency: c,
+      ordered: false,
+      timeout: :infinity
+    )
     |> Stream.run()
 
     n * 1.0e9 / (:erlang.monotonic_time(:nanosecond) - t0)
