@@ -261,6 +261,17 @@ int cmd_decode(const void *buf, size_t len, struct linx_cmd *cmd,
 
 /* ----------------------------------------------------------------- request */
 
+static void free_strv(char **v)
+{
+	size_t i;
+
+	if (!v)
+		return;
+	for (i = 0; v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
 /*
  * decode_string_list() - a list of binaries without NUL bytes into a
  * NULL-terminated array
@@ -272,6 +283,10 @@ static int decode_string_list(struct tdec *d, char ***out, size_t *count,
 	char **v;
 	int arity, i;
 
+	/* ETF maps may repeat a key (the BEAM never does): last one wins */
+	free_strv(*out);
+	*out = NULL;
+	*count = 0;
 	if (td_list(d, &arity, path))
 		return -1;
 	v = calloc((size_t)arity + 1, sizeof(*v));
@@ -304,6 +319,8 @@ static int decode_path(struct tdec *d, char **out, const char *path)
 	uint8_t *b;
 	size_t len;
 
+	free(*out);	/* a repeated key: last one wins */
+	*out = NULL;
 	if (td_binary(d, &b, &len, path))
 		return -1;
 	*out = (char *)b;
@@ -660,17 +677,6 @@ int request_decode(const void *buf, size_t len, struct linx_request *req,
 		return -1;
 	}
 	return td_end(&d, "request");
-}
-
-static void free_strv(char **v)
-{
-	size_t i;
-
-	if (!v)
-		return;
-	for (i = 0; v[i]; i++)
-		free(v[i]);
-	free(v);
 }
 
 /**

@@ -48,6 +48,23 @@ void agent_kill_tree(struct session *s)
 			   &s->reaped, &s->status);
 }
 
+/*
+ * terminate() - exit(3), except in an ASan build after enter: the agent is
+ * then non-dumpable in another user namespace, LeakSanitizer's tracer
+ * cannot ptrace it and its exit-time check spins forever.
+ */
+static void terminate(const struct session *s, int code)
+	__attribute__((noreturn));
+static void terminate(const struct session *s, int code)
+{
+#ifdef __SANITIZE_ADDRESS__
+	if (s->req && s->req->kind == LINX_ENTER)
+		_exit(code);
+#endif
+	(void)s;
+	exit(code);
+}
+
 /**
  * agent_exit() - flush what is queued for the BEAM and exit
  * @s:		session
@@ -57,7 +74,7 @@ void agent_exit(struct session *s, int code)
 {
 	if (byteq_flush(&s->out, LINX_FD_OUT) && code == EXIT_DONE)
 		code = EXIT_BEAM;
-	exit(code);
+	terminate(s, code);
 }
 
 /**
@@ -113,7 +130,7 @@ static void beam_gone(struct session *s)
 {
 	if (s->req->on_exit == ON_EXIT_KILL)
 		agent_kill_tree(s);
-	exit(EXIT_BEAM);
+	terminate(s, EXIT_BEAM);
 }
 
 static void close_fd(int *fdp)

@@ -484,7 +484,42 @@ static void test_truncated_and_corrupted(void)
 	ei_x_free(&x);
 }
 
+/* A map repeating a key (ETF allows it, the BEAM never sends it) */
+static void test_duplicate_keys(void)
+{
+	struct linx_request r;
+	struct linx_err e;
+	ei_x_buff x;
+
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "spawn");
+	ei_x_encode_map_header(&x, 5);
+	ei_x_encode_atom(&x, "argv");
+	ei_x_encode_list_header(&x, 1);
+	bin(&x, "/first");
+	ei_x_encode_empty_list(&x);
+	ei_x_encode_atom(&x, "cwd");
+	bin(&x, "/a");
+	ei_x_encode_atom(&x, "cwd");
+	bin(&x, "/b");
+	ei_x_encode_atom(&x, "env");
+	ei_x_encode_empty_list(&x);
+	ei_x_encode_atom(&x, "argv");
+	ei_x_encode_list_header(&x, 1);
+	bin(&x, "/second");
+	ei_x_encode_empty_list(&x);
+	CHECK(request_decode(x.buff, x.index, &r, &e) == 0);
+	CHECK(r.argc == 1 && !strcmp(r.argv[0], "/second"));
+	CHECK(r.cwd && !strcmp(r.cwd, "/b"));
+	CHECK(r.env && r.envc == 0);
+	request_free(&r);	/* ASan/valgrind: the first values are freed */
+	ei_x_free(&x);
+}
+
 TESTS(request_tests) = {
+	{ "request: a repeated key replaces the first, nothing leaks",
+	  test_duplicate_keys },
 	{ "request: minimal spawn gets every default", test_minimal_defaults },
 	{ "request: every key, bignum masks, unknown keys skipped",
 	  test_full_request },
