@@ -37,7 +37,8 @@ static void relay_child_lost(struct session *s)
 	int stage = s->state == ST_WAIT_READY ? STAGE_READY_FRAME :
 						STAGE_EXEC_OUTCOME;
 
-	agent_wait_child(s);
+	/* Normally already dead; a channel error could leave it alive */
+	agent_kill_tree(s);
 	agent_fail(s, ECHILD, stage, EXIT_WORKLOAD);
 }
 

@@ -127,6 +127,13 @@ results = [
     {evs, 0} = E2E.run(sh.("ls /proc/self/fd | tr '\\n' ' '; grep -E 'Sig(Ign|Blk)' /proc/self/status", %{}))
     E2E.out(evs) == "0 1 2 3 SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n" or E2E.out(evs)
   end),
+  E2E.check("agent started with SIGCHLD/SIGPIPE ignored still reaps; workload gets defaults", fn ->
+    p = Port.open({:spawn_executable, "/bin/bash"}, [:binary, :nouse_stdio, {:packet, 4}, :exit_status,
+          args: ["-c", "trap '' CHLD PIPE HUP; exec \"$0\"", Path.expand("../../priv/linx_process", __DIR__)]])
+    E2E.send_term(p, sh.("grep SigIgn /proc/self/status; exit 7", %{}))
+    {evs, s} = E2E.collect(p, fn _ -> [] end, [], 5000)
+    (E2E.out(evs) == "SigIgn:\t0000000000000000\n" and List.last(evs) == {:status, :exited, 7} and s == 0) or {evs, s}
+  end),
   E2E.check("seccomp: 4096-instruction allow-all installs", fn ->
     {evs, 0} = E2E.run(sh.("grep Seccomp: /proc/self/status", %{commands: [{:seccomp_install, allow}]}))
     E2E.out(evs) == "Seccomp:\t2\n" or evs
