@@ -5,8 +5,8 @@
 #   bench/profile_agent.sh [OUTDIR]      (default /tmp/linx-profile)
 #
 # Writes to OUTDIR and prints a summary:
-#   perf-stat.txt   perf stat -r 200 of agent + workload (task-clock, faults, elapsed)
-#   floor-stat.txt  the same for bench/bin/floor -n 1 fork /bin/true (the floor)
+#   perf-stat.txt   perf stat -r 200 of floor -n 1 agent (agent + workload)
+#   floor-stat.txt  the same for floor -n 1 fork /bin/true (the floor)
 #   strace-c.txt    syscall counts of the agent (strace -c -f, one run)
 #   strace.txt      strace -f -tt -T of one run
 #   callgrind.*     valgrind --tool=callgrind of the agent (instruction counts)
@@ -25,17 +25,17 @@ MIX_ENV=prod mix run --no-start -e '
   File.write!(System.argv() |> hd(), <<byte_size(bin)::32, bin::binary>>)
 ' "$req"
 
-# fd 3 stays open (the sleep) until the agent is done: EOF on fd 3 would
-# mean "the BEAM went away" and kill the workload.
-run_agent() { "$@" "$agent" 3< <(cat "$req"; sleep 2) 4>/dev/null; }
-export -f run_agent 2>/dev/null || true
+# Below, fd 3 stays open (the sleep) until the agent is done: EOF on fd 3
+# would mean "the BEAM went away" and kill the workload.
 
-echo "== agent + /bin/true, standalone (perf stat -r 200)"
+# Both through bench/bin/floor -n 1, so both include the harness's own
+# start-up and differ only by the agent.
+echo "== agent + /bin/true, standalone (perf stat -r 200 of floor -n 1 agent)"
 if command -v perf >/dev/null; then
   perf stat -r 200 -e task-clock,context-switches,page-faults \
-    bash -c "exec '$agent' 3< <(cat '$req'; sleep 0.05) 4>/dev/null" 2>"$out/perf-stat.txt" || true
+    "$floor" -n 1 agent "$agent" "$req" >/dev/null 2>"$out/perf-stat.txt" || true
   grep -E "task-clock|page-faults|context|elapsed" "$out/perf-stat.txt"
-  echo "== floor: fork + execve /bin/true (perf stat -r 200)"
+  echo "== floor: fork + execve /bin/true (perf stat -r 200 of floor -n 1 fork)"
   perf stat -r 200 -e task-clock,context-switches,page-faults \
     "$floor" -n 1 fork /bin/true >/dev/null 2>"$out/floor-stat.txt" || true
   grep -E "task-clock|page-faults|context|elapsed" "$out/floor-stat.txt"
