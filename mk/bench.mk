@@ -17,3 +17,7 @@ bench-c: $(BENCH_PROGRAMS)
 $(BENCH_BIN)/%: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $<
+
+.PHONY: bench-clean
+bench-clean:
+	rm -rf $(BENCH_BIN)
