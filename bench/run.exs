@@ -29,8 +29,11 @@ selected =
 
     args ->
       Enum.map(args, fn a ->
-        name = Enum.find(names, &(Atom.to_string(&1) == a))
-        name || raise ArgumentError, "unknown benchmark #{a}; expected some of #{inspect(names)}"
+        Enum.find(names, &(Atom.to_string(&1) == a)) ||
+          (
+            IO.puts(:stderr, "unknown benchmark #{a}; choose from: #{Enum.join(names, " ")}")
+            System.halt(2)
+          )
       end)
   end
 
