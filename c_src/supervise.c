@@ -37,6 +37,13 @@
 
 #define READ_CHUNK 65536
 
+/*
+ * While draining, a pipe that stays silent this long with nothing of the
+ * tree left alive is held by an outsider (an fd passed over a socket):
+ * its writer is not ours to wait for.
+ */
+#define DRAIN_IDLE_MS 2000
+
 /**
  * agent_kill_tree() - SIGKILL the workload and all descendants, reap them
  * @s:		session
@@ -382,10 +389,17 @@ void supervise_run(struct session *s)
 				 s->fd_stdin >= 0 &&
 				 byteq_pending(&s->stdin_q) ? POLLOUT : 0);
 
-		if (poll(p, n, -1) < 0) {
+		n = poll(p, n, s->state == ST_DRAINING ? DRAIN_IDLE_MS : -1);
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			agent_fail(s, errno, STAGE_NONE, EXIT_INFRA);
+		}
+		if (n == 0 && s->state == ST_DRAINING && room) {
+			close_fd(&s->fd_out[0]);
+			close_fd(&s->fd_out[1]);
+			close_fd(&s->pty_master);
+			continue;
 		}
 
 		if (p[i_out].revents &&

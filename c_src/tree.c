@@ -28,6 +28,9 @@
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
 #endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 
 #define SWEEP_ROUNDS 5000	/* x 1 ms */
 
@@ -60,6 +63,25 @@ static pid_t read_ppid(int proc_fd, const char *pid)
 	if (!p || sscanf(p + 1, " %c %d", &st, &ppid) != 2)
 		return -1;
 	return ppid;
+}
+
+/*
+ * kill_checked() - SIGKILL a process found in the scan, by pidfd, after
+ * checking that the pidfd's process still has the parent we saw: a
+ * grandchild may have been reaped by its parent and its pid reused since
+ * the scan. (Our own children cannot be: only we reap them.)
+ */
+static int kill_checked(int proc_fd, const struct proc_ent *e)
+{
+	cleanup_close int pidfd = syscall(SYS_pidfd_open, e->pid, 0);
+	char name[16];
+
+	if (pidfd < 0)
+		return kill(e->pid, SIGKILL);	/* no pidfd_open: best effort */
+	snprintf(name, sizeof(name), "%d", (int)e->pid);
+	if (read_ppid(proc_fd, name) != e->ppid)
+		return -1;
+	return syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 }
 
 /**
@@ -128,7 +150,7 @@ int tree_kill_descendants(int proc_fd, pid_t self)
 	} while (grew);
 
 	for (i = 0; i < n; i++)
-		if (v[i].mark && !kill(v[i].pid, SIGKILL))
+		if (v[i].mark && !kill_checked(proc_fd, &v[i]))
 			killed++;
 	free(v);
 	return killed;
