@@ -64,3 +64,22 @@ $(ANALYZE_DIR)/%.tidy: %.c .clang-tidy mk/analysis_shim.h $(ANALYZE_DIR)/fp.re \
 	  echo "clang-tidy $<: findings (full report $(ANALYZE_DIR)/$*.log):"; \
 	  cat $(ANALYZE_DIR)/$*.found; exit 1; fi; \
 	touch $@
+
+# ------------------------------------------------------------------ valgrind
+#
+#   make valgrind-check   the agent under memcheck (leaks, invalid
+#                         accesses, descriptors open at exit) on the
+#                         spawn, pipe, stdin, checkpoint, PTY, namespace,
+#                         enter, error and port-close paths:
+#                         fuzz/valgrind_paths.exs through
+#                         fuzz/valgrind_agent.sh. Logs: build/valgrind/.
+#   make fuzz-valgrind    (mk/fuzz.mk) the fuzz inputs under memcheck
+#
+# Debian 12 packages: valgrind.
+
+VALGRIND ?= valgrind
+
+.PHONY: valgrind-check
+
+valgrind-check: $(AGENT)
+	elixir fuzz/valgrind_paths.exs

@@ -12,6 +12,7 @@
 #       harness once, without fuzzing: with libFuzzer binaries when clang
 #       can link them, else with a gcc-built replay driver
 #       (fuzz/replay_main.c) under gcc's ASan + UBSan.
+#   make fuzz-valgrind  replay the same inputs under valgrind memcheck
 #   make fuzz-build     build the libFuzzer binaries only
 #   make fuzz-seeds     regenerate fuzz/seeds/ from the Elixir side
 #
@@ -159,9 +160,53 @@ fuzz-regress-replay: $(FUZZ_REPLAY_BINS)
 	  grep 'replayed' $(FUZZ_REPLAY_DIR)/regress_$$h.log; \
 	done; exit $$rc
 
+# ------------------------------------------- memcheck replay (valgrind)
+#
+# make fuzz-valgrind: seeds and regressions replayed under valgrind
+# memcheck through an uninstrumented build of the harnesses: memcheck also
+# sees inside libei, which ASan cannot (libei.a is not instrumented).
+
+VALGRIND ?= valgrind
+FUZZ_PLAIN_DIR := $(BUILD)/fuzz-plain
+FUZZ_PLAIN_OBJS := $(patsubst %,$(FUZZ_PLAIN_DIR)/obj/%.o,$(PURE_MODS))
+
+.PHONY: fuzz-valgrind
+
+.PRECIOUS: $(FUZZ_PLAIN_DIR)/obj/%.o $(FUZZ_PLAIN_DIR)/harness/%.o
+
+$(FUZZ_PLAIN_DIR)/obj/%.o: c_src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_PLAIN_DIR)/harness/%.o: fuzz/%.c
+	@mkdir -p $(@D)
+	$(CC) $(FUZZ_CFLAGS) -Werror -c -o $@ $<
+
+define fuzz_plain_rules
+$(FUZZ_PLAIN_DIR)/fuzz_$(1): $(FUZZ_PLAIN_DIR)/harness/fuzz_$(1).o \
+		$(patsubst %,$(FUZZ_PLAIN_DIR)/harness/fuzz_%.o,$(FUZZ_EXTRA_$(1))) \
+		$(FUZZ_PLAIN_DIR)/harness/replay_main.o $(FUZZ_PLAIN_OBJS)
+	$(CC) -o $$@ $$^ $(FUZZ_LIBS)
+endef
+$(foreach h,$(FUZZ_HARNESSES),$(eval $(call fuzz_plain_rules,$(h))))
+
+fuzz-valgrind: $(patsubst %,$(FUZZ_PLAIN_DIR)/fuzz_%,$(FUZZ_HARNESSES))
+	@rc=0; for h in $(FUZZ_HARNESSES); do \
+	  echo "== fuzz-valgrind $$h"; \
+	  $(VALGRIND) -q --error-exitcode=99 --leak-check=full \
+	    --errors-for-leak-kinds=definite,indirect \
+	    ./$(FUZZ_PLAIN_DIR)/fuzz_$$h \
+	    $$(ls -d fuzz/regression/$$h fuzz/seeds/$$h 2>/dev/null) \
+	    > $(FUZZ_PLAIN_DIR)/valgrind_$$h.log 2>&1 \
+	    || { rc=1; echo "== fuzz-valgrind $$h FAILED:"; \
+	         grep -v '^Running:' $(FUZZ_PLAIN_DIR)/valgrind_$$h.log | head -60; }; \
+	  grep 'replayed' $(FUZZ_PLAIN_DIR)/valgrind_$$h.log; \
+	done; exit $$rc
+
+
 # ---------------------------------------------------------------- seeds
 
 fuzz-seeds:
 	elixir test/support/fuzz_seeds.exs fuzz/seeds
 
--include $(wildcard $(FUZZ_DIR)/*/*.d $(FUZZ_REPLAY_DIR)/*/*.d)
+-include $(wildcard $(FUZZ_DIR)/*/*.d $(FUZZ_REPLAY_DIR)/*/*.d $(FUZZ_PLAIN_DIR)/*/*.d)
