@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@
 #endif
 
 #define SWEEP_ROUNDS 5000	/* x 1 ms */
+#define KILL_WAIT_MS 1000	/* for a SIGKILLed workload to die */
 
 struct proc_ent {
 	pid_t pid, ppid;
@@ -156,6 +158,41 @@ int tree_kill_descendants(int proc_fd, pid_t self)
 	return killed;
 }
 
+/*
+ * kill_workload() - SIGKILL the workload (by pidfd when there is one: no
+ * pid-reuse race; in a pid namespace this takes every process in it) and
+ * give it a moment to die, so that it is reaped in the same round and its
+ * children re-parent to us.
+ */
+static void kill_workload(int pidfd, pid_t workload)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+	if (pidfd < 0) {
+		kill(workload, SIGKILL);
+		return;
+	}
+	syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+	poll(&p, 1, KILL_WAIT_MS);
+}
+
+/*
+ * reap_all() - reap every child that has exited, noting the workload's
+ * status. Return: true when the agent has no child left at all.
+ */
+static bool reap_all(pid_t workload, bool *reaped, int *status)
+{
+	pid_t pid;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+		if (pid == workload && !*reaped) {
+			*reaped = true;
+			*status = st;
+		}
+	return pid < 0 && errno == ECHILD;
+}
+
 /**
  * tree_sweep() - kill the workload and every descendant, reap them all
  * @proc_fd:	/proc descriptor (see tree_kill_descendants)
@@ -165,32 +202,27 @@ int tree_kill_descendants(int proc_fd, pid_t self)
  * @reaped:	in/out: the workload has been reaped
  * @status:	out: its wait status, when reaped here
  *
+ * The agent is a child subreaper: once the workload is dead and reaped,
+ * every surviving descendant hangs below one of the agent's own children.
+ * So "no child left" (ECHILD) proves the tree is gone, and the expensive
+ * scan of /proc runs only when something is actually left behind — the
+ * common exit of a workload that started nothing costs one waitpid().
+ *
  * Returns when the agent has no child left, or after about 5 s.
  */
 void tree_sweep(int proc_fd, pid_t self, int pidfd, pid_t workload,
 		bool *reaped, int *status)
 {
 	const struct timespec ms = { 0, 1000000 };
-	int round, st;
-	pid_t pid;
+	int round;
 
 	for (round = 0; round < SWEEP_ROUNDS; round++) {
-		/* By pidfd: no pid-reuse race. In a pid ns: kills them all */
-		if (!*reaped) {
-			if (pidfd >= 0)
-				syscall(SYS_pidfd_send_signal, pidfd, SIGKILL,
-					NULL, 0);
-			else
-				kill(workload, SIGKILL);
-		}
+		if (!*reaped)
+			kill_workload(pidfd, workload);
+		if (reap_all(workload, reaped, status))
+			return;
 		tree_kill_descendants(proc_fd, self);
-
-		while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-			if (pid == workload && !*reaped) {
-				*reaped = true;
-				*status = st;
-			}
-		if (pid < 0 && errno == ECHILD)
+		if (reap_all(workload, reaped, status))
 			return;
 		nanosleep(&ms, NULL);
 	}
