@@ -8,7 +8,8 @@ defmodule Linx.Application do
   @impl true
   def start(_type, _args) do
     children = [
-      {DynamicSupervisor, name: Linx.ProcessSupervisor, strategy: :one_for_one}
+      {DynamicSupervisor, name: Linx.ProcessSupervisor, strategy: :one_for_one},
+      Linx.Pool
     ]
 
     Supervisor.start_link(children, strategy: :one_for_one, name: Linx.Supervisor)

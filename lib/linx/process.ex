@@ -447,15 +447,8 @@ defmodule Linx.Process do
   @impl true
   def init(%Options{} = opts) do
     Process.flag(:trap_exit, true)
-    path = agent_path()
-
-    port =
-      Port.open({:spawn_executable, path}, [
-        :binary,
-        :nouse_stdio,
-        {:packet, 4},
-        :exit_status
-      ])
+    # A pooled agent is already started and waiting for its request.
+    port = Linx.Pool.checkout() || Linx.Pool.open_agent()
 
     # The BEAM stops at the checkpoint itself when it has maps to write.
     needs_maps? = opts.uid_map != nil or opts.gid_map != nil
@@ -503,16 +496,6 @@ defmodule Linx.Process do
     else
       {:ok, s}
     end
-  end
-
-  defp agent_path do
-    path = Path.join(:code.priv_dir(:linx), "linx_process")
-
-    unless File.exists?(path) do
-      raise "the agent #{path} is missing: run `mix compile` (it builds priv/ with make)"
-    end
-
-    path
   end
 
   defp input_kind(:pty), do: :pty

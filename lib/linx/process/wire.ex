@@ -19,7 +19,7 @@ defmodule Linx.Process.Wire do
         checkpoint: agent_checkpoint?,
         commands: o.commands
       }
-      |> put_if(:cwd, o.cwd)
+      |> put_if(:cwd, cwd(o))
       |> put_if(:winsize, o.winsize)
       |> put_namespaces(o)
       |> put_if(:target, o.target)
@@ -72,6 +72,12 @@ defmodule Linx.Process.Wire do
       [System.find_executable(prog) || prog | args]
     end
   end
+
+  # A spawned workload starts in the BEAM's working directory of now, even
+  # when its agent was started earlier by Linx.Pool. In enter mode the
+  # default is the target's root (a host path may not exist there).
+  defp cwd(%Options{cwd: nil, mode: :spawn}), do: File.cwd!()
+  defp cwd(%Options{cwd: cwd}), do: cwd
 
   # Enter mode: no :namespaces key means "all of the target's".
   defp put_namespaces(map, %Options{mode: :enter, namespaces: nil}), do: map

@@ -1,0 +1,156 @@
+defmodule Linx.Pool do
+  @moduledoc """
+  A small pool of port agents started ahead of time.
+
+  Starting a workload costs two process creations: the BEAM opens the
+  agent (`priv/linx_process`, an exec), then the agent clones and execs the
+  workload. The pool takes the first one off the critical path: it keeps a
+  few agents already started and blocked on their first frame, hands one
+  to each new `Linx.Process`, and opens a replacement in the background.
+  Each agent still serves exactly one workload and then exits.
+
+  ## Configuration
+
+      # config/config.exs
+      config :linx, pool_size: 2   # default 2; 0 turns the pool off
+
+  The size can also be changed at run time with `resize/1`. With the pool
+  off (or empty at the moment of a spawn) the agent is opened on demand,
+  which is always correct, just slower.
+
+  A pooled agent was started in the BEAM's working directory and
+  environment of that moment; `Linx.Process` always sends the workload's
+  environment, and the working directory when one is given, so a spawn
+  behaves the same whether its agent came from the pool or not.
+  """
+  use GenServer
+
+  @default_size 2
+
+  @doc false
+  def start_link(opts \\ []) do
+    GenServer.start_link(__MODULE__, opts, name: __MODULE__)
+  end
+
+  @doc """
+  Takes an agent port from the pool, making the caller its owner (and
+  linking it). Returns `nil` when the pool is off or empty; the caller
+  then opens its own.
+  """
+  @spec checkout() :: port | nil
+  def checkout do
+    case Process.whereis(__MODULE__) do
+      nil -> nil
+      pool -> GenServer.call(pool, {:checkout, self()})
+    end
+  catch
+    :exit, _ -> nil
+  end
+
+  @doc """
+  Sets the number of idle agents kept ready (0 turns the pool off).
+
+      Linx.Pool.resize(0)
+      #=> :ok
+  """
+  @spec resize(non_neg_integer) :: :ok
+  def resize(size) when is_integer(size) and size >= 0,
+    do: GenServer.call(__MODULE__, {:resize, size})
+
+  @doc "How many agents are idle in the pool right now."
+  @spec idle() :: non_neg_integer
+  def idle, do: GenServer.call(__MODULE__, :idle)
+
+  @doc """
+  Opens one agent port owned by the caller, without the pool: what
+  `Linx.Process` does on a cold start.
+  """
+  @spec open_agent() :: port
+  def open_agent do
+    Port.open({:spawn_executable, agent_path()}, [
+      :binary,
+      :nouse_stdio,
+      {:packet, 4},
+      :exit_status
+    ])
+  end
+
+  @doc false
+  def agent_path do
+    path = Path.join(:code.priv_dir(:linx), "linx_process")
+
+    unless File.exists?(path) do
+      raise "the agent #{path} is missing: run `mix compile` (it builds priv/ with make)"
+    end
+
+    path
+  end
+
+  ## Server
+
+  @impl true
+  def init(opts) do
+    Process.flag(:trap_exit, true)
+    size = Keyword.get(opts, :size, Application.get_env(:linx, :pool_size, @default_size))
+    send(self(), :refill)
+    {:ok, %{size: size, idle: :queue.new()}}
+  end
+
+  @impl true
+  def handle_call({:checkout, pid}, _from, s) do
+    case :queue.out(s.idle) do
+      {{:value, port}, rest} ->
+        # The new owner gets the port's messages and its link; ours goes.
+        Port.connect(port, pid)
+        Process.unlink(port)
+        send(self(), :refill)
+        {:reply, port, %{s | idle: rest}}
+
+      {:empty, _} ->
+        send(self(), :refill)
+        {:reply, nil, s}
+    end
+  end
+
+  def handle_call({:resize, size}, _from, s) do
+    s = %{s | size: size} |> shrink()
+    send(self(), :refill)
+    {:reply, :ok, s}
+  end
+
+  def handle_call(:idle, _from, s), do: {:reply, :queue.len(s.idle), s}
+
+  @impl true
+  # Opens one agent per message, so checkouts are served between opens.
+  def handle_info(:refill, s) do
+    if :queue.len(s.idle) < s.size do
+      port = open_agent()
+      send(self(), :refill)
+      {:noreply, %{s | idle: :queue.in(port, s.idle)}}
+    else
+      {:noreply, s}
+    end
+  rescue
+    # The agent is not built (yet): run without a pool rather than crash.
+    RuntimeError -> {:noreply, %{s | size: 0}}
+  end
+
+  # An idle agent died (killed from outside): forget it, open another.
+  def handle_info({port, {:exit_status, _}}, s) when is_port(port) do
+    send(self(), :refill)
+    {:noreply, %{s | idle: :queue.filter(&(&1 != port), s.idle)}}
+  end
+
+  def handle_info({:EXIT, _port, _}, s), do: {:noreply, s}
+  def handle_info(_, s), do: {:noreply, s}
+
+  defp shrink(s) do
+    if :queue.len(s.idle) > s.size do
+      {{:value, port}, rest} = :queue.out(s.idle)
+      Port.close(port)
+      shrink(%{s | idle: rest})
+    else
+      s
+    end
+  end
+end
