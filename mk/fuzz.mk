@@ -52,7 +52,7 @@ FUZZ_REPLAY_BINS := $(patsubst %,$(FUZZ_REPLAY_DIR)/fuzz_%,$(FUZZ_HARNESSES))
 FUZZ_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:symbolize=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: fuzz fuzz-build fuzz-regress fuzz-regress-libfuzzer \
+.PHONY: fuzz fuzz-run fuzz-build fuzz-regress fuzz-regress-libfuzzer \
 	fuzz-regress-replay fuzz-seeds
 
 # Which engine fuzz-regress uses: libfuzzer if $(FUZZ_CC) links a
@@ -95,11 +95,14 @@ fuzz-build: $(FUZZ_BINS)
 
 # Each harness fuzzes for FUZZ_SECONDS from its seeds, regressions and the
 # corpus it grew before; all of them run even if one fails.
-fuzz: $(FUZZ_BINS)
+fuzz:
 	@if [ "$(FUZZ_ENGINE)" != libfuzzer ]; then \
 	  echo "make fuzz: $(FUZZ_CC) cannot link libFuzzer programs" \
 	       "(Debian 12: apt-get install clang libclang-rt-14-dev)" >&2; \
 	  exit 2; fi
+	@$(MAKE) --no-print-directory fuzz-run
+
+fuzz-run: $(FUZZ_BINS)
 	@rc=0; for h in $(FUZZ_HARNESSES); do \
 	  mkdir -p fuzz/out/corpus/$$h fuzz/out/stats fuzz/regression/$$h; \
 	  echo "== fuzz $$h for $(FUZZ_SECONDS)s"; \
