@@ -66,6 +66,9 @@ defmodule Linx.Process do
       `Linx.Seccomp.Notify` and `docs/notify.md`. The owner receives
       `{:notify_summary, term}` before the terminal event when the handler
       has a `summary/1` callback.
+    * `:cgroup` - `:auto` (default), `true` or `false`: put the workload in
+      a cgroup v2 group of its own, so that the whole tree can be killed
+      even if the agent itself is killed (see `Linx.Cgroup`).
     * `:capabilities` - the capability sets to exec with, as a keyword
       list: `keep: [...]` (only these), `drop: [...] | :all`, `ambient:
       [...]` (raised into the ambient set, so they survive exec for a
@@ -453,8 +456,30 @@ defmodule Linx.Process do
     # The BEAM stops at the checkpoint itself when it has maps to write.
     needs_maps? = opts.uid_map != nil or opts.gid_map != nil
     agent_checkpoint? = opts.checkpoint or needs_maps?
-    Port.command(port, Wire.encode(Wire.request(opts, agent_checkpoint?)))
 
+    case make_cgroup(opts.cgroup) do
+      {:ok, cgroup} ->
+        Port.command(port, Wire.encode(Wire.request(opts, agent_checkpoint?, cgroup)))
+        init_state(opts, port, agent_checkpoint?, cgroup)
+
+      {:error, errno} ->
+        Port.close(port)
+        {:stop, {:cgroup, errno}}
+    end
+  end
+
+  # The workload's own cgroup (see Linx.Cgroup): required, optional or off.
+  defp make_cgroup(false), do: {:ok, nil}
+
+  defp make_cgroup(mode) do
+    case Linx.Cgroup.create() do
+      {:ok, path} -> {:ok, path}
+      {:error, errno} when mode == true -> {:error, errno}
+      {:error, _} -> {:ok, nil}
+    end
+  end
+
+  defp init_state(opts, port, agent_checkpoint?, cgroup) do
     state = %{
       port: port,
       opts: opts,
@@ -473,7 +498,8 @@ defmodule Linx.Process do
       malformed: nil,
       input: input_kind(opts.stdio),
       notify: opts.notify,
-      handler: nil
+      handler: nil,
+      cgroup: cgroup
     }
 
     case start_handler(state) do
@@ -581,6 +607,10 @@ defmodule Linx.Process do
   # one, the agent died and we say so instead of leaving callers waiting.
   def handle_info({port, {:exit_status, status}}, %{port: port} = s) do
     s = %{s | port: nil}
+    # An agent that died without a terminal frame could not kill the tree:
+    # the cgroup can, whatever escaped it.
+    if s.terminal == nil and s.cgroup, do: Linx.Cgroup.kill(s.cgroup)
+    s = release_cgroup(s)
     s = if s.terminal == nil, do: finish(s, {:agent_died, status}), else: s
     # The agent is gone; the server lingers briefly so that a late await/2
     # (from a process other than the owner) still gets the terminal event.
@@ -614,13 +644,34 @@ defmodule Linx.Process do
   def handle_info(_other, s), do: {:noreply, s}
 
   @impl true
-  def terminate(_reason, %{port: port}) when is_port(port) do
-    Port.close(port)
-  catch
-    :error, _ -> :ok
+  def terminate(_reason, s) do
+    if is_port(s.port) do
+      try do
+        Port.close(s.port)
+      catch
+        :error, _ -> :ok
+      end
+    end
+
+    # Closing the port makes the agent kill the tree; unless detached,
+    # make sure with the cgroup too, then remove it once empty.
+    if s.cgroup && s.opts.on_exit == :kill && s.terminal == nil, do: Linx.Cgroup.kill(s.cgroup)
+    release_cgroup(s)
+    :ok
   end
 
-  def terminate(_reason, _s), do: :ok
+  defp release_cgroup(%{cgroup: nil} = s), do: s
+
+  defp release_cgroup(%{cgroup: path, opts: %{on_exit: :detach}, terminal: nil} = s) do
+    # A detached workload lives on in its group; the group stays.
+    _ = path
+    %{s | cgroup: nil}
+  end
+
+  defp release_cgroup(%{cgroup: path} = s) do
+    Linx.Cgroup.remove(path)
+    %{s | cgroup: nil}
+  end
 
   ## Agent frames (docs/protocol.md, "Life of a session")
 

@@ -28,6 +28,7 @@ defmodule Linx.Process.Options do
             winsize: nil,
             commands: [],
             notify: nil,
+            cgroup: :auto,
             stderr_to_stdout: false
 
   @type t :: %__MODULE__{}
@@ -49,7 +50,8 @@ defmodule Linx.Process.Options do
     :winsize,
     :capabilities,
     :seccomp,
-    :notify
+    :notify,
+    :cgroup
   ]
 
   @doc false
@@ -213,6 +215,9 @@ defmodule Linx.Process.Options do
 
   defp option(acc, :setgroups, v, _) when v in [:auto, :allow, :deny], do: %{acc | setgroups: v}
   defp option(_, :setgroups, v, _), do: bad!(:setgroups, v, ":auto, :allow or :deny")
+
+  defp option(acc, :cgroup, v, _) when v in [:auto, true, false], do: %{acc | cgroup: v}
+  defp option(_, :cgroup, v, _), do: bad!(:cgroup, v, ":auto, true or false")
 
   defp option(acc, :checkpoint, v, _) when is_boolean(v), do: %{acc | checkpoint: v}
   defp option(_, :checkpoint, v, _), do: bad!(:checkpoint, v, "a boolean")

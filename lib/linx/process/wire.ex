@@ -7,8 +7,8 @@ defmodule Linx.Process.Wire do
   alias Linx.Process.Options
 
   @doc "The request term for a validated option set."
-  @spec request(Options.t(), boolean) :: {:spawn | :enter, map}
-  def request(%Options{} = o, agent_checkpoint?) do
+  @spec request(Options.t(), boolean, Path.t() | nil) :: {:spawn | :enter, map}
+  def request(%Options{} = o, agent_checkpoint?, cgroup \\ nil) do
     map =
       %{
         argv: resolve_argv(o.argv),
@@ -23,6 +23,7 @@ defmodule Linx.Process.Wire do
       |> put_if(:winsize, o.winsize)
       |> put_namespaces(o)
       |> put_if(:target, o.target)
+      |> put_if(:cgroup, cgroup)
       |> put_if(:notify_reads, o.notify && Linx.Seccomp.Notify.reads(o.notify))
 
     {o.mode, map}
