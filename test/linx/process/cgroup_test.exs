@@ -21,8 +21,7 @@ defmodule Linx.Process.CgroupTest do
     out = collect_events(proc) |> output()
     [_, path] = Regex.run(~r/^0::(.*)$/m, out)
     assert path =~ ~r{/linx/\d+-\d+$}
-    dir = Path.join(Path.dirname(Linx.Cgroup.base()), Path.relative_to(path, "/"))
-    dir = if File.dir?(dir), do: dir, else: Path.join(Linx.Cgroup.base(), Path.basename(path))
+    dir = Path.join(Linx.Cgroup.base(), Path.basename(path))
     assert eventually(fn -> not File.dir?(dir) end), "#{dir} was not removed"
   end
 
