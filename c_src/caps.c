@@ -200,3 +200,59 @@ int seccomp_install(const void *bpf, size_t len, struct linx_err *err)
 				 "seccomp(SECCOMP_SET_MODE_FILTER)");
 	return 0;
 }
+
+#ifndef SECCOMP_FILTER_FLAG_NEW_LISTENER
+#define SECCOMP_FILTER_FLAG_NEW_LISTENER (1UL << 3)
+#endif
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+
+/**
+ * seccomp_notify_install() - install a filter with a user notification
+ * listener on the calling thread
+ * @bpf:	struct sock_filter array (8-byte aligned)
+ * @len:	its size in bytes
+ * @listener:	set to the listener descriptor (close-on-exec)
+ * @err:	stage seccomp_no_new_privs or seccomp_install on failure
+ *
+ * WAIT_KILLABLE_RECV (5.19+): once the agent has received a notification,
+ * only a fatal signal interrupts the waiting caller, so a signal handler
+ * cannot re-run a call the agent is half-way through answering (a call
+ * done on its behalf, an fd injected). An older kernel says EINVAL to the
+ * unknown flag: install without it.
+ *
+ * Return: 0 or -1
+ */
+int seccomp_notify_install(const void *bpf, size_t len, int *listener,
+			   struct linx_err *err)
+{
+	struct sock_fprog prog = {
+		.len = len / sizeof(struct sock_filter),
+		.filter = (struct sock_filter *)bpf,
+	};
+	unsigned long flags = SECCOMP_FILTER_FLAG_NEW_LISTENER |
+			      SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+	int e = seccomp_check_len(len);
+	long fd;
+
+	if (e)
+		return linx_fail(err, e, STAGE_SECCOMP_INSTALL,
+				 "filter of %zu bytes", len);
+	/* As seccomp_install(): required unprivileged, set in every case */
+	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1 &&
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return linx_fail(err, errno, STAGE_SECCOMP_NO_NEW_PRIVS,
+				 "PR_SET_NO_NEW_PRIVS");
+	fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+	if (fd < 0 && errno == EINVAL) {
+		flags &= ~SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+		fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags,
+			     &prog);
+	}
+	if (fd < 0)
+		return linx_fail(err, errno, STAGE_SECCOMP_INSTALL,
+				 "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)");
+	*listener = fd;
+	return 0;
+}

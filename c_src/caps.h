@@ -17,5 +17,7 @@ int caps_set_ambient(uint64_t mask, struct linx_err *err);
 int caps_query(uint64_t out[5], struct linx_err *err);
 int seccomp_check_len(size_t len);
 int seccomp_install(const void *bpf, size_t len, struct linx_err *err);
+int seccomp_notify_install(const void *bpf, size_t len, int *listener,
+			   struct linx_err *err);
 
 #endif /* LINX_CAPS_H */

@@ -47,7 +47,7 @@ ssize_t chan_encode(const struct chan_rec *rec, const void *payload,
  * @payload:	set to the payload inside @buf (or NULL when there is none)
  *
  * Checks: the packet holds the fixed part, the type is known, @len matches
- * the packet, only seccomp_install has a payload (a whole number of 8-byte
+ * the packet, only seccomp_install and seccomp_notify_install have a payload (a whole number of 8-byte
  * instructions, 1..4096), reserved is zero, an error stage is in range.
  *
  * Return: 0, or -1 with errno EPROTO
@@ -64,6 +64,7 @@ int chan_decode(const void *buf, size_t n, struct chan_rec *rec,
 
 	switch (rec->type) {
 	case CHAN_SECCOMP_INSTALL:
+	case CHAN_SECCOMP_NOTIFY_INSTALL:
 		if (!rec->len || rec->len % 8 || rec->len > CHAN_MAX_PAYLOAD)
 			goto bad;
 		*payload = (const uint8_t *)buf + sizeof(*rec);
@@ -128,6 +129,49 @@ int chan_send(int fd, const struct chan_rec *rec, const void *payload,
 	if (n < 0)
 		return -1;
 	if ((size_t)n != sizeof(h) + plen) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return 0;
+}
+
+/**
+ * chan_send_fd() - send one record without payload, and a descriptor
+ * @fd:		channel end
+ * @rec:	fixed part
+ * @passfd:	descriptor passed with SCM_RIGHTS
+ *
+ * Return: 0, or -1 with errno set
+ */
+int chan_send_fd(int fd, const struct chan_rec *rec, int passfd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct chan_rec h = *rec;
+	struct iovec iov = { .iov_base = &h, .iov_len = sizeof(h) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+	};
+	struct cmsghdr *c;
+	ssize_t n;
+
+	memset(&ctl, 0, sizeof(ctl));
+	h.len = 0;
+	h.reserved = 0;
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &passfd, sizeof(int));
+	do
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	if ((size_t)n != sizeof(h)) {
 		errno = EMSGSIZE;
 		return -1;
 	}

@@ -3,7 +3,7 @@
  * a SOCK_SEQPACKET socketpair whose both ends are close-on-exec.
  *
  * One record per packet: a fixed struct chan_rec, then (seccomp_install
- * only) a payload of struct sock_filter bytes. The child never parses ETF:
+ * and seccomp_notify_install only) a payload of struct sock_filter bytes. The child never parses ETF:
  * the agent decodes every BEAM command and sends one of these. EOF on the
  * child's end after PROCEED means execve succeeded (close-on-exec).
  * SEQPACKET keeps record boundaries and can carry a descriptor with
@@ -30,6 +30,9 @@ enum chan_type {
 	CHAN_CAP_SET_AMBIENT,	/* mask[0] */
 	CHAN_SECCOMP_INSTALL,	/* payload: sock_filter array */
 	CHAN_CAPS_QUERY,	/* answered with CHAN_CAPS */
+	CHAN_SECCOMP_NOTIFY_INSTALL, /* payload: sock_filter array; answered
+				      * with CHAN_OK carrying the listener
+				      * (SCM_RIGHTS) */
 };
 
 /**
@@ -62,6 +65,7 @@ int chan_decode(const void *buf, size_t n, struct chan_rec *rec,
 		const uint8_t **payload);
 int chan_send(int fd, const struct chan_rec *rec, const void *payload,
 	      size_t plen);
+int chan_send_fd(int fd, const struct chan_rec *rec, int passfd);
 ssize_t chan_recv(int fd, void *buf, size_t cap, int flags, int *passed_fd);
 
 #endif /* LINX_CHAN_H */

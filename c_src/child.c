@@ -39,7 +39,18 @@
  *    Should: apply the agent's records in order (capabilities through
  *    libcap, seccomp filters, caps_query) and answer each with OK, ERR
  *    {errno, stage} or CAPS; PROCEED goes on; ABORT exits 0; EOF exits.
- *    Mustn't: apply anything the agent did not send; go on after EOF.
+ *    seccomp_notify_install: the filter is installed with a new listener
+ *    (SECCOMP_FILTER_FLAG_NEW_LISTENER), which travels to the agent with
+ *    the OK record (SCM_RIGHTS), then our copy is closed. From the
+ *    install on, the agent answers what the filter traps, including our
+ *    own calls up to and including execve.
+ *    Mustn't: apply anything the agent did not send; go on after EOF;
+ *    keep the listener; make any call between the install and the
+ *    sendmsg carrying the listener (it could be trapped with nobody
+ *    able to answer: the crun/runc hang). A filter that traps sendmsg
+ *    itself cannot be handed over this way (the hand-off would wait for
+ *    an answer only its own listener can give): it hangs until the
+ *    agent kills the tree.
  *
  * 6. stdio
  *    Should: dup2 the pipe ends, /dev/null, a connected unix socket or
@@ -120,8 +131,8 @@ static void child_checkpoint(const struct child_plan *p)
 	struct chan_rec rec, reply;
 	const uint8_t *payload;
 	struct linx_err err;
+	int rc, listener;
 	ssize_t n;
-	int rc;
 
 	for (;;) {
 		n = chan_recv(p->chan, in.buf, sizeof(in.buf), 0, NULL);
@@ -154,6 +165,23 @@ static void child_checkpoint(const struct child_plan *p)
 			rc = caps_query(reply.mask, &err);
 			reply.type = CHAN_CAPS;
 			break;
+		case CHAN_SECCOMP_NOTIFY_INSTALL:
+			rc = seccomp_notify_install(payload, rec.len, &listener,
+						    &err);
+			if (rc)
+				break;
+			/*
+			 * The listener goes to the agent with the OK, before
+			 * anything else we do can be trapped: from here on
+			 * every call the filter names waits for the agent,
+			 * which must already hold the listener to answer it.
+			 * Then our copy goes: a workload must never be able
+			 * to answer its own notifications.
+			 */
+			if (chan_send_fd(p->chan, &reply, listener))
+				_exit(1);
+			close(listener);
+			continue;
 		default:
 			_exit(1);
 		}

@@ -157,3 +157,107 @@ int ev_caps(struct byteq *q, const uint64_t masks[5])
 		ei_x_encode_ulonglong(&x, masks[i]);
 	return ev_push(q, &x);
 }
+
+/*
+ * encode_bin_or_error() - binary, or {:error, errno} when @err is set
+ */
+static void encode_bin_or_error(ei_x_buff *x, const void *data, size_t len,
+				int err)
+{
+	if (err) {
+		ei_x_encode_tuple_header(x, 2);
+		ei_x_encode_atom(x, "error");
+		ei_x_encode_long(x, err);
+	} else {
+		ei_x_encode_binary(x, data, len);
+	}
+}
+
+/**
+ * ev_notify() - {:notify, id, pid, tid, nr, arch, ip, {a0..a5}, mem}
+ * @q:		output queue
+ * @id:		the kernel's cookie
+ * @pid:	the caller's thread group id
+ * @tid:	the calling thread
+ * @nr:		syscall number
+ * @arch:	AUDIT_ARCH_* value
+ * @ip:		instruction pointer
+ * @args:	the six arguments
+ * @mem:	declared reads: [{arg_index, binary | {:error, errno}}]
+ * @nmem:	how many
+ *
+ * Return: 0 or -1
+ */
+int ev_notify(struct byteq *q, uint64_t id, pid_t pid, pid_t tid, int nr,
+	      uint32_t arch, uint64_t ip, const uint64_t args[6],
+	      const struct ev_mem *mem, size_t nmem)
+{
+	ei_x_buff x;
+	size_t i;
+
+	if (ev_begin(&x, 9, "notify"))
+		return -1;
+	ei_x_encode_ulonglong(&x, id);
+	ei_x_encode_long(&x, pid);
+	ei_x_encode_long(&x, tid);
+	ei_x_encode_long(&x, nr);
+	ei_x_encode_ulong(&x, arch);
+	ei_x_encode_ulonglong(&x, ip);
+	ei_x_encode_tuple_header(&x, 6);
+	for (i = 0; i < 6; i++)
+		ei_x_encode_ulonglong(&x, args[i]);
+	if (nmem)
+		ei_x_encode_list_header(&x, nmem);
+	for (i = 0; i < nmem; i++) {
+		ei_x_encode_tuple_header(&x, 2);
+		ei_x_encode_long(&x, mem[i].arg);
+		encode_bin_or_error(&x, mem[i].data, mem[i].len, mem[i].err);
+	}
+	ei_x_encode_empty_list(&x);
+	return ev_push(q, &x);
+}
+
+/**
+ * ev_notify_failed() - {:notify_failed, id, step_index, errno}
+ * @q:		output queue
+ * @id:		notification
+ * @step:	index of the failed step (0-based)
+ * @err:	its errno
+ *
+ * Return: 0 or -1
+ */
+int ev_notify_failed(struct byteq *q, uint64_t id, int step, int err)
+{
+	ei_x_buff x;
+
+	if (ev_begin(&x, 4, "notify_failed"))
+		return -1;
+	ei_x_encode_ulonglong(&x, id);
+	ei_x_encode_long(&x, step);
+	ei_x_encode_long(&x, err);
+	return ev_push(q, &x);
+}
+
+/**
+ * ev_notify_answer() - {tag, ref, binary | {:error, errno}}
+ * @q:		output queue
+ * @tag:	:notify_mem or :notify_fd_path
+ * @ref:	the request's ref, as ETF bytes (echoed)
+ * @ref_len:	their length
+ * @data:	result bytes (when @err is 0)
+ * @len:	their count
+ * @err:	errno, or 0
+ *
+ * Return: 0 or -1
+ */
+int ev_notify_answer(struct byteq *q, const char *tag, const uint8_t *ref,
+		     size_t ref_len, const void *data, size_t len, int err)
+{
+	ei_x_buff x;
+
+	if (ev_begin(&x, 3, tag))
+		return -1;
+	ei_x_append_buf(&x, (const char *)ref, ref_len);
+	encode_bin_or_error(&x, data, len, err);
+	return ev_push(q, &x);
+}

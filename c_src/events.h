@@ -22,4 +22,25 @@ int ev_data(struct byteq *q, const char *tag, const void *buf, size_t len);
 int ev_caps(struct byteq *q, const uint64_t masks[5]);
 int ev_push(struct byteq *q, ei_x_buff *x);
 
+/**
+ * struct ev_mem - one declared read of a notification
+ * @arg:	argument index
+ * @data:	bytes read (when @err is 0)
+ * @len:	their count
+ * @err:	errno of a failed read, else 0
+ */
+struct ev_mem {
+	int arg;
+	const uint8_t *data;
+	size_t len;
+	int err;
+};
+
+int ev_notify(struct byteq *q, uint64_t id, pid_t pid, pid_t tid, int nr,
+	      uint32_t arch, uint64_t ip, const uint64_t args[6],
+	      const struct ev_mem *mem, size_t nmem);
+int ev_notify_failed(struct byteq *q, uint64_t id, int step, int err);
+int ev_notify_answer(struct byteq *q, const char *tag, const uint8_t *ref,
+		     size_t ref_len, const void *data, size_t len, int err);
+
 #endif /* LINX_EVENTS_H */

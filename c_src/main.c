@@ -123,6 +123,7 @@ static void session_init(struct session *s, struct linx_request *req)
 	s->pty_master = s->pty_slave = -1;
 	s->agent_pid = getpid();
 	s->state = ST_WAIT_READY;
+	notify_init(&s->notify);
 	frame_reader_init(&s->in, LINX_FD_IN, LINX_MAX_FRAME);
 }
 

@@ -86,10 +86,15 @@ static void relay_apply(struct session *s, const struct linx_cmd *c)
 		rec.mask[0] = c->mask[0];
 		break;
 	case CMD_SECCOMP_INSTALL:
+	case CMD_SECCOMP_NOTIFY_INSTALL:
 		e = seccomp_check_len(c->len);
 		if (e)	/* what the child would answer; it never fits a record */
 			agent_fail(s, e, STAGE_SECCOMP_INSTALL, EXIT_WORKLOAD);
-		rec.type = CHAN_SECCOMP_INSTALL;
+		rec.type = c->kind == CMD_SECCOMP_INSTALL ?
+				   CHAN_SECCOMP_INSTALL :
+				   CHAN_SECCOMP_NOTIFY_INSTALL;
+		/* its OK brings the listener (relay_on_record) */
+		s->notify.installing = c->kind == CMD_SECCOMP_NOTIFY_INSTALL;
 		break;
 	case CMD_CAPS_QUERY:
 		rec.type = CHAN_CAPS_QUERY;
@@ -106,8 +111,12 @@ static void relay_apply(struct session *s, const struct linx_cmd *c)
 		return;
 	}
 	s->state = ST_AWAIT_REPLY;
-	relay_send(s, &rec, c->kind == CMD_SECCOMP_INSTALL ? c->data : NULL,
-		   c->kind == CMD_SECCOMP_INSTALL ? c->len : 0);
+	relay_send(s, &rec, rec.type == CHAN_SECCOMP_INSTALL ||
+				    rec.type == CHAN_SECCOMP_NOTIFY_INSTALL ?
+				    c->data : NULL,
+		   rec.type == CHAN_SECCOMP_INSTALL ||
+				   rec.type == CHAN_SECCOMP_NOTIFY_INSTALL ?
+			   c->len : 0);
 }
 
 /*
@@ -175,10 +184,34 @@ static void relay_on_eof(struct session *s)
 }
 
 /*
- * relay_on_record() - one valid record from the child
+ * relay_on_listener() - the OK of seccomp_notify_install, with the
+ * listener: serve it from now on (the child may already be blocked in a
+ * trapped call, its next one being the close of its copy)
  */
-static void relay_on_record(struct session *s, const struct chan_rec *rec)
+static void relay_on_listener(struct session *s, int fd)
 {
+	struct linx_err err;
+
+	s->notify.installing = false;
+	if (fd < 0)
+		agent_fail(s, EPROTO, STAGE_SECCOMP_INSTALL, EXIT_INFRA);
+	if (notify_attach(s, fd, &err))
+		agent_fail(s, err.err, err.stage, EXIT_INFRA);
+}
+
+/*
+ * relay_on_record() - one valid record from the child
+ * @fd:		a descriptor that came with it (SCM_RIGHTS), else -1; ours
+ */
+static void relay_on_record(struct session *s, const struct chan_rec *rec,
+			    int fd)
+{
+	if (rec->type == CHAN_OK && s->state == ST_AWAIT_REPLY &&
+	    s->notify.installing)
+		relay_on_listener(s, fd);
+	else if (fd >= 0)
+		close(fd);	/* nobody asked for it */
+
 	switch (rec->type) {
 	case CHAN_READY:
 		if (s->state != ST_WAIT_READY)
@@ -220,10 +253,11 @@ void relay_on_chan(struct session *s)
 	const uint8_t *payload;
 	struct chan_rec rec;
 	ssize_t n;
+	int fd;
 
 	while (s->chan >= 0) {
 		n = chan_recv(s->chan, in.buf, sizeof(in.buf), MSG_DONTWAIT,
-			      NULL);
+			      &fd);
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n <= 0) {
@@ -236,6 +270,6 @@ void relay_on_chan(struct session *s)
 			agent_fail(s, EPROTO, s->state == ST_WAIT_READY ?
 				   STAGE_MALFORMED_READY : STAGE_EXEC_OUTCOME,
 				   EXIT_INFRA);
-		relay_on_record(s, &rec);
+		relay_on_record(s, &rec, fd);
 	}
 }

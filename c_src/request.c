@@ -77,6 +77,10 @@ static const struct cmd_row cmd_table[] = {
 	{ "signal",		1, CMD_SIGNAL,			false },
 	{ "pty_in",		1, CMD_PTY_IN,			false },
 	{ "stdin",		1, CMD_STDIN,			false },
+	{ "seccomp_notify_install", 1, CMD_SECCOMP_NOTIFY_INSTALL,	true },
+	{ "notify_reply",	2, CMD_NOTIFY_REPLY,		false },
+	{ "notify_read",	5, CMD_NOTIFY_READ,		false },
+	{ "notify_fd_path",	4, CMD_NOTIFY_FD_PATH,		false },
 };
 
 /**
@@ -138,6 +142,444 @@ static int decode_winsize(struct tdec *d, struct linx_winsize *ws,
 	return 0;
 }
 
+
+/* ------------------------------------------------ notification replies */
+
+/* Longest step list accepted in one reply */
+#define NOTIFY_MAX_STEPS 64
+
+/* Largest errno a seccomp response may carry (MAX_ERRNO) */
+#define NOTIFY_MAX_ERRNO 4095
+
+/*
+ * decode_ref() - any term, kept as its ETF bytes to be echoed back
+ */
+static int decode_ref(struct tdec *d, struct linx_cmd *c, const char *path)
+{
+	int start = d->idx;
+
+	if (td_skip(d, path))
+		return -1;
+	c->ref_len = d->idx - start;
+	c->ref = malloc(c->ref_len ? c->ref_len : 1);
+	if (!c->ref)
+		return linx_fail(d->err, ENOMEM, d->stage,
+				 "%s: out of memory", path);
+	memcpy(c->ref, d->buf + start, c->ref_len);
+	return 0;
+}
+
+/*
+ * decode_ns_list() - a list of namespace atoms into a mask
+ */
+static int decode_ns_list(struct tdec *d, unsigned *mask, const char *path)
+{
+	char atom[TD_ATOM_MAX], p[PATH_MAX_LEN];
+	int arity, i, ns;
+
+	if (td_list(d, &arity, path))
+		return -1;
+	*mask = 0;
+	for (i = 0; i < arity; i++) {
+		path_fmt(p, sizeof(p), "%s[%d]", path, i);
+		if (td_atom(d, atom, p))
+			return -1;
+		ns = ns_by_atom(atom);
+		if (ns < 0)
+			return linx_fail(d->err, EINVAL, d->stage,
+					 "%s: unknown namespace :%s", p, atom);
+		*mask |= 1u << ns;
+	}
+	return td_list_end(d, path);
+}
+
+/*
+ * decode_call_arg() - integer | {:str, bin} | {:buf, bin}
+ */
+static int decode_call_arg(struct tdec *d, struct notify_arg *a,
+			   const char *path)
+{
+	char tag[TD_ATOM_MAX], p[PATH_MAX_LEN];
+	int arity;
+
+	if (!td_is_atom(d)) {
+		struct tdec peek = *d;
+
+		if (td_tuple(&peek, &arity, path)) {
+			a->kind = NARG_INT;
+			return td_i64_bits(d, &a->v, path);
+		}
+	}
+	if (td_tuple(d, &arity, path))
+		return -1;
+	path_fmt(p, sizeof(p), "%s.tag", path);
+	if (arity != 2 || td_atom(d, tag, p) ||
+	    (strcmp(tag, "str") && strcmp(tag, "buf")))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: expected an integer, {:str, bin} or "
+				 "{:buf, bin}", path);
+	a->kind = strcmp(tag, "str") ? NARG_BUF : NARG_STR;
+	path_fmt(p, sizeof(p), "%s.%s", path, tag);
+	/* td_binary NUL-terminates: a {:str, _} is passed as a C string */
+	if (td_binary(d, &a->data, &a->len, p))
+		return -1;
+	if (a->kind == NARG_STR && memchr(a->data, 0, a->len))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: contains a NUL byte", p);
+	return 0;
+}
+
+/*
+ * decode_call_ctx() - %{ns: [atom], root: bool, cwd: bool, creds: bool};
+ * a missing key keeps its default, unknown keys are skipped
+ */
+static int decode_call_ctx(struct tdec *d, struct notify_step *st,
+			   const char *path)
+{
+	char key[TD_ATOM_MAX], p[PATH_MAX_LEN];
+	int arity, i;
+
+	if (td_map(d, &arity, path))
+		return -1;
+	for (i = 0; i < arity; i++) {
+		if (!td_is_atom(d)) {
+			if (td_skip(d, path) || td_skip(d, path))
+				return -1;
+			continue;
+		}
+		if (td_atom(d, key, path))
+			return -1;
+		path_fmt(p, sizeof(p), "%s.%.100s", path, key);
+		if (!strcmp(key, "ns")) {
+			if (decode_ns_list(d, &st->ns, p))
+				return -1;
+		} else if (!strcmp(key, "root")) {
+			if (td_bool(d, &st->root, p))
+				return -1;
+		} else if (!strcmp(key, "cwd")) {
+			if (td_bool(d, &st->cwd, p))
+				return -1;
+		} else if (!strcmp(key, "creds")) {
+			if (td_bool(d, &st->creds, p))
+				return -1;
+		} else if (td_skip(d, p)) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int step_write(struct tdec *d, struct notify_step *st, const char *path)
+{
+	char p[PATH_MAX_LEN];
+
+	path_fmt(p, sizeof(p), "%s.addr", path);
+	if (td_u64(d, &st->addr, p))
+		return -1;
+	path_fmt(p, sizeof(p), "%s.data", path);
+	return td_binary(d, &st->data, &st->len, p);
+}
+
+static int step_call(struct tdec *d, struct notify_step *st, const char *path)
+{
+	char p[PATH_MAX_LEN];
+	uint64_t v;
+	int arity, i;
+
+	path_fmt(p, sizeof(p), "%s.nr", path);
+	if (td_uint_max(d, 0, 0x7fffffff, &v, p))
+		return -1;
+	st->nr = v;
+	path_fmt(p, sizeof(p), "%s.args", path);
+	if (td_list(d, &arity, p))
+		return -1;
+	if (arity > 6)
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: at most 6 arguments, got %d", p, arity);
+	for (i = 0; i < arity; i++) {
+		path_fmt(p, sizeof(p), "%s.args[%d]", path, i);
+		st->nargs = i + 1;
+		if (decode_call_arg(d, &st->args[i], p))
+			return -1;
+	}
+	path_fmt(p, sizeof(p), "%s.args", path);
+	if (td_list_end(d, p))
+		return -1;
+	st->ns = 1u << NS_MOUNT;
+	st->root = st->cwd = true;
+	st->creds = false;
+	path_fmt(p, sizeof(p), "%s.ctx", path);
+	return decode_call_ctx(d, st, p);
+}
+
+/*
+ * decode_fd_source() - {:open, path, oflags, mode} | {:connect_unix, path}
+ * | {:getfd, pid, fd}
+ */
+static int decode_fd_source(struct tdec *d, struct notify_step *st,
+			    const char *path)
+{
+	char tag[TD_ATOM_MAX], p[PATH_MAX_LEN];
+	uint64_t v;
+	int arity;
+
+	if (td_tuple(d, &arity, path))
+		return -1;
+	path_fmt(p, sizeof(p), "%s.tag", path);
+	if (arity < 2 || td_atom(d, tag, p))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: expected an fd source tuple", path);
+	path_fmt(p, sizeof(p), "%s.%s", path, tag);
+	if (!strcmp(tag, "open") && arity == 4) {
+		st->src = NFD_OPEN;
+		if (td_binary(d, &st->data, &st->len, p))
+			return -1;
+		if (td_uint_max(d, 0, 0xffffffff, &v, p))
+			return -1;
+		st->oflags = v;
+		if (td_uint_max(d, 0, 07777, &v, p))
+			return -1;
+		st->mode = v;
+	} else if (!strcmp(tag, "connect_unix") && arity == 2) {
+		st->src = NFD_CONNECT_UNIX;
+		if (td_binary(d, &st->data, &st->len, p))
+			return -1;
+	} else if (!strcmp(tag, "getfd") && arity == 3) {
+		st->src = NFD_GETFD;
+		if (td_uint_max(d, 1, 0x7fffffff, &v, p))
+			return -1;
+		st->pid = v;
+		if (td_uint_max(d, 0, 0x7fffffff, &v, p))
+			return -1;
+		st->fd = v;
+		return 0;
+	} else {
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: unknown fd source :%s with %d element(s)",
+				 path, tag, arity - 1);
+	}
+	if (memchr(st->data, 0, st->len))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: contains a NUL byte", p);
+	return 0;
+}
+
+static int step_addfd(struct tdec *d, struct notify_step *st, const char *path)
+{
+	char atom[TD_ATOM_MAX], p[PATH_MAX_LEN];
+	uint64_t v;
+	int arity, i;
+
+	path_fmt(p, sizeof(p), "%s.source", path);
+	if (decode_fd_source(d, st, p))
+		return -1;
+	path_fmt(p, sizeof(p), "%s.target", path);
+	if (td_i64_bits(d, &v, p))
+		return -1;
+	if ((int64_t)v < -1 || (int64_t)v > 0x7fffffff)
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: expected an fd number or -1", p);
+	st->target = (int)(int64_t)v;
+	path_fmt(p, sizeof(p), "%s.flags", path);
+	if (td_list(d, &arity, p))
+		return -1;
+	for (i = 0; i < arity; i++) {
+		if (td_atom(d, atom, p))
+			return -1;
+		if (!strcmp(atom, "cloexec"))
+			st->cloexec = true;
+		else if (!strcmp(atom, "send"))
+			st->send = true;
+		else
+			return linx_fail(d->err, EINVAL, d->stage,
+					 "%s: unknown flag :%s", p, atom);
+	}
+	return td_list_end(d, p);
+}
+
+static int step_return(struct tdec *d, struct notify_step *st,
+		       const char *path)
+{
+	return td_i64_bits(d, &st->val, path);
+}
+
+static int step_errno(struct tdec *d, struct notify_step *st, const char *path)
+{
+	uint64_t v;
+
+	if (td_uint_max(d, 1, NOTIFY_MAX_ERRNO, &v, path))
+		return -1;
+	st->err = v;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int arity;		/* tuple elements after the tag; 0: bare atom */
+	enum notify_step_kind kind;
+	int (*decode)(struct tdec *d, struct notify_step *st,
+		      const char *path);
+} step_table[] = {
+	{ "continue",		0, NSTEP_CONTINUE,	NULL },
+	{ "return_last",	0, NSTEP_RETURN_LAST,	NULL },
+	{ "return",		1, NSTEP_RETURN,	step_return },
+	{ "errno",		1, NSTEP_ERRNO,		step_errno },
+	{ "write",		2, NSTEP_WRITE,		step_write },
+	{ "call",		3, NSTEP_CALL,		step_call },
+	{ "addfd",		3, NSTEP_ADDFD,		step_addfd },
+};
+
+static const char *step_name(int kind)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(step_table); i++)
+		if ((int)step_table[i].kind == kind)
+			return step_table[i].name;
+	return "unknown";
+}
+
+/*
+ * step_is_response() - does this step answer the caller?
+ */
+static bool step_is_response(const struct notify_step *st)
+{
+	return st->kind >= NSTEP_CONTINUE ||
+	       (st->kind == NSTEP_ADDFD && st->send);
+}
+
+static int decode_step(struct tdec *d, struct notify_step *st,
+		       const char *path)
+{
+	char tag[TD_ATOM_MAX], p[PATH_MAX_LEN];
+	int arity = 0;
+	size_t k;
+
+	if (td_is_atom(d)) {
+		if (td_atom(d, tag, path))
+			return -1;
+	} else {
+		if (td_tuple(d, &arity, path))
+			return -1;
+		path_fmt(p, sizeof(p), "%s.tag", path);
+		if (arity < 2 || td_atom(d, tag, p))
+			return linx_fail(d->err, EINVAL, d->stage,
+					 "%s: expected a step", path);
+		arity--;
+	}
+	for (k = 0; k < ARRAY_SIZE(step_table); k++)
+		if (!strcmp(step_table[k].name, tag) &&
+		    step_table[k].arity == arity)
+			break;
+	if (k == ARRAY_SIZE(step_table))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: unknown step :%s with %d argument(s)",
+				 path, tag, arity);
+	st->kind = step_table[k].kind;
+	path_fmt(p, sizeof(p), "%s.%s", path, tag);
+	return step_table[k].decode ? step_table[k].decode(d, st, p) : 0;
+}
+
+/*
+ * decode_notify_reply() - {id, steps}: the id first, so that even a
+ * reply whose steps are malformed names the caller to answer (ENOSYS)
+ */
+static int decode_notify_reply(struct tdec *d, struct linx_cmd *c,
+			       const char *path)
+{
+	char p[PATH_MAX_LEN];
+	int arity, i;
+
+	path_fmt(p, sizeof(p), "%s.id", path);
+	if (td_u64(d, &c->id, p))
+		return -1;
+	c->has_id = true;
+	path_fmt(p, sizeof(p), "%s.steps", path);
+	if (td_list(d, &arity, p))
+		return -1;
+	if (arity < 1 || arity > NOTIFY_MAX_STEPS)
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: expected 1..%d steps, got %d", p,
+				 NOTIFY_MAX_STEPS, arity);
+	c->steps = calloc(arity, sizeof(*c->steps));
+	if (!c->steps)
+		return linx_fail(d->err, ENOMEM, d->stage,
+				 "%s: out of memory", p);
+	for (i = 0; i < arity; i++) {
+		path_fmt(p, sizeof(p), "%s.steps[%d]", path, i);
+		c->nsteps = i + 1;
+		if (decode_step(d, &c->steps[i], p))
+			return -1;
+		if (i < arity - 1 && step_is_response(&c->steps[i]))
+			return linx_fail(d->err, EINVAL, d->stage,
+					 "%s: :%s answers the call before the "
+					 "last step", p,
+					 step_name(c->steps[i].kind));
+	}
+	if (!step_is_response(&c->steps[arity - 1]))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s.steps: the last step must answer the call "
+				 "(:continue, :return, :errno, :return_last or "
+				 "an :addfd with :send)", path);
+	path_fmt(p, sizeof(p), "%s.steps", path);
+	return td_list_end(d, p);
+}
+
+/*
+ * decode_notify_read() - {ref, id, pid, addr, len}
+ */
+static int decode_notify_read(struct tdec *d, struct linx_cmd *c,
+			      const char *path)
+{
+	char p[PATH_MAX_LEN];
+	uint64_t v;
+
+	path_fmt(p, sizeof(p), "%s.ref", path);
+	if (decode_ref(d, c, p))
+		return -1;
+	path_fmt(p, sizeof(p), "%s.id", path);
+	if (td_u64(d, &c->id, p))
+		return -1;
+	path_fmt(p, sizeof(p), "%s.pid", path);
+	if (td_uint_max(d, 1, 0x7fffffff, &v, p))
+		return -1;
+	c->pid = v;
+	path_fmt(p, sizeof(p), "%s.addr", path);
+	if (td_u64(d, &c->addr, p))
+		return -1;
+	path_fmt(p, sizeof(p), "%s.len", path);
+	if (td_uint_max(d, 0, NOTIFY_READ_MAX, &v, p))
+		return -1;
+	c->rlen = v;
+	return 0;
+}
+
+/*
+ * decode_notify_fd_path() - {ref, id, pid, fd}
+ */
+static int decode_notify_fd_path(struct tdec *d, struct linx_cmd *c,
+				 const char *path)
+{
+	char p[PATH_MAX_LEN];
+	uint64_t v;
+
+	path_fmt(p, sizeof(p), "%s.ref", path);
+	if (decode_ref(d, c, p))
+		return -1;
+	path_fmt(p, sizeof(p), "%s.id", path);
+	if (td_u64(d, &c->id, p))
+		return -1;
+	path_fmt(p, sizeof(p), "%s.pid", path);
+	if (td_uint_max(d, 1, 0x7fffffff, &v, p))
+		return -1;
+	c->pid = v;
+	path_fmt(p, sizeof(p), "%s.fd", path);
+	if (td_uint_max(d, 0, 0x7fffffff, &v, p))
+		return -1;
+	c->fd = v;
+	return 0;
+}
+
 /*
  * decode_command() - one command term at @d into @c
  */
@@ -187,10 +629,20 @@ static int decode_command(struct tdec *d, struct linx_cmd *c,
 		}
 		return 0;
 	case CMD_SECCOMP_INSTALL:
+	case CMD_SECCOMP_NOTIFY_INSTALL:
 	case CMD_PTY_IN:
 	case CMD_STDIN:
 		path_fmt(p, sizeof(p), "%s.%s", path, tag);
 		return td_binary(d, &c->data, &c->len, p);
+	case CMD_NOTIFY_REPLY:
+		path_fmt(p, sizeof(p), "%s.%s", path, tag);
+		return decode_notify_reply(d, c, p);
+	case CMD_NOTIFY_READ:
+		path_fmt(p, sizeof(p), "%s.%s", path, tag);
+		return decode_notify_read(d, c, p);
+	case CMD_NOTIFY_FD_PATH:
+		path_fmt(p, sizeof(p), "%s.%s", path, tag);
+		return decode_notify_fd_path(d, c, p);
 	case CMD_PTY_WINSIZE:
 		path_fmt(p, sizeof(p), "%s.%s", path, tag);
 		return decode_winsize(d, &c->ws, p);
@@ -211,9 +663,23 @@ static int decode_command(struct tdec *d, struct linx_cmd *c,
  */
 void cmd_free(struct linx_cmd *cmd)
 {
+	size_t i;
+	int j;
+
 	free(cmd->data);
 	cmd->data = NULL;
 	cmd->len = 0;
+	free(cmd->ref);
+	cmd->ref = NULL;
+	cmd->ref_len = 0;
+	for (i = 0; i < cmd->nsteps; i++) {
+		free(cmd->steps[i].data);
+		for (j = 0; j < 6; j++)
+			free(cmd->steps[i].args[j].data);
+	}
+	free(cmd->steps);
+	cmd->steps = NULL;
+	cmd->nsteps = 0;
 }
 
 /*
@@ -544,6 +1010,84 @@ static int opt_winsize(struct tdec *d, struct linx_request *r,
 	return decode_winsize(d, &r->winsize, path);
 }
 
+
+/*
+ * decode_read_kind() - {:cstring, max} | {:bytes, len} |
+ * {:bytes_arg, len_arg_index, max}
+ */
+static int decode_read_kind(struct tdec *d, struct notify_read *nr,
+			    const char *path)
+{
+	char tag[TD_ATOM_MAX], p[PATH_MAX_LEN];
+	uint64_t v;
+	int arity;
+
+	if (td_tuple(d, &arity, path))
+		return -1;
+	path_fmt(p, sizeof(p), "%s.tag", path);
+	if (arity < 2 || td_atom(d, tag, p))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: expected {:cstring, max}, {:bytes, len} or "
+				 "{:bytes_arg, arg, max}", path);
+	path_fmt(p, sizeof(p), "%s.%s", path, tag);
+	if (!strcmp(tag, "cstring") && arity == 2) {
+		nr->kind = NREAD_CSTRING;
+	} else if (!strcmp(tag, "bytes") && arity == 2) {
+		nr->kind = NREAD_BYTES;
+	} else if (!strcmp(tag, "bytes_arg") && arity == 3) {
+		nr->kind = NREAD_BYTES_ARG;
+		if (td_uint_max(d, 0, 5, &v, p))
+			return -1;
+		nr->len_arg = v;
+	} else {
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: unknown read kind :%s with %d element(s)",
+				 path, tag, arity - 1);
+	}
+	if (td_uint_max(d, 1, NOTIFY_READ_MAX, &v, p))
+		return -1;
+	nr->max = v;
+	return 0;
+}
+
+static int opt_notify_reads(struct tdec *d, struct linx_request *r,
+			    const char *path)
+{
+	char p[PATH_MAX_LEN];
+	uint64_t v;
+	int arity, n, i;
+
+	free(r->notify_reads);	/* a repeated key: last one wins */
+	r->notify_reads = NULL;
+	r->nnotify_reads = 0;
+	if (td_list(d, &arity, path))
+		return -1;
+	r->notify_reads = calloc(arity ? arity : 1, sizeof(*r->notify_reads));
+	if (!r->notify_reads)
+		return linx_fail(d->err, ENOMEM, d->stage,
+				 "%s: out of memory", path);
+	for (i = 0; i < arity; i++) {
+		struct notify_read *nr = &r->notify_reads[i];
+
+		path_fmt(p, sizeof(p), "%s[%d]", path, i);
+		if (td_tuple(d, &n, p))
+			return -1;
+		if (n != 3)
+			return linx_fail(d->err, EINVAL, d->stage,
+					 "%s: expected {nr, arg_index, kind}", p);
+		if (td_uint_max(d, 0, 0x7fffffff, &v, p))
+			return -1;
+		nr->nr = v;
+		if (td_uint_max(d, 0, 5, &v, p))
+			return -1;
+		nr->arg = v;
+		if (decode_read_kind(d, nr, p))
+			return -1;
+		r->nnotify_reads = i + 1;
+	}
+	return td_list_end(d, path);
+}
+
 static const struct {
 	const char *key;
 	int (*decode)(struct tdec *d, struct linx_request *r,
@@ -560,6 +1104,7 @@ static const struct {
 	{ "checkpoint",		opt_checkpoint },
 	{ "commands",		opt_commands },
 	{ "winsize",		opt_winsize },
+	{ "notify_reads",	opt_notify_reads },
 };
 
 /*
@@ -695,6 +1240,7 @@ void request_free(struct linx_request *req)
 	for (i = 0; i < req->ncommands; i++)
 		cmd_free(&req->commands[i]);
 	free(req->commands);
+	free(req->notify_reads);
 	memset(req, 0, sizeof(*req));
 }
 
@@ -719,6 +1265,149 @@ static int encode_winsize(ei_x_buff *x, const struct linx_winsize *ws)
 	       ei_x_encode_ulong(x, ws->cols) ||
 	       ei_x_encode_ulong(x, ws->xpix) ||
 	       ei_x_encode_ulong(x, ws->ypix) ? -1 : 0;
+}
+
+static int encode_ns_list(ei_x_buff *x, unsigned mask)
+{
+	int n = 0, i;
+
+	for (i = 0; i < NS_COUNT; i++)
+		n += !!(mask & (1u << i));
+	if (n && ei_x_encode_list_header(x, n))
+		return -1;
+	for (i = 0; i < NS_COUNT; i++)
+		if ((mask & (1u << i)) && ei_x_encode_atom(x, ns_table[i].atom))
+			return -1;
+	return ei_x_encode_empty_list(x);
+}
+
+static int encode_call(ei_x_buff *x, const struct notify_step *st)
+{
+	int i;
+
+	if (ei_x_encode_tuple_header(x, 4) || ei_x_encode_atom(x, "call") ||
+	    ei_x_encode_ulong(x, st->nr) ||
+	    (st->nargs && ei_x_encode_list_header(x, st->nargs)))
+		return -1;
+	for (i = 0; i < st->nargs; i++) {
+		const struct notify_arg *a = &st->args[i];
+
+		if (a->kind == NARG_INT) {
+			if (ei_x_encode_ulonglong(x, a->v))
+				return -1;
+		} else if (ei_x_encode_tuple_header(x, 2) ||
+			   ei_x_encode_atom(x, a->kind == NARG_STR ? "str" :
+								    "buf") ||
+			   ei_x_encode_binary(x, a->data, a->len)) {
+			return -1;
+		}
+	}
+	return ei_x_encode_empty_list(x) || ei_x_encode_map_header(x, 4) ||
+	       ei_x_encode_atom(x, "ns") || encode_ns_list(x, st->ns) ||
+	       ei_x_encode_atom(x, "root") ||
+	       ei_x_encode_boolean(x, st->root) ||
+	       ei_x_encode_atom(x, "cwd") || ei_x_encode_boolean(x, st->cwd) ||
+	       ei_x_encode_atom(x, "creds") ||
+	       ei_x_encode_boolean(x, st->creds) ? -1 : 0;
+}
+
+static int encode_addfd(ei_x_buff *x, const struct notify_step *st)
+{
+	int n = st->cloexec + st->send;
+
+	if (ei_x_encode_tuple_header(x, 4) || ei_x_encode_atom(x, "addfd"))
+		return -1;
+	switch (st->src) {
+	case NFD_OPEN:
+		if (ei_x_encode_tuple_header(x, 4) ||
+		    ei_x_encode_atom(x, "open") ||
+		    ei_x_encode_binary(x, st->data, st->len) ||
+		    ei_x_encode_ulong(x, st->oflags) ||
+		    ei_x_encode_ulong(x, st->mode))
+			return -1;
+		break;
+	case NFD_CONNECT_UNIX:
+		if (ei_x_encode_tuple_header(x, 2) ||
+		    ei_x_encode_atom(x, "connect_unix") ||
+		    ei_x_encode_binary(x, st->data, st->len))
+			return -1;
+		break;
+	default:
+		if (ei_x_encode_tuple_header(x, 3) ||
+		    ei_x_encode_atom(x, "getfd") ||
+		    ei_x_encode_long(x, st->pid) || ei_x_encode_long(x, st->fd))
+			return -1;
+	}
+	if (ei_x_encode_long(x, st->target) ||
+	    (n && ei_x_encode_list_header(x, n)) ||
+	    (st->cloexec && ei_x_encode_atom(x, "cloexec")) ||
+	    (st->send && ei_x_encode_atom(x, "send")))
+		return -1;
+	return ei_x_encode_empty_list(x);
+}
+
+static int encode_step(ei_x_buff *x, const struct notify_step *st)
+{
+	switch (st->kind) {
+	case NSTEP_CONTINUE:
+	case NSTEP_RETURN_LAST:
+		return ei_x_encode_atom(x, step_name(st->kind));
+	case NSTEP_RETURN:
+		return ei_x_encode_tuple_header(x, 2) ||
+		       ei_x_encode_atom(x, "return") ||
+		       ei_x_encode_longlong(x, (int64_t)st->val) ? -1 : 0;
+	case NSTEP_ERRNO:
+		return ei_x_encode_tuple_header(x, 2) ||
+		       ei_x_encode_atom(x, "errno") ||
+		       ei_x_encode_long(x, st->err) ? -1 : 0;
+	case NSTEP_WRITE:
+		return ei_x_encode_tuple_header(x, 3) ||
+		       ei_x_encode_atom(x, "write") ||
+		       ei_x_encode_ulonglong(x, st->addr) ||
+		       ei_x_encode_binary(x, st->data, st->len) ? -1 : 0;
+	case NSTEP_CALL:
+		return encode_call(x, st);
+	case NSTEP_ADDFD:
+		return encode_addfd(x, st);
+	}
+	return -1;
+}
+
+static int encode_notify_cmd(const struct linx_cmd *cmd, ei_x_buff *x)
+{
+	size_t i;
+
+	switch (cmd->kind) {
+	case CMD_NOTIFY_REPLY:
+		if (ei_x_encode_tuple_header(x, 3) ||
+		    ei_x_encode_atom(x, "notify_reply") ||
+		    ei_x_encode_ulonglong(x, cmd->id) ||
+		    (cmd->nsteps && ei_x_encode_list_header(x, cmd->nsteps)))
+			return -1;
+		for (i = 0; i < cmd->nsteps; i++)
+			if (encode_step(x, &cmd->steps[i]))
+				return -1;
+		return ei_x_encode_empty_list(x);
+	case CMD_NOTIFY_READ:
+		return ei_x_encode_tuple_header(x, 6) ||
+		       ei_x_encode_atom(x, "notify_read") ||
+		       ei_x_append_buf(x, (const char *)cmd->ref,
+				       cmd->ref_len) ||
+		       ei_x_encode_ulonglong(x, cmd->id) ||
+		       ei_x_encode_long(x, cmd->pid) ||
+		       ei_x_encode_ulonglong(x, cmd->addr) ||
+		       ei_x_encode_ulong(x, cmd->rlen) ? -1 : 0;
+	case CMD_NOTIFY_FD_PATH:
+		return ei_x_encode_tuple_header(x, 5) ||
+		       ei_x_encode_atom(x, "notify_fd_path") ||
+		       ei_x_append_buf(x, (const char *)cmd->ref,
+				       cmd->ref_len) ||
+		       ei_x_encode_ulonglong(x, cmd->id) ||
+		       ei_x_encode_long(x, cmd->pid) ||
+		       ei_x_encode_long(x, cmd->fd) ? -1 : 0;
+	default:
+		return -1;
+	}
 }
 
 /**
@@ -753,6 +1442,7 @@ int cmd_encode(const struct linx_cmd *cmd, ei_x_buff *x)
 		return 0;
 	}
 	case CMD_SECCOMP_INSTALL:
+	case CMD_SECCOMP_NOTIFY_INSTALL:
 	case CMD_PTY_IN:
 	case CMD_STDIN:
 		return ei_x_encode_tuple_header(x, 2) ||
@@ -766,6 +1456,10 @@ int cmd_encode(const struct linx_cmd *cmd, ei_x_buff *x)
 		return ei_x_encode_tuple_header(x, 2) ||
 		       ei_x_encode_atom(x, name) ||
 		       ei_x_encode_long(x, cmd->signal) ? -1 : 0;
+	case CMD_NOTIFY_REPLY:
+	case CMD_NOTIFY_READ:
+	case CMD_NOTIFY_FD_PATH:
+		return encode_notify_cmd(cmd, x);
 	}
 	return -1;
 }

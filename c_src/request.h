@@ -41,6 +41,107 @@ enum linx_cmd_kind {
 	CMD_SIGNAL,
 	CMD_PTY_IN,
 	CMD_STDIN,
+	CMD_SECCOMP_NOTIFY_INSTALL,
+	CMD_NOTIFY_REPLY,
+	CMD_NOTIFY_READ,
+	CMD_NOTIFY_FD_PATH,
+};
+
+/* ---- seccomp user notification (docs/protocol.md, the last section) */
+
+/* Largest read the agent does from a caller's memory, per argument */
+#define NOTIFY_READ_MAX (1u << 20)
+
+enum notify_read_kind { NREAD_CSTRING, NREAD_BYTES, NREAD_BYTES_ARG };
+
+/**
+ * struct notify_read - one entry of the request's notify_reads
+ * @nr:		syscall number
+ * @arg:	argument index (0..5) holding the pointer
+ * @kind:	enum notify_read_kind
+ * @len_arg:	NREAD_BYTES_ARG: argument index holding the length
+ * @max:	cstring/bytes_arg: cap; bytes: the length
+ */
+struct notify_read {
+	uint32_t nr;
+	uint8_t arg;
+	uint8_t kind;
+	uint8_t len_arg;
+	uint32_t max;
+};
+
+enum notify_step_kind {
+	NSTEP_WRITE,
+	NSTEP_CALL,
+	NSTEP_ADDFD,
+	/* responses */
+	NSTEP_CONTINUE,
+	NSTEP_RETURN,
+	NSTEP_ERRNO,
+	NSTEP_RETURN_LAST,
+};
+
+enum notify_arg_kind { NARG_INT, NARG_STR, NARG_BUF };
+
+/**
+ * struct notify_arg - one argument of a {:call, ...} step
+ * @kind:	enum notify_arg_kind
+ * @v:		NARG_INT: the register value
+ * @data:	NARG_STR/NARG_BUF: bytes (malloc'ed, NUL-terminated)
+ * @len:	their length (without the NUL)
+ */
+struct notify_arg {
+	int kind;
+	uint64_t v;
+	uint8_t *data;
+	size_t len;
+};
+
+enum notify_fd_source { NFD_OPEN, NFD_CONNECT_UNIX, NFD_GETFD };
+
+/**
+ * struct notify_step - one step of {:notify_reply, id, steps}
+ * @kind:	enum notify_step_kind
+ * @addr:	NSTEP_WRITE: address in the caller
+ * @data:	NSTEP_WRITE: bytes; NSTEP_ADDFD: path (NUL-terminated)
+ * @len:	their length
+ * @nr:		NSTEP_CALL: syscall number
+ * @nargs:	NSTEP_CALL: 0..6
+ * @args:	NSTEP_CALL: arguments
+ * @ns:		NSTEP_CALL: bit mask over enum ns_index to join
+ * @root:	NSTEP_CALL: chroot to the caller's root
+ * @cwd:	NSTEP_CALL: chdir to the caller's cwd
+ * @creds:	NSTEP_CALL: take the caller's uid/gid/groups
+ * @src:	NSTEP_ADDFD: enum notify_fd_source
+ * @oflags:	NSTEP_ADDFD {:open}: open flags
+ * @mode:	NSTEP_ADDFD {:open}: mode
+ * @pid:	NSTEP_ADDFD {:getfd}: process
+ * @fd:		NSTEP_ADDFD {:getfd}: its fd
+ * @target:	NSTEP_ADDFD: fd number in the caller, or -1
+ * @cloexec:	NSTEP_ADDFD: O_CLOEXEC on the new fd
+ * @send:	NSTEP_ADDFD: SECCOMP_ADDFD_FLAG_SEND (a response)
+ * @val:	NSTEP_RETURN: value (two's complement bits)
+ * @err:	NSTEP_ERRNO: errno (1..4095)
+ */
+struct notify_step {
+	int kind;
+	uint64_t addr;
+	uint8_t *data;
+	size_t len;
+	uint32_t nr;
+	int nargs;
+	struct notify_arg args[6];
+	unsigned ns;
+	bool root, cwd, creds;
+	int src;
+	uint32_t oflags;
+	uint32_t mode;
+	int pid;
+	int fd;
+	int target;
+	bool cloexec, send;
+	uint64_t val;
+	int err;
 };
 
 /**
@@ -50,8 +151,20 @@ enum linx_cmd_kind {
  *		eff, prm, inh for cap_set_thread
  * @signal:	signal number (1..64) for CMD_SIGNAL
  * @ws:		window size for CMD_PTY_WINSIZE
- * @data:	bytes for seccomp_install, pty_in, stdin (malloc'ed)
+ * @data:	bytes for seccomp_install, seccomp_notify_install, pty_in,
+ *		stdin (malloc'ed)
  * @len:	their length
+ * @id:		notify_*: the notification id
+ * @has_id:	notify_reply: @id was decoded (also after a failed decode:
+ *		the caller is then answered ENOSYS)
+ * @ref:	notify_read/fd_path: the ref term's ETF bytes (malloc'ed)
+ * @ref_len:	their length
+ * @pid:	notify_read/fd_path: the caller's thread group id
+ * @addr:	notify_read: address
+ * @rlen:	notify_read: bytes to read
+ * @fd:		notify_fd_path: the caller's fd
+ * @steps:	notify_reply: the steps (malloc'ed)
+ * @nsteps:	how many
  */
 struct linx_cmd {
 	enum linx_cmd_kind kind;
@@ -60,6 +173,16 @@ struct linx_cmd {
 	struct linx_winsize ws;
 	uint8_t *data;
 	size_t len;
+	uint64_t id;
+	bool has_id;
+	uint8_t *ref;
+	size_t ref_len;
+	int pid;
+	uint64_t addr;
+	uint32_t rlen;
+	int fd;
+	struct notify_step *steps;
+	size_t nsteps;
 };
 
 /**
@@ -93,6 +216,8 @@ struct linx_stdio {
  * @ncommands:		how many
  * @has_winsize:	@winsize was given
  * @winsize:		initial PTY size
+ * @notify_reads:	memory to read with each notification
+ * @nnotify_reads:	how many
  */
 struct linx_request {
 	enum linx_kind kind;
@@ -114,6 +239,8 @@ struct linx_request {
 	size_t ncommands;
 	bool has_winsize;
 	struct linx_winsize winsize;
+	struct notify_read *notify_reads;
+	size_t nnotify_reads;
 };
 
 int request_decode(const void *buf, size_t len, struct linx_request *req,

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "framing.h"
+#include "notify.h"
 #include "request.h"
 
 /* BEAM -> agent on fd 3, agent -> BEAM on fd 4 */
@@ -30,8 +31,14 @@ enum linx_exit {
 
 /*
  * Where the session is. fd 3 is not read in WAIT_READY and AWAIT_REPLY:
- * commands queue in the pipe, in order, until the child answers.
+ * commands queue in the pipe, in order, until the child answers. Once a
+ * notification listener exists it is read anyway (the child may be
+ * waiting in a trapped call for a reply that is behind fd 3): notify
+ * commands run at once, the others wait in @deferred, in order.
  */
+
+/* Commands held while the child owes an answer; past this, stop reading */
+#define LINX_DEFERRED_MAX 1024
 enum sess_state {
 	ST_WAIT_READY,	/* cloned, waiting for READY */
 	ST_CHECKPOINT,	/* ready, taking checkpoint commands */
@@ -69,6 +76,10 @@ enum sess_state {
  * @stdin_q:		bytes for @fd_stdin
  * @pty_q:		bytes for @pty_master
  * @close_stdin:	close @fd_stdin once @stdin_q is empty
+ * @notify:		seccomp user notification listener and state
+ * @deferred:		commands read while the child owed an answer
+ * @ndeferred:		how many
+ * @deferred_head:	the next one to run
  */
 struct session {
 	struct linx_request *req;
@@ -92,6 +103,10 @@ struct session {
 	struct byteq stdin_q;
 	struct byteq pty_q;
 	bool close_stdin;
+	struct notify_state notify;
+	struct linx_cmd deferred[LINX_DEFERRED_MAX];
+	size_t ndeferred;
+	size_t deferred_head;
 };
 
 #endif /* LINX_SESSION_H */

@@ -11,7 +11,9 @@
  *  - stdout/stderr pipes and the PTY master: {:stdout|:stderr|:pty_out,
  *    bin} in 64 KiB chunks, not polled while more than 1 MiB waits for
  *    fd 4 (backpressure: the workload blocks, nothing is dropped);
- *  - the stdin pipe and the PTY master for queued input.
+ *  - the stdin pipe and the PTY master for queued input;
+ *  - the seccomp notification listener, from the moment the child hands
+ *    it over, in every state (notify.c).
  * When the workload is reaped: kill and reap what it left behind, read
  * every pipe and the PTY to EOF/EIO, then the terminal frame, flush, exit.
  */
@@ -23,9 +25,11 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "events.h"
+#include "notify.h"
 #include "pty.h"
 #include "relay.h"
 #include "supervise.h"
@@ -139,6 +143,13 @@ void agent_bad_state(struct session *s)
 static void beam_gone(struct session *s) __attribute__((noreturn));
 static void beam_gone(struct session *s)
 {
+	/*
+	 * Nobody can answer a notification any more: closing the listener
+	 * makes the kernel fail pending and future trapped calls with
+	 * ENOSYS, so no caller waits while the tree is killed (nor, with
+	 * :detach, forever).
+	 */
+	notify_detach(s);
 	if (s->req->on_exit == ON_EXIT_KILL)
 		agent_kill_tree(s);
 	terminate(s, EXIT_BEAM);
@@ -237,8 +248,18 @@ static void handle_command(struct session *s, const struct linx_cmd *c)
 	case CMD_CAP_SET_THREAD:
 	case CMD_CAP_SET_AMBIENT:
 	case CMD_SECCOMP_INSTALL:
+	case CMD_SECCOMP_NOTIFY_INSTALL:
 	case CMD_CAPS_QUERY:
 		relay_command(s, c);
+		return;
+	case CMD_NOTIFY_REPLY:
+		notify_reply(s, c);
+		return;
+	case CMD_NOTIFY_READ:
+		notify_read_cmd(s, c);
+		return;
+	case CMD_NOTIFY_FD_PATH:
+		notify_fd_path_cmd(s, c);
 		return;
 	case CMD_SIGNAL:
 		/*
@@ -281,9 +302,55 @@ static void handle_command(struct session *s, const struct linx_cmd *c)
 	}
 }
 
+/*
+ * in_order() - may a command run now? Not while the child owes an answer
+ * to a forwarded one, nor while earlier commands wait in s->deferred.
+ */
+static bool in_order(const struct session *s)
+{
+	return s->state != ST_WAIT_READY && s->state != ST_AWAIT_REPLY &&
+	       s->deferred_head == s->ndeferred;
+}
+
+static bool is_notify_cmd(enum linx_cmd_kind kind)
+{
+	return kind == CMD_NOTIFY_REPLY || kind == CMD_NOTIFY_READ ||
+	       kind == CMD_NOTIFY_FD_PATH;
+}
+
+/*
+ * reading_commands() - is fd 3 read now?
+ *
+ * While the child owes an answer fd 3 used to wait, which keeps commands
+ * in order for free. With a listener that would deadlock: the child may
+ * be blocked in a trapped call (its reply, a capset, a second filter's
+ * seccomp()) whose answer is a notify_reply somewhere in fd 3. So with a
+ * listener fd 3 is read in every state; notify commands run at once
+ * (they never involve the child's channel) and the others wait in order
+ * in s->deferred until the child has answered.
+ */
 static bool reading_commands(const struct session *s)
 {
-	return s->state != ST_WAIT_READY && s->state != ST_AWAIT_REPLY;
+	if (s->state != ST_WAIT_READY && s->state != ST_AWAIT_REPLY)
+		return true;
+	return s->notify.listener >= 0 && s->ndeferred < LINX_DEFERRED_MAX;
+}
+
+/*
+ * run_deferred() - commands held while the child owed an answer, in
+ * order, until one of them is forwarded to the child again
+ */
+static void run_deferred(struct session *s)
+{
+	while (s->deferred_head < s->ndeferred &&
+	       s->state != ST_WAIT_READY && s->state != ST_AWAIT_REPLY) {
+		struct linx_cmd *c = &s->deferred[s->deferred_head++];
+
+		handle_command(s, c);
+		cmd_free(c);
+	}
+	if (s->deferred_head == s->ndeferred)
+		s->deferred_head = s->ndeferred = 0;
 }
 
 /*
@@ -314,6 +381,12 @@ static void read_commands(struct session *s)
 			if (err.stage == STAGE_MALFORMED_COMMAND)
 				ev_malformed(&s->out, &err);
 			ev_fail(&s->out, &err);
+			/* A caller must never wait for a reply we refused */
+			if (c.kind == CMD_NOTIFY_REPLY && c.has_id)
+				notify_reply_malformed(s, c.id);
+		} else if (!in_order(s) && !is_notify_cmd(c.kind)) {
+			s->deferred[s->ndeferred++] = c;	/* owns it now */
+			memset(&c, 0, sizeof(c));
 		} else {
 			handle_command(s, &c);
 		}
@@ -355,11 +428,12 @@ static void emit_terminal(struct session *s)
  */
 void supervise_run(struct session *s)
 {
-	struct pollfd p[8];
-	int n, i_in, i_out, i_chan, i_sig, i_o1, i_o2, i_pty, i_stdin;
+	struct pollfd p[9];
+	int n, i_in, i_out, i_chan, i_sig, i_o1, i_o2, i_pty, i_stdin, i_lis;
 	bool room;
 
 	for (;;) {
+		run_deferred(s);
 		if (s->state == ST_DRAINING && s->fd_out[0] < 0 &&
 		    s->fd_out[1] < 0 && s->pty_master < 0) {
 			emit_terminal(s);
@@ -392,6 +466,12 @@ void supervise_run(struct session *s)
 		i_stdin = add_fd(p, &n, s->fd_stdin,
 				 s->fd_stdin >= 0 &&
 				 byteq_pending(&s->stdin_q) ? POLLOUT : 0);
+		/*
+		 * Never throttled by backpressure: a trapped caller waits
+		 * for us, and each notification is one small frame.
+		 */
+		i_lis = add_fd(p, &n, s->notify.listener,
+			       s->notify.listener >= 0 ? POLLIN : 0);
 
 		n = poll(p, n, s->state == ST_DRAINING ? DRAIN_IDLE_MS : -1);
 		if (n < 0) {
@@ -425,6 +505,8 @@ void supervise_run(struct session *s)
 			read_output(s, &s->pty_master, "pty_out");
 		if (p[i_stdin].revents && s->fd_stdin >= 0)
 			write_input(&s->fd_stdin, &s->stdin_q);
+		if (p[i_lis].revents && s->notify.listener >= 0)
+			notify_on_listener(s, p[i_lis].revents);
 		if (p[i_in].revents) {
 			if (reading_commands(s))
 				read_commands(s);

@@ -215,6 +215,35 @@ int td_u64(struct tdec *d, uint64_t *out, const char *path)
 }
 
 /**
+ * td_i64_bits() - decode an integer in [-2^63, 2^64 - 1] as its 64 bits
+ * @d:		cursor
+ * @out:	the value, two's complement for a negative one
+ * @path:	name of the term for messages
+ *
+ * For register-sized values (syscall arguments and return values) that
+ * the BEAM may write signed (-100 for AT_FDCWD) or unsigned.
+ *
+ * Return: 0 or -1
+ */
+int td_i64_bits(struct tdec *d, uint64_t *out, const char *path)
+{
+	EI_LONGLONG v;
+	int type, size, idx;
+
+	if (td_peek(d, &type, &size, path))
+		return -1;
+	if (d->str_end >= 0 || !is_int_type(type))
+		return td_u64(d, out, path);
+	idx = d->idx;
+	if (!ei_decode_longlong(d->buf, &idx, &v) && idx <= d->len) {
+		d->idx = idx;
+		*out = (uint64_t)v;
+		return 0;
+	}
+	return td_u64(d, out, path);
+}
+
+/**
  * td_uint_max() - decode an integer within [lo, hi]
  * @d:		cursor
  * @lo:		smallest accepted

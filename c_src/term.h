@@ -53,6 +53,7 @@ int td_init(struct tdec *d, const char *buf, int len, struct linx_err *err,
 int td_end(struct tdec *d, const char *path);
 int td_atom(struct tdec *d, char *out, const char *path);
 int td_u64(struct tdec *d, uint64_t *out, const char *path);
+int td_i64_bits(struct tdec *d, uint64_t *out, const char *path);
 int td_uint_max(struct tdec *d, uint64_t lo, uint64_t hi, uint64_t *out,
 		const char *path);
 int td_bool(struct tdec *d, bool *out, const char *path);

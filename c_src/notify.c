@@ -1,0 +1,621 @@
+/*
+ * notify.c - seccomp user notification, the agent's side.
+ *
+ * DOC: Theory of operation
+ *
+ * The child installs the filter with a new listener and sends it to us
+ * with its OK (child.c, stage 5). From that moment the event loop polls
+ * the listener in every state (checkpoint, exec outcome, running,
+ * draining), so the child's own calls before execve, execve itself, and
+ * later the workload's and its descendants' calls are all served.
+ *
+ * A notification:
+ *  - NOTIF_RECV into a buffer sized by SECCOMP_GET_NOTIF_SIZES (the kernel
+ *    may know a larger struct than our headers) and zeroed before each
+ *    receive; ENOENT (the caller was killed or interrupted in between) is
+ *    not an error;
+ *  - the kernel gives the calling *thread*; /proc/TID/status names its
+ *    thread group, the id every /proc lookup and pidfd uses;
+ *  - the reads the request declared for this syscall are done from
+ *    /proc/TGID/mem (pread, page by page so a string that ends just
+ *    before an unmapped page is still read), then NOTIF_ID_VALID: if the
+ *    caller died meanwhile its pid may be someone else's, and what we
+ *    read is not its memory: drop the notification (the kernel re-issues
+ *    an interrupted call, we will see it again);
+ *  - one {:notify, ...} frame is queued; the output queue is never
+ *    written synchronously, so a slow BEAM never blocks the loop.
+ *
+ * A reply ({:notify_reply, id, steps}) carries only the id: the agent
+ * remembers the caller's tgid of each notification sent until it is
+ * answered (the kernel keeps everything else). Steps run in order; every
+ * step that touches the caller checks NOTIF_ID_VALID first; the last one
+ * answers (NOTIF_SEND, or ADDFD with SEND). A step that fails answers
+ * the caller with its errno and emits {:notify_failed, id, index, errno};
+ * a caller found gone is dropped silently (SEND's ENOENT likewise). A
+ * reply for an id we do not know is ignored. Several notifications may
+ * be pending at once (threads) and be answered in any order.
+ *
+ * When the BEAM goes away the listener is closed first: the kernel then
+ * fails every pending and future notified call with ENOSYS, so nothing
+ * waits for an answer that cannot come while the tree is killed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "notify.h"
+#include "notify_call.h"
+#include "session.h"
+#include "util.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+/* At most this many notifications are received per poll wake-up */
+#define RECV_BATCH 64
+
+#define PAGE 4096u
+
+/**
+ * notify_init() - no listener yet
+ * @n:		state
+ */
+void notify_init(struct notify_state *n)
+{
+	memset(n, 0, sizeof(*n));
+	n->listener = -1;
+}
+
+/**
+ * notify_attach() - take the listener the child sent
+ * @s:		session
+ * @listener:	the descriptor (ours now)
+ * @err:	on failure
+ *
+ * Return: 0, or -1 (the listener is closed)
+ */
+int notify_attach(struct session *s, int listener, struct linx_err *err)
+{
+	struct notify_state *n = &s->notify;
+	struct seccomp_notif_sizes sz;
+	cleanup_close int fd = listener;
+
+	if (n->listener >= 0)
+		return linx_fail(err, EBUSY, STAGE_SECCOMP_INSTALL,
+				 "a second listener");
+	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz))
+		return linx_fail(err, errno, STAGE_SECCOMP_INSTALL,
+				 "SECCOMP_GET_NOTIF_SIZES");
+	n->notif_size = sz.seccomp_notif > sizeof(struct seccomp_notif) ?
+			sz.seccomp_notif : sizeof(struct seccomp_notif);
+	n->resp_size = sz.seccomp_notif_resp >
+				       sizeof(struct seccomp_notif_resp) ?
+			       sz.seccomp_notif_resp :
+			       sizeof(struct seccomp_notif_resp);
+	n->notif = calloc(1, n->notif_size);
+	n->resp = calloc(1, n->resp_size);
+	if (!n->notif || !n->resp)
+		return linx_fail(err, ENOMEM, STAGE_SECCOMP_INSTALL,
+				 "notification buffers");
+	n->listener = steal_fd(&fd);
+	return 0;
+}
+
+/**
+ * notify_detach() - close the listener: the kernel fails pending and
+ * future notified calls with ENOSYS
+ * @s:		session
+ */
+void notify_detach(struct session *s)
+{
+	if (s->notify.listener >= 0)
+		close(s->notify.listener);
+	s->notify.listener = -1;
+	s->notify.npending = 0;
+}
+
+/* ------------------------------------------------------------- helpers */
+
+static bool id_valid(const struct session *s, uint64_t id)
+{
+	return s->notify.listener >= 0 &&
+	       !ioctl(s->notify.listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id);
+}
+
+static int pending_add(struct notify_state *n, uint64_t id, pid_t tgid)
+{
+	struct notify_pending *p;
+
+	if (n->npending == n->cap) {
+		size_t cap = n->cap ? n->cap * 2 : 16;
+
+		p = realloc(n->pending, cap * sizeof(*p));
+		if (!p)
+			return -1;
+		n->pending = p;
+		n->cap = cap;
+	}
+	n->pending[n->npending++] = (struct notify_pending){ id, tgid };
+	return 0;
+}
+
+/*
+ * pending_take() - remove @id from the pending table
+ *
+ * Return: its tgid, or 0 if we never sent it (or it was answered)
+ */
+static pid_t pending_take(struct notify_state *n, uint64_t id)
+{
+	pid_t tgid;
+	size_t i;
+
+	for (i = 0; i < n->npending; i++) {
+		if (n->pending[i].id != id)
+			continue;
+		tgid = n->pending[i].tgid;
+		n->pending[i] = n->pending[--n->npending];
+		return tgid;
+	}
+	return 0;
+}
+
+/*
+ * resolve_tgid() - the thread group of thread @tid (/proc/TID/status)
+ *
+ * Return: the tgid, or 0 if the thread is gone
+ */
+static pid_t resolve_tgid(int proc_fd, pid_t tid)
+{
+	cleanup_close int fd = -1;
+	char path[32], text[4096], *p;
+	ssize_t n;
+	int tgid;
+
+	snprintf(path, sizeof(path), "%d/status", (int)tid);
+	fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, text, sizeof(text) - 1);
+	if (n <= 0)
+		return 0;
+	text[n] = '\0';
+	p = strstr(text, "\nTgid:");
+	if (!p || sscanf(p + 6, "%d", &tgid) != 1 || tgid <= 0)
+		return 0;
+	return tgid;
+}
+
+static int open_mem(int proc_fd, pid_t tgid, int flags)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "%d/mem", (int)tgid);
+	return openat(proc_fd, path, flags | O_CLOEXEC);
+}
+
+/*
+ * read_mem() - up to @len bytes at @addr, page by page; with @cstring,
+ * stop at the first NUL (not included)
+ *
+ * Return: bytes read (short if memory ends), or -1 with errno (EFAULT
+ * when nothing at @addr is mapped)
+ */
+static ssize_t read_mem(int fd, uint64_t addr, uint8_t *buf, size_t len,
+			bool cstring)
+{
+	size_t got = 0, chunk;
+	uint8_t *nul;
+	ssize_t n;
+
+	while (got < len) {
+		chunk = PAGE - ((addr + got) & (PAGE - 1));
+		if (chunk > len - got)
+			chunk = len - got;
+		n = pread(fd, buf + got, chunk, addr + got);
+		if (n <= 0) {
+			if (got)
+				break;
+			/* /proc/PID/mem says EIO for an unmapped address */
+			errno = n < 0 && errno != EIO ? errno : EFAULT;
+			return -1;
+		}
+		if (cstring) {
+			nul = memchr(buf + got, 0, n);
+			if (nul)
+				return nul - buf;
+		}
+		got += n;
+	}
+	return got;
+}
+
+/* ------------------------------------------------------- notifications */
+
+/*
+ * do_reads() - the declared reads for this notification's syscall
+ */
+static size_t do_reads(struct session *s, const struct seccomp_notif *nf,
+		       pid_t tgid, struct ev_mem *mem, uint8_t **bufs,
+		       size_t max)
+{
+	const struct linx_request *r = s->req;
+	cleanup_close int fd = -1;
+	size_t i, k = 0, len;
+	int open_err = 0;
+	ssize_t n;
+
+	for (i = 0; i < r->nnotify_reads && k < max; i++) {
+		const struct notify_read *rd = &r->notify_reads[i];
+		uint64_t addr = nf->data.args[rd->arg];
+
+		if (rd->nr != (uint32_t)nf->data.nr)
+			continue;
+		mem[k] = (struct ev_mem){ .arg = rd->arg };
+		len = rd->max;
+		if (rd->kind == NREAD_BYTES_ARG &&
+		    nf->data.args[rd->len_arg] < len)
+			len = nf->data.args[rd->len_arg];
+		if (fd < 0 && !open_err) {
+			fd = open_mem(s->proc_fd, tgid, O_RDONLY);
+			if (fd < 0)
+				open_err = errno;
+		}
+		if (open_err) {
+			mem[k++].err = open_err;
+			continue;
+		}
+		if (!addr) {
+			mem[k++].err = EFAULT;
+			continue;
+		}
+		bufs[k] = malloc(len ? len : 1);
+		if (!bufs[k]) {
+			mem[k++].err = ENOMEM;
+			continue;
+		}
+		n = len ? read_mem(fd, addr, bufs[k], len,
+				   rd->kind == NREAD_CSTRING) : 0;
+		if (n < 0)
+			mem[k].err = errno;
+		else if (rd->kind != NREAD_CSTRING && (size_t)n < len)
+			mem[k].err = EFAULT;	/* a struct cut short */
+		mem[k].data = bufs[k];
+		mem[k].len = n < 0 ? 0 : n;
+		k++;
+	}
+	return k;
+}
+
+/*
+ * send_resp() - NOTIF_SEND; ENOENT (the caller died or was interrupted)
+ * is not an error
+ */
+static void send_resp(struct session *s, uint64_t id, int64_t val, int err,
+		      uint32_t flags)
+{
+	struct seccomp_notif_resp *resp = s->notify.resp;
+
+	if (s->notify.listener < 0)
+		return;
+	memset(resp, 0, s->notify.resp_size);
+	resp->id = id;
+	resp->val = err ? 0 : val;
+	resp->error = err ? -err : 0;
+	resp->flags = flags;
+	while (ioctl(s->notify.listener, SECCOMP_IOCTL_NOTIF_SEND, resp) &&
+	       errno == EINTR)
+		;
+}
+
+/*
+ * recv_one() - receive one notification and send it to the BEAM
+ *
+ * Return: 0, or -1 when the listener cannot be read any more
+ */
+static int recv_one(struct session *s)
+{
+	struct notify_state *n = &s->notify;
+	struct seccomp_notif *nf = n->notif;
+	struct ev_mem mem[16];
+	uint8_t *bufs[16] = { NULL };
+	size_t nmem, i;
+	pid_t tgid;
+
+	memset(nf, 0, n->notif_size);
+	if (ioctl(n->listener, SECCOMP_IOCTL_NOTIF_RECV, nf)) {
+		if (errno == ENOENT || errno == EINTR || errno == EAGAIN)
+			return 0;
+		return -1;
+	}
+	tgid = resolve_tgid(s->proc_fd, nf->pid);
+	if (!tgid) {
+		/* The thread is gone (or not ours to see): never hang it */
+		send_resp(s, nf->id, 0, ENOSYS, 0);
+		return 0;
+	}
+	nmem = do_reads(s, nf, tgid, mem, bufs, ARRAY_SIZE(mem));
+	/*
+	 * After reading: if the caller died, its pid may be another
+	 * process's now, and what we read is not the caller's memory.
+	 */
+	if (id_valid(s, nf->id)) {
+		if (pending_add(n, nf->id, tgid) ||
+		    ev_notify(&s->out, nf->id, tgid, nf->pid, nf->data.nr,
+			      nf->data.arch, nf->data.instruction_pointer,
+			      (const uint64_t *)nf->data.args, mem, nmem)) {
+			pending_take(n, nf->id);
+			send_resp(s, nf->id, 0, ENOMEM, 0);
+		}
+	}
+	for (i = 0; i < nmem; i++)
+		free(bufs[i]);
+	return 0;
+}
+
+/**
+ * notify_on_listener() - the listener polled readable (or hung up)
+ * @s:		session
+ * @revents:	poll events
+ *
+ * POLLHUP without POLLIN: no task uses the filter any more, nothing can
+ * come: close it (else poll reports it forever).
+ */
+void notify_on_listener(struct session *s, short revents)
+{
+	struct pollfd p = { .fd = s->notify.listener, .events = POLLIN };
+	int i;
+
+	if (!(revents & POLLIN)) {
+		if (revents & (POLLHUP | POLLERR | POLLNVAL))
+			notify_detach(s);
+		return;
+	}
+	for (i = 0; i < RECV_BATCH && s->notify.listener >= 0; i++) {
+		if (recv_one(s)) {
+			notify_detach(s);
+			return;
+		}
+		p.revents = 0;
+		if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN))
+			return;
+	}
+}
+
+/* --------------------------------------------------------------- replies */
+
+static int write_mem(struct session *s, pid_t tgid,
+		     const struct notify_step *st)
+{
+	cleanup_close int fd = open_mem(s->proc_fd, tgid, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = pwrite(fd, st->data, st->len, st->addr);
+	if (n < 0 || (size_t)n != st->len) {
+		errno = n < 0 && errno != EIO ? errno : EFAULT;
+		return -1;
+	}
+	return 0;
+}
+
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	cleanup_close int fd = -1;
+	size_t len = strlen(path);
+
+	if (len >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sa.sun_path, path, len);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		return -1;
+	return steal_fd(&fd);
+}
+
+/*
+ * fd_source() - the descriptor an :addfd step injects, made by the agent
+ * in its own context (namespaces, credentials)
+ */
+static int fd_source(const struct notify_step *st)
+{
+	cleanup_close int pidfd = -1;
+
+	switch (st->src) {
+	case NFD_OPEN:
+		return open((const char *)st->data, st->oflags | O_CLOEXEC,
+			    st->mode);
+	case NFD_CONNECT_UNIX:
+		return connect_unix((const char *)st->data);
+	default:
+		pidfd = syscall(SYS_pidfd_open, st->pid, 0);
+		if (pidfd < 0)
+			return -1;
+		return syscall(SYS_pidfd_getfd, pidfd, st->fd, 0);
+	}
+}
+
+/*
+ * addfd() - inject the step's descriptor into the caller
+ *
+ * Return: the fd number in the caller (with SEND: the call is answered),
+ * or -1 with errno (ENOENT from the ioctl: the caller is gone)
+ */
+static int addfd(struct session *s, uint64_t id, const struct notify_step *st,
+		 bool *gone)
+{
+	struct seccomp_notif_addfd a = { .id = id };
+	cleanup_close int src = fd_source(st);
+	int rc;
+
+	*gone = false;
+	if (src < 0)
+		return -1;
+	a.srcfd = src;
+	if (st->target >= 0) {
+		a.flags |= SECCOMP_ADDFD_FLAG_SETFD;
+		a.newfd = st->target;
+	}
+	if (st->cloexec)
+		a.newfd_flags = O_CLOEXEC;
+	if (st->send)
+		a.flags |= SECCOMP_ADDFD_FLAG_SEND;
+	do
+		rc = ioctl(s->notify.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+	while (rc < 0 && errno == EINTR);
+	if (rc < 0 && errno == ENOENT)
+		*gone = true;
+	return rc;	/* our copy is closed on return */
+}
+
+/**
+ * notify_reply() - run the steps of {:notify_reply, id, steps}
+ * @s:		session
+ * @c:		decoded reply (the decoder checked that only the last step
+ *		answers)
+ */
+void notify_reply(struct session *s, const struct linx_cmd *c)
+{
+	pid_t tgid = pending_take(&s->notify, c->id);
+	int64_t last = 0, ret;
+	bool gone;
+	size_t i;
+	int e;
+
+	if (!tgid || s->notify.listener < 0)
+		return;		/* unknown id, or answered already */
+
+	for (i = 0; i < c->nsteps; i++) {
+		const struct notify_step *st = &c->steps[i];
+
+		switch (st->kind) {
+		case NSTEP_WRITE:
+			if (!id_valid(s, c->id))
+				return;
+			if (write_mem(s, tgid, st))
+				goto failed;
+			continue;
+		case NSTEP_CALL:
+			if (!id_valid(s, c->id))
+				return;
+			if (notify_call(s->proc_fd, tgid, st, &ret))
+				goto failed;
+			last = ret;
+			continue;
+		case NSTEP_ADDFD:
+			ret = addfd(s, c->id, st, &gone);
+			if (gone)
+				return;
+			if (ret < 0)
+				goto failed;
+			if (st->send)
+				return;	/* injected and answered */
+			last = ret;
+			continue;
+		case NSTEP_CONTINUE:
+			send_resp(s, c->id, 0, 0,
+				  SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+			return;
+		case NSTEP_RETURN:
+			send_resp(s, c->id, (int64_t)st->val, 0, 0);
+			return;
+		case NSTEP_ERRNO:
+			send_resp(s, c->id, 0, st->err, 0);
+			return;
+		case NSTEP_RETURN_LAST:
+			send_resp(s, c->id, last, 0, 0);
+			return;
+		}
+	}
+	/* Unreachable: the decoder requires a response last */
+	send_resp(s, c->id, 0, ENOSYS, 0);
+	return;
+
+failed:
+	e = errno ? errno : EIO;
+	send_resp(s, c->id, 0, e, 0);
+	ev_notify_failed(&s->out, c->id, i, e);
+}
+
+/**
+ * notify_reply_malformed() - a reply for @id did not decode: answer the
+ * caller ENOSYS so it never waits for an answer that will not come
+ * @s:		session
+ * @id:		the id the reply named
+ */
+void notify_reply_malformed(struct session *s, uint64_t id)
+{
+	if (pending_take(&s->notify, id))
+		send_resp(s, id, 0, ENOSYS, 0);
+}
+
+/**
+ * notify_read_cmd() - {:notify_read, ref, id, pid, addr, len}
+ * @s:		session
+ * @c:		decoded request
+ */
+void notify_read_cmd(struct session *s, const struct linx_cmd *c)
+{
+	cleanup_close int fd = -1;
+	cleanup_free uint8_t *buf = malloc(c->rlen ? c->rlen : 1);
+	ssize_t n = 0;
+	int e = 0;
+
+	if (!buf)
+		e = ENOMEM;
+	else if (!id_valid(s, c->id))
+		e = ENOENT;
+	else if ((fd = open_mem(s->proc_fd, c->pid, O_RDONLY)) < 0)
+		e = errno;
+	else if (c->rlen && (n = read_mem(fd, c->addr, buf, c->rlen,
+					  false)) < 0)
+		e = errno;
+	/* After reading: the memory was the caller's only if it still is */
+	if (!e && !id_valid(s, c->id))
+		e = ENOENT;
+	ev_notify_answer(&s->out, "notify_mem", c->ref, c->ref_len, buf,
+			 e ? 0 : n, e);
+}
+
+/**
+ * notify_fd_path_cmd() - {:notify_fd_path, ref, id, pid, fd}
+ * @s:		session
+ * @c:		decoded request
+ */
+void notify_fd_path_cmd(struct session *s, const struct linx_cmd *c)
+{
+	char path[64], target[4096];
+	ssize_t n = 0;
+	int e = 0;
+
+	snprintf(path, sizeof(path), "%d/fd/%d", c->pid, c->fd);
+	if (!id_valid(s, c->id))
+		e = ENOENT;
+	else if ((n = readlinkat(s->proc_fd, path, target,
+				 sizeof(target) - 1)) < 0)
+		e = errno;
+	else
+		target[n] = '\0';	/* readlink does not terminate */
+	if (!e && !id_valid(s, c->id))
+		e = ENOENT;
+	ev_notify_answer(&s->out, "notify_fd_path", c->ref, c->ref_len, target,
+			 e ? 0 : (size_t)n, e);
+}
