@@ -3,8 +3,10 @@
  *
  * One poll(2) loop serves every phase (see enum sess_state):
  *  - fd 3: BEAM commands (not read while the child owes an answer, so
- *    commands keep their order); EOF means the BEAM is gone: kill the tree
- *    (unless on_exit: :detach) and exit 1;
+ *    commands keep their order; once a notification listener exists it is
+ *    read anyway and only notify_* commands run out of turn, see
+ *    reading_commands()); EOF means the BEAM is gone: close the listener,
+ *    kill the tree (unless on_exit: :detach) and exit 1;
  *  - fd 4: queued frames, written as it becomes writable;
  *  - the channel to the child (relay.c) until execve;
  *  - a signalfd for SIGCHLD: reap everything, note the workload's status;
@@ -55,8 +57,8 @@
 void agent_kill_tree(struct session *s)
 {
 	if (s->child > 0)
-		tree_sweep(s->proc_fd, s->agent_pid, s->pidfd, s->child,
-			   &s->reaped, &s->status);
+		tree_sweep(s->proc_fd, s->agent_pid, s->pidfd, s->cgroup_fd,
+			   s->child, &s->reaped, &s->status);
 }
 
 /*
@@ -89,6 +91,7 @@ void agent_exit(struct session *s, int code)
 		code = EXIT_BEAM;
 	/* Every exit path leaves with nothing open (valgrind --track-fds) */
 	close_fd(&s->chan);
+	close_fd(&s->cgroup_fd);
 	terminate(s, code);
 }
 
