@@ -69,7 +69,8 @@
 	X(MALFORMED_COMMAND, "malformed_command")               \
 	X(BAD_STATE, "bad_state")                               \
 	X(PIDFD, "pidfd")                                       \
-	X(SUBREAPER, "subreaper")
+	X(SUBREAPER, "subreaper")                               \
+	X(CGROUP, "cgroup")
 
 #define LINX_STAGE_ENUM(id, name) STAGE_##id,
 enum linx_stage { LINX_STAGES(LINX_STAGE_ENUM) STAGE_COUNT };

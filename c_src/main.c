@@ -118,7 +118,7 @@ static void session_init(struct session *s, struct linx_request *req)
 {
 	memset(s, 0, sizeof(*s));
 	s->req = req;
-	s->sigfd = s->proc_fd = s->pidfd = s->chan = -1;
+	s->sigfd = s->proc_fd = s->pidfd = s->chan = s->cgroup_fd = -1;
 	s->fd_stdin = s->fd_out[0] = s->fd_out[1] = -1;
 	s->pty_master = s->pty_slave = -1;
 	s->agent_pid = getpid();

@@ -13,6 +13,7 @@
  *     argv: [binary],
  *     env: :inherit | [binary],
  *     cwd: nil | binary,
+ *     cgroup: nil | binary,
  *     namespaces: [atom]            (wire order: user mount uts ipc cgroup
  *                                    net time pid; enter without the key:
  *                                    all eight),
@@ -816,6 +817,12 @@ static int opt_cwd(struct tdec *d, struct linx_request *r, const char *path)
 	return decode_path(d, &r->cwd, path);
 }
 
+static int opt_cgroup(struct tdec *d, struct linx_request *r,
+		      const char *path)
+{
+	return decode_path(d, &r->cgroup, path);
+}
+
 static int opt_namespaces(struct tdec *d, struct linx_request *r,
 			  const char *path)
 {
@@ -1096,6 +1103,7 @@ static const struct {
 	{ "argv",		opt_argv },
 	{ "env",		opt_env },
 	{ "cwd",		opt_cwd },
+	{ "cgroup",		opt_cgroup },
 	{ "namespaces",		opt_namespaces },
 	{ "target",		opt_target },
 	{ "stdio",		opt_stdio },
@@ -1235,6 +1243,7 @@ void request_free(struct linx_request *req)
 	free_strv(req->argv);
 	free_strv(req->env);
 	free(req->cwd);
+	free(req->cgroup);
 	for (i = 0; i < 3; i++)
 		free(req->stdio[i].path);
 	for (i = 0; i < req->ncommands; i++)
@@ -1511,7 +1520,7 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 	int n;
 
 	if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
-	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 12))
+	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 13))
 		return -1;
 
 	if (ei_x_encode_atom(x, "kind") ||
@@ -1530,6 +1539,12 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 	if (ei_x_encode_atom(x, "cwd") ||
 	    (req->cwd ? ei_x_encode_binary(x, req->cwd, strlen(req->cwd)) :
 			ei_x_encode_atom(x, "nil")))
+		return -1;
+
+	if (ei_x_encode_atom(x, "cgroup") ||
+	    (req->cgroup ?
+		     ei_x_encode_binary(x, req->cgroup, strlen(req->cgroup)) :
+		     ei_x_encode_atom(x, "nil")))
 		return -1;
 
 	if (ei_x_encode_atom(x, "namespaces"))

@@ -204,6 +204,7 @@ struct linx_stdio {
  * @env:		NULL-terminated "K=V" strings, or NULL: inherit
  * @envc:		entries in @env
  * @cwd:		directory to chdir to before execve, or NULL
+ * @cgroup:		cgroup v2 directory to clone the workload into, or NULL
  * @namespaces:		bit mask over enum ns_index
  * @has_namespaces:	the key was given (enter: else join all)
  * @target:		host pid (enter), 0 if not given
@@ -227,6 +228,7 @@ struct linx_request {
 	char **env;
 	size_t envc;
 	char *cwd;
+	char *cgroup;
 	unsigned namespaces;
 	bool has_namespaces;
 	long target;

@@ -57,6 +57,7 @@ enum sess_state {
  * @sigfd:		signalfd for SIGCHLD
  * @proc_fd:		/proc of the agent's own pid namespace (opened before
  *			any setns; used by the tree sweep)
+ * @cgroup_fd:		the workload's cgroup v2 directory, or -1
  * @agent_pid:		getpid()
  * @child:		host pid of the workload
  * @pidfd:		pidfd of the workload (CLONE_PIDFD)
@@ -87,6 +88,7 @@ struct session {
 	struct byteq out;
 	int sigfd;
 	int proc_fd;
+	int cgroup_fd;
 	pid_t agent_pid;
 	pid_t child;
 	int pidfd;

@@ -44,7 +44,15 @@
 
 extern char **environ;
 
-/* struct clone_args, CLONE_ARGS_SIZE_VER0 (64 bytes), Linux 5.3 */
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+/*
+ * struct clone_args up to CLONE_ARGS_SIZE_VER2 (88 bytes, Linux 5.7: the
+ * cgroup field). Only the first 64 bytes are passed without a cgroup, so
+ * a 5.3 kernel still takes it.
+ */
 struct linx_clone_args {
 	uint64_t flags;
 	uint64_t pidfd;
@@ -54,7 +62,11 @@ struct linx_clone_args {
 	uint64_t stack;
 	uint64_t stack_size;
 	uint64_t tls;
+	uint64_t set_tid;
+	uint64_t set_tid_size;
+	uint64_t cgroup;
 };
+#define CLONE_ARGS_SIZE_VER0 64
 
 static int set_nonblock(int fd)
 {
@@ -118,6 +130,25 @@ static pid_t clone_fallback(uint64_t flags, int *pidfd)
 	return pid;
 }
 
+/*
+ * cgroup_add() - move @pid into the group (the clone3 fallback's way; the
+ * child is still at its checkpoint, before anything it could fork)
+ */
+static void cgroup_add(int cgroup_fd, pid_t pid)
+{
+	char buf[24];
+	int fd, n;
+
+	fd = openat(cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = snprintf(buf, sizeof(buf), "%d", (int)pid);
+	if (write(fd, buf, n) < 0) {
+		/* best effort: the tree sweep still covers the workload */
+	}
+	close(fd);
+}
+
 /**
  * spawn_workload() - create the workload, stopped at its checkpoint
  * @s:		session (req set; child, pidfd, chan, pipes filled in)
@@ -133,6 +164,7 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	struct child_plan plan;
 	unsigned joined = 0;
 	int sv[2], pidfd = -1, fd;
+	size_t args_size;
 	pid_t pid;
 
 	memset(&plan, 0, sizeof(plan));
@@ -176,6 +208,23 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	args.flags = CLONE_PIDFD;
 	args.pidfd = (uintptr_t)&pidfd;
 	args.exit_signal = SIGCHLD;
+	args_size = CLONE_ARGS_SIZE_VER0;
+
+	if (r->cgroup) {
+		/*
+		 * Born in its own group, no window: nothing it forks can be
+		 * outside. Opened before any setns, with the agent's view of
+		 * the cgroup hierarchy.
+		 */
+		s->cgroup_fd = open(r->cgroup,
+				    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (s->cgroup_fd < 0)
+			return linx_fail(err, errno, STAGE_CGROUP, "open %s",
+					 r->cgroup);
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)s->cgroup_fd;
+		args_size = sizeof(args);
+	}
 
 	if (r->kind == LINX_ENTER) {
 		*code = EXIT_CLONE;
@@ -188,10 +237,16 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 		plan.check_ppid = !(r->namespaces & (1u << NS_PID));
 	}
 
-	pid = syscall(SYS_clone3, &args, sizeof(args));
-	if (pid < 0 && errno == ENOSYS)
-		pid = clone_fallback(args.flags & ~(uint64_t)CLONE_PIDFD,
+	pid = syscall(SYS_clone3, &args, args_size);
+	if (pid < 0 && errno == ENOSYS) {
+		/* no CLONE_INTO_CGROUP either: the agent moves it right after */
+		args.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
+		pid = clone_fallback(args.flags & ~(uint64_t)(CLONE_PIDFD |
+							      CLONE_INTO_CGROUP),
 				     &pidfd);
+	}
+	if (pid > 0 && s->cgroup_fd >= 0 && !(args.flags & CLONE_INTO_CGROUP))
+		cgroup_add(s->cgroup_fd, pid);
 	if (pid == 0)
 		child_main(&plan);
 	if (pid < 0) {

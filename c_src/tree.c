@@ -177,6 +177,22 @@ static void kill_workload(int pidfd, pid_t workload)
 }
 
 /*
+ * cgroup_kill() - SIGKILL every process in the group (cgroup.kill, 5.14+);
+ * a kernel without it leaves the work to the pidfd kill and the sweep
+ */
+static void cgroup_kill(int cgroup_fd)
+{
+	int fd = openat(cgroup_fd, "cgroup.kill", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (write(fd, "1", 1) < 0) {
+		/* an empty or removed group: nothing left to kill */
+	}
+	close(fd);
+}
+
+/*
  * reap_all() - reap every child that has exited, noting the workload's
  * status. Return: true when the agent has no child left at all.
  */
@@ -198,6 +214,7 @@ static bool reap_all(pid_t workload, bool *reaped, int *status)
  * @proc_fd:	/proc descriptor (see tree_kill_descendants)
  * @self:	the agent's pid
  * @pidfd:	the workload's pidfd, or -1
+ * @cgroup_fd:	the workload's cgroup v2 directory, or -1
  * @workload:	the workload's pid
  * @reaped:	in/out: the workload has been reaped
  * @status:	out: its wait status, when reaped here
@@ -210,13 +227,16 @@ static bool reap_all(pid_t workload, bool *reaped, int *status)
  *
  * Returns when the agent has no child left, or after about 5 s.
  */
-void tree_sweep(int proc_fd, pid_t self, int pidfd, pid_t workload,
-		bool *reaped, int *status)
+void tree_sweep(int proc_fd, pid_t self, int pidfd, int cgroup_fd,
+		pid_t workload, bool *reaped, int *status)
 {
 	const struct timespec ms = { 0, 1000000 };
 	int round;
 
 	for (round = 0; round < SWEEP_ROUNDS; round++) {
+		/* One write kills the whole group, whatever it forked */
+		if (cgroup_fd >= 0)
+			cgroup_kill(cgroup_fd);
 		if (!*reaped)
 			kill_workload(pidfd, workload);
 		if (reap_all(workload, reaped, status))

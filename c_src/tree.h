@@ -10,7 +10,7 @@
 #include <sys/types.h>
 
 int tree_kill_descendants(int proc_fd, pid_t self);
-void tree_sweep(int proc_fd, pid_t self, int pidfd, pid_t workload,
-		bool *reaped, int *status);
+void tree_sweep(int proc_fd, pid_t self, int pidfd, int cgroup_fd,
+		pid_t workload, bool *reaped, int *status);
 
 #endif /* LINX_TREE_H */
