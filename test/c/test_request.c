@@ -408,7 +408,7 @@ static void test_echo_shape(void)
 	      !strcmp(atom, "decoded"));
 	map = idx;
 	v = map;
-	CHECK(!ei_decode_map_header(out.buff, &v, &arity) && arity == 12);
+	CHECK(!ei_decode_map_header(out.buff, &v, &arity) && arity == 13);
 
 	CHECK(!find_key(out.buff, map, "kind", &idx) &&
 	      !ei_decode_atom(out.buff, &idx, atom) && !strcmp(atom, "enter"));
