@@ -15,7 +15,9 @@ defmodule Linx.NotifyAgentTest do
   defp filter(names), do: Notify.filter(Notify.new!(trap: names))
 
   defp open_port(req) do
-    port = Port.open({:spawn_executable, @agent}, [:binary, :nouse_stdio, {:packet, 4}, :exit_status])
+    port =
+      Port.open({:spawn_executable, @agent}, [:binary, :nouse_stdio, {:packet, 4}, :exit_status])
+
     send_term(port, req)
     port
   end
@@ -109,7 +111,12 @@ defmodule Linx.NotifyAgentTest do
 
     test "a second listener is refused (EBUSY)" do
       bpf = filter([:uname])
-      req = spawn_req(["/bin/true"], %{commands: [{:seccomp_notify_install, bpf}, {:seccomp_notify_install, bpf}]})
+
+      req =
+        spawn_req(["/bin/true"], %{
+          commands: [{:seccomp_notify_install, bpf}, {:seccomp_notify_install, bpf}]
+        })
+
       {evs, 5} = run(req, fn _ -> [] end)
       assert {:error, 16, :seccomp_install} in evs
     end
@@ -117,7 +124,8 @@ defmodule Linx.NotifyAgentTest do
 
   describe "replies" do
     test "a malformed reply is reported and the caller gets ENOSYS" do
-      req = spawn_req(["/bin/uname", "-n"], %{commands: [{:seccomp_notify_install, filter([:uname])}]})
+      req =
+        spawn_req(["/bin/uname", "-n"], %{commands: [{:seccomp_notify_install, filter([:uname])}]})
 
       {evs, 0} =
         run(req, fn
@@ -132,7 +140,8 @@ defmodule Linx.NotifyAgentTest do
     end
 
     test "a reply that answers before its last step is malformed; the caller gets ENOSYS" do
-      req = spawn_req(["/bin/uname", "-n"], %{commands: [{:seccomp_notify_install, filter([:uname])}]})
+      req =
+        spawn_req(["/bin/uname", "-n"], %{commands: [{:seccomp_notify_install, filter([:uname])}]})
 
       {evs, 0} =
         run(req, fn
@@ -144,19 +153,23 @@ defmodule Linx.NotifyAgentTest do
     end
 
     test "a reply for an unknown id is ignored; the real one still answers" do
-      prog = compile!("pid", ~S"""
-      #include <stdio.h>
-      #include <unistd.h>
-      #include <sys/syscall.h>
-      int main(void) { printf("%ld\n", syscall(SYS_getpid)); return 0; }
-      """)
+      prog =
+        compile!("pid", ~S"""
+        #include <stdio.h>
+        #include <unistd.h>
+        #include <sys/syscall.h>
+        int main(void) { printf("%ld\n", syscall(SYS_getpid)); return 0; }
+        """)
 
       req = spawn_req([prog], %{commands: [{:seccomp_notify_install, filter([:getpid])}]})
 
       {evs, 0} =
         run(req, fn
           {:notify, id, _, _, _, _, _, _, _} ->
-            [{:notify_reply, id + 1_000_000, [{:errno, 1}]}, {:notify_reply, id, [{:return, 4242}]}]
+            [
+              {:notify_reply, id + 1_000_000, [{:errno, 1}]},
+              {:notify_reply, id, [{:return, 4242}]}
+            ]
 
           _ ->
             []
@@ -167,12 +180,16 @@ defmodule Linx.NotifyAgentTest do
     end
 
     test "a failing step answers its errno and is reported" do
-      req = spawn_req(["/bin/uname", "-n"], %{commands: [{:seccomp_notify_install, filter([:uname])}]})
+      req =
+        spawn_req(["/bin/uname", "-n"], %{commands: [{:seccomp_notify_install, filter([:uname])}]})
 
       {evs, 0} =
         run(req, fn
-          {:notify, id, _, _, _, _, _, _, _} -> [{:notify_reply, id, [{:write, 8, "x"}, {:return, 0}]}]
-          _ -> []
+          {:notify, id, _, _, _, _, _, _, _} ->
+            [{:notify_reply, id, [{:write, 8, "x"}, {:return, 0}]}]
+
+          _ ->
+            []
         end)
 
       assert [{:notify_failed, _, 0, 14}] = for({:notify_failed, _, _, _} = f <- evs, do: f)
@@ -194,7 +211,10 @@ defmodule Linx.NotifyAgentTest do
         run(req, fn
           {:notify, id, _, _, _, _, _, _, [{1, path}]} ->
             if String.ends_with?(path, "/real"),
-              do: [{:notify_reply, id, [{:addfd, {:open, Path.join(dir, "fake"), 0, 0}, -1, [:cloexec, :send]}]}],
+              do: [
+                {:notify_reply, id,
+                 [{:addfd, {:open, Path.join(dir, "fake"), 0, 0}, -1, [:cloexec, :send]}]}
+              ],
               else: [{:notify_reply, id, [:continue]}]
 
           _ ->
@@ -246,7 +266,11 @@ defmodule Linx.NotifyAgentTest do
   describe "the BEAM goes away" do
     test "closing the port while a call waits kills the workload; nothing hangs" do
       port =
-        open_port(spawn_req(["/bin/uname", "-n"], %{commands: [{:seccomp_notify_install, filter([:uname])}]}))
+        open_port(
+          spawn_req(["/bin/uname", "-n"], %{
+            commands: [{:seccomp_notify_install, filter([:uname])}]
+          })
+        )
 
       os_pid =
         receive do

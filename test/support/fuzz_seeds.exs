@@ -54,11 +54,11 @@ defmodule Linx.FuzzSeeds do
   def checkpoint_commands do
     [
       caps_query: :caps_query,
-      cap_drop_bounding: {:cap_drop_bounding, (1 <<< 21) ||| (1 <<< 12)},
+      cap_drop_bounding: {:cap_drop_bounding, 1 <<< 21 ||| 1 <<< 12},
       cap_drop_bounding_all: {:cap_drop_bounding, (1 <<< 41) - 1},
       # a u64 mask above 2^63 arrives as a bignum
       cap_drop_bounding_bignum: {:cap_drop_bounding, 0xFFFF_FFFF_FFFF_FFFF},
-      cap_set_thread: {:cap_set_thread, 1 <<< 10, (1 <<< 10) ||| (1 <<< 12), 0},
+      cap_set_thread: {:cap_set_thread, 1 <<< 10, 1 <<< 10 ||| 1 <<< 12, 0},
       cap_set_ambient: {:cap_set_ambient, 1 <<< 10},
       cap_set_ambient_zero: {:cap_set_ambient, 0},
       seccomp_install_1: {:seccomp_install, insn(@ret_k, 0, 0, @allow)},
@@ -99,11 +99,13 @@ defmodule Linx.FuzzSeeds do
       notify_reply_return: {:notify_reply, id, [{:return, 0}]},
       notify_reply_return_negative: {:notify_reply, id, [{:return, -1}]},
       notify_reply_errno: {:notify_reply, id, [{:errno, 1}]},
-      notify_reply_write: {:notify_reply, id, [{:write, 0x7FFD_0000_1000, "patched\0"}, :continue]},
+      notify_reply_write:
+        {:notify_reply, id, [{:write, 0x7FFD_0000_1000, "patched\0"}, :continue]},
       notify_reply_call:
         {:notify_reply, id,
          [
-           {:call, 257, [-100, {:str, "/etc/hostname"}, 0, 0], %{ns: [:mount], root: true, cwd: true, creds: true}},
+           {:call, 257, [-100, {:str, "/etc/hostname"}, 0, 0],
+            %{ns: [:mount], root: true, cwd: true, creds: true}},
            :return_last
          ]},
       notify_reply_call_buf:
@@ -134,7 +136,9 @@ defmodule Linx.FuzzSeeds do
   # -------------------------------------------------------------- requests
 
   def requests do
-    all_cmds = Keyword.values(checkpoint_commands()) |> Enum.reject(&match?({:seccomp_notify_install, _}, &1))
+    all_cmds =
+      Keyword.values(checkpoint_commands())
+      |> Enum.reject(&match?({:seccomp_notify_install, _}, &1))
 
     full = %{
       argv: ["/bin/sh", "-c", "echo hi; exec cat"],
@@ -158,16 +162,28 @@ defmodule Linx.FuzzSeeds do
       spawn_pipe: {:spawn, %{argv: ["/bin/cat"], stdio: :pipe, checkpoint: false}},
       spawn_devnull: {:spawn, %{argv: ["/bin/true"], stdio: :devnull, on_exit: :kill}},
       spawn_inherit: {:spawn, %{argv: ["/bin/true"], stdio: :inherit, env: []}},
-      spawn_stdio_keywords: {:spawn, %{argv: ["/bin/true"], stdio: [stdout: :devnull, stderr: :inherit]}},
-      spawn_userns: {:spawn, %{argv: ["/bin/id"], namespaces: [:user, :pid, :mount], no_new_privs: false}},
+      spawn_stdio_keywords:
+        {:spawn, %{argv: ["/bin/true"], stdio: [stdout: :devnull, stderr: :inherit]}},
+      spawn_userns:
+        {:spawn, %{argv: ["/bin/id"], namespaces: [:user, :pid, :mount], no_new_privs: false}},
       spawn_no_checkpoint_cmds:
-        {:spawn, %{argv: ["/bin/true"], checkpoint: false, commands: [{:cap_drop_bounding, 0xFFFF_FFFF_FFFF_FFFF}, :caps_query]}},
-      spawn_seccomp_4096: {:spawn, %{argv: ["/bin/true"], commands: [{:seccomp_install, bpf(4096)}]}},
+        {:spawn,
+         %{
+           argv: ["/bin/true"],
+           checkpoint: false,
+           commands: [{:cap_drop_bounding, 0xFFFF_FFFF_FFFF_FFFF}, :caps_query]
+         }},
+      spawn_seccomp_4096:
+        {:spawn, %{argv: ["/bin/true"], commands: [{:seccomp_install, bpf(4096)}]}},
       spawn_notify_reads:
         {:spawn,
          %{
            argv: ["/bin/true"],
-           notify_reads: [{257, 1, {:cstring, 4096}}, {1, 1, {:bytes_arg, 2, 65536}}, {0, 1, {:bytes, 8}}],
+           notify_reads: [
+             {257, 1, {:cstring, 4096}},
+             {1, 1, {:bytes_arg, 2, 65536}},
+             {0, 1, {:bytes, 8}}
+           ],
            commands: [{:seccomp_notify_install, notify_bpf()}]
          }},
       # unknown keys of every kind are skipped, whatever their value
@@ -188,7 +204,14 @@ defmodule Linx.FuzzSeeds do
            {:tuple, :key} => [:ignored]
          }},
       enter_all: {:enter, %{argv: ["/bin/sh"], target: 1}},
-      enter_some: {:enter, %{argv: ["/bin/sh", "-l"], target: 4_194_304, namespaces: [:mount, :net, :pid], stdio: :pty}},
+      enter_some:
+        {:enter,
+         %{
+           argv: ["/bin/sh", "-l"],
+           target: 4_194_304,
+           namespaces: [:mount, :net, :pid],
+           stdio: :pty
+         }},
       enter_every_key: {:enter, Map.put(full, :target, 12345)},
       echo_spawn: {:echo, {:spawn, full}},
       echo_enter: {:echo, {:enter, %{argv: ["/bin/true"], target: 1}}},
@@ -223,8 +246,9 @@ defmodule Linx.FuzzSeeds do
     payload = Keyword.get(opts, :payload, "")
     masks = Keyword.get(opts, :mask, [0, 0, 0, 0, 0])
 
-    <<type::little-32, byte_size(payload)::little-32, Keyword.get(opts, :pid, 0)::little-signed-32,
-      Keyword.get(opts, :err, 0)::little-signed-32, Keyword.get(opts, :stage, 0)::little-signed-32,
+    <<type::little-32, byte_size(payload)::little-32,
+      Keyword.get(opts, :pid, 0)::little-signed-32, Keyword.get(opts, :err, 0)::little-signed-32,
+      Keyword.get(opts, :stage, 0)::little-signed-32,
       0::little-32>> <>
       for(m <- masks, into: "", do: <<m::little-64>>) <> payload
   end
@@ -276,7 +300,10 @@ defmodule Linx.FuzzSeeds do
 
   def framing_streams do
     req = :erlang.term_to_binary(Keyword.fetch!(requests(), :spawn_every_key))
-    cmds = for {_, c} <- checkpoint_commands() ++ running_commands(), do: :erlang.term_to_binary(c)
+
+    cmds =
+      for {_, c} <- checkpoint_commands() ++ running_commands(), do: :erlang.term_to_binary(c)
+
     session = IO.iodata_to_binary([frame(req) | Enum.map(cmds, &frame/1)])
     small = :erlang.term_to_binary({:signal, 15})
 
@@ -300,10 +327,13 @@ defmodule Linx.FuzzSeeds do
   # they read as the bug they pin (libFuzzer's own crash-*/leak-* files go
   # to the same directories). The BEAM never encodes a map with a repeated
   # key, but fd 3 is a byte stream: the agent must not trust it.
-  defp body(term), do: binary_part(:erlang.term_to_binary(term), 1, byte_size(:erlang.term_to_binary(term)) - 1)
+  defp body(term),
+    do: binary_part(:erlang.term_to_binary(term), 1, byte_size(:erlang.term_to_binary(term)) - 1)
 
   defp map_with_pairs(pairs) do
-    IO.iodata_to_binary([<<116, length(pairs)::32>> | for({k, v} <- pairs, do: [body(k), body(v)])])
+    IO.iodata_to_binary([
+      <<116, length(pairs)::32>> | for({k, v} <- pairs, do: [body(k), body(v)])
+    ])
   end
 
   defp request_with_pairs(pairs), do: <<131, 104, 2>> <> body(:spawn) <> map_with_pairs(pairs)
@@ -329,7 +359,8 @@ defmodule Linx.FuzzSeeds do
     sets = [
       request: for({n, t} <- requests(), do: {n, :erlang.term_to_binary(t)}),
       command:
-        for({n, t} <- checkpoint_commands() ++ running_commands() ++ notify_commands(),
+        for(
+          {n, t} <- checkpoint_commands() ++ running_commands() ++ notify_commands(),
           do: {n, :erlang.term_to_binary(t)}
         ),
       chan: chan_records(),
