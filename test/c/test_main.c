@@ -1,5 +1,5 @@
 /*
- * test_main.c - runs every test table (request, chan, framing).
+ * test_main.c - runs every test table (request, chan, framing, notify).
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -11,12 +11,12 @@
 int test_failed;
 
 extern const struct test_case request_tests[], chan_tests[],
-	framing_tests[];
+	framing_tests[], notify_tests[];
 
 int main(void)
 {
 	const struct test_case *tables[] = { request_tests, chan_tests,
-					     framing_tests };
+					     framing_tests, notify_tests };
 	int passed = 0, failed = 0;
 	size_t t;
 
