@@ -709,14 +709,14 @@ defmodule Linx.Seccomp.NotifyTest do
           Handler.handle(h, handler_call(:getpid, [6], 6))
           Handler.handle(h, handler_call(:getpid, [5], 7))
 
-          assert_receive {:sent, {:notify_reply, 1, [{:return, 0}]}}
-          assert_receive {:sent, {:notify_reply, 2, [{:errno, 13}]}}
-          assert_receive {:sent, {:notify_reply, 3, [{:errno, 13}]}}, 1000
-          assert_receive {:sent, {:notify_reply, 4, [{:errno, 13}]}}
-          assert_receive {:sent, {:notify_reply, 5, [{:errno, 13}]}}
-          assert_receive {:sent, {:notify_reply, 6, [{:errno, 13}]}}
+          assert_receive {:sent, {:notify_reply, 1, [{:return, 0}]}}, 2000
+          assert_receive {:sent, {:notify_reply, 2, [{:errno, 13}]}}, 2000
+          assert_receive {:sent, {:notify_reply, 3, [{:errno, 13}]}}, 2000
+          assert_receive {:sent, {:notify_reply, 4, [{:errno, 13}]}}, 2000
+          assert_receive {:sent, {:notify_reply, 5, [{:errno, 13}]}}, 2000
+          assert_receive {:sent, {:notify_reply, 6, [{:errno, 13}]}}, 2000
           # only calls 1 and 7 changed the state
-          assert_receive {:sent, {:notify_reply, 7, [{:return, 1}]}}
+          assert_receive {:sent, {:notify_reply, 7, [{:return, 1}]}}, 2000
         end)
 
       assert log =~ "boom"
