@@ -24,15 +24,15 @@ int ev_push(struct byteq *q, ei_x_buff *x);
 
 /**
  * struct ev_mem - one declared read of a notification
- * @arg:	argument index
  * @data:	bytes read (when @err is 0)
  * @len:	their count
+ * @arg:	argument index
  * @err:	errno of a failed read, else 0
  */
 struct ev_mem {
-	int arg;
 	const uint8_t *data;
 	size_t len;
+	int arg;
 	int err;
 };
 

@@ -42,6 +42,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <stdio.h>
@@ -179,15 +180,21 @@ static pid_t pending_take(struct notify_state *n, uint64_t id)
  *
  * Return: the tgid, or 0 if the thread is gone
  */
-static pid_t resolve_tgid(int proc_fd, pid_t tid)
+static int open_status(int proc_fd, pid_t tid)
 {
-	cleanup_close int fd = -1;
-	char path[32], text[4096], *p;
-	ssize_t n;
-	int tgid;
+	char path[32];
 
 	snprintf(path, sizeof(path), "%d/status", (int)tid);
-	fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+	return openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+}
+
+static pid_t resolve_tgid(int proc_fd, pid_t tid)
+{
+	cleanup_close int fd = open_status(proc_fd, tid);
+	char text[4096], *p, *end;
+	ssize_t n;
+	long tgid;
+
 	if (fd < 0)
 		return 0;
 	n = read(fd, text, sizeof(text) - 1);
@@ -195,7 +202,11 @@ static pid_t resolve_tgid(int proc_fd, pid_t tid)
 		return 0;
 	text[n] = '\0';
 	p = strstr(text, "\nTgid:");
-	if (!p || sscanf(p + 6, "%d", &tgid) != 1 || tgid <= 0)
+	if (!p)
+		return 0;
+	errno = 0;
+	tgid = strtol(p + 6, &end, 10);
+	if (errno || end == p + 6 || tgid <= 0 || tgid > INT_MAX)
 		return 0;
 	return tgid;
 }
@@ -574,25 +585,29 @@ void notify_reply_malformed(struct session *s, uint64_t id)
  */
 void notify_read_cmd(struct session *s, const struct linx_cmd *c)
 {
-	cleanup_close int fd = -1;
-	cleanup_free uint8_t *buf = malloc(c->rlen ? c->rlen : 1);
+	uint8_t *buf = malloc(c->rlen ? c->rlen : 1);
 	ssize_t n = 0;
-	int e = 0;
+	int fd, e = 0;
 
-	if (!buf)
+	if (!buf) {
 		e = ENOMEM;
-	else if (!id_valid(s, c->id))
+	} else if (!id_valid(s, c->id)) {
 		e = ENOENT;
-	else if ((fd = open_mem(s->proc_fd, c->pid, O_RDONLY)) < 0)
-		e = errno;
-	else if (c->rlen && (n = read_mem(fd, c->addr, buf, c->rlen,
-					  false)) < 0)
-		e = errno;
+	} else {
+		fd = open_mem(s->proc_fd, c->pid, O_RDONLY);
+		if (fd >= 0 && c->rlen)
+			n = read_mem(fd, c->addr, buf, c->rlen, false);
+		if (fd < 0 || n < 0)
+			e = errno;
+		if (fd >= 0)
+			close(fd);	/* close() keeps a success's errno */
+	}
 	/* After reading: the memory was the caller's only if it still is */
 	if (!e && !id_valid(s, c->id))
 		e = ENOENT;
 	ev_notify_answer(&s->out, "notify_mem", c->ref, c->ref_len, buf,
 			 e ? 0 : n, e);
+	free(buf);
 }
 
 /**

@@ -91,10 +91,21 @@ static bool same_ns(int fd, const char *proc)
 static int status_ids(const char *text, const char *key, unsigned ids[3])
 {
 	const char *p = strstr(text, key);
+	unsigned long v;
+	char *end;
+	int i;
 
-	if (!p || sscanf(p + strlen(key), "%u %u %u", &ids[0], &ids[1],
-			 &ids[2]) != 3)
+	if (!p)
 		return -1;
+	p += strlen(key);
+	for (i = 0; i < 3; i++) {
+		errno = 0;
+		v = strtoul(p, &end, 10);
+		if (errno || end == p || v > UINT32_MAX)
+			return -1;
+		ids[i] = v;
+		p = end;
+	}
 	return 0;
 }
 

@@ -244,7 +244,11 @@ static int decode_call_ctx(struct tdec *d, struct notify_step *st,
 		return -1;
 	for (i = 0; i < arity; i++) {
 		if (!td_is_atom(d)) {
-			if (td_skip(d, path) || td_skip(d, path))
+			path_fmt(p, sizeof(p), "%s.<key>", path);
+			if (td_skip(d, p))
+				return -1;
+			path_fmt(p, sizeof(p), "%s.<value>", path);
+			if (td_skip(d, p))
 				return -1;
 			continue;
 		}
