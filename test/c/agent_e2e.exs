@@ -507,7 +507,8 @@ results = [
       on_exit: :kill,
       checkpoint: true,
       commands: [],
-      winsize: nil
+      winsize: nil,
+      cgroup: nil
     } or m
   end)
 ]
