@@ -305,7 +305,17 @@ defmodule Linx.Process.Options do
 
     commands = Linx.Process.Commands.from_options(caps, Keyword.get(opts, :seccomp), full)
 
-    %{acc | commands: commands}
+    %{acc | commands: with_notify_filter(commands, acc.notify)}
+  end
+
+  # The notify filter goes first among the filters: the child hands its
+  # listener to the agent right after installing it, and a later deny
+  # filter must not be able to block that hand-off.
+  defp with_notify_filter(commands, nil), do: commands
+
+  defp with_notify_filter(commands, notify) do
+    {caps, filters} = Enum.split_while(commands, &(elem(&1, 0) != :seccomp_install))
+    caps ++ [{:seccomp_notify_install, Linx.Seccomp.Notify.filter(notify)} | filters]
   end
 
   # The permitted set the child holds at its checkpoint: all of them in a
