@@ -1,5 +1,6 @@
 /*
- * caps.c - capability commands (libcap) and seccomp filter install, run
+ * caps.c - credentials and capability commands (libcap) and seccomp
+ * filter install, run
  * by the child at the checkpoint (capabilities and filters are per thread,
  * so the agent cannot apply them on the child's behalf).
  *
@@ -12,7 +13,9 @@
  * the child: clone3 without CLONE_VM is fork, and the agent is single
  * threaded, so no allocator lock can be held by another thread.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/capability.h>
@@ -80,6 +83,39 @@ int caps_set_thread(uint64_t eff, uint64_t prm, uint64_t inh,
 	cap_free(caps);
 	if (rc)
 		return linx_fail(err, i, STAGE_CAP_SET_THREAD, "cap_set_proc");
+	return 0;
+}
+
+/**
+ * caps_set_ids() - become @uid/@gid (ids inside our user namespace)
+ * @uid:	user id
+ * @gid:	group id
+ * @err:	stage setgroups, setresgid or setresuid on failure
+ *
+ * Runs first among the checkpoint commands, after the BEAM wrote the
+ * namespace's maps. Supplementary groups inherited from the host are
+ * dropped where setgroups is allowed (with setgroups=deny the kernel
+ * refuses, EPERM, and they stay: see docs/protocol.md). The gid goes
+ * before the uid: once the uid is not 0, changing the gid needs
+ * CAP_SETGID, which it may no longer have. KEEPCAPS keeps the permitted
+ * set across the uid change, so the capability commands that follow
+ * still decide what the workload keeps.
+ *
+ * Return: 0 or -1
+ */
+int caps_set_ids(uint32_t uid, uint32_t gid, struct linx_err *err)
+{
+	if (setgroups(0, NULL) && errno != EPERM)
+		return linx_fail(err, errno, STAGE_SETGROUPS, "setgroups(0)");
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0))
+		return linx_fail(err, errno, STAGE_SETRESUID, "PR_SET_KEEPCAPS");
+	if (setresgid(gid, gid, gid))
+		return linx_fail(err, errno, STAGE_SETRESGID, "setresgid(%u)",
+				 gid);
+	if (setresuid(uid, uid, uid))
+		return linx_fail(err, errno, STAGE_SETRESUID, "setresuid(%u)",
+				 uid);
+	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
 	return 0;
 }
 

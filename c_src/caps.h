@@ -14,6 +14,7 @@ int caps_drop_bounding(uint64_t mask, struct linx_err *err);
 int caps_set_thread(uint64_t eff, uint64_t prm, uint64_t inh,
 		    struct linx_err *err);
 int caps_set_ambient(uint64_t mask, struct linx_err *err);
+int caps_set_ids(uint32_t uid, uint32_t gid, struct linx_err *err);
 int caps_query(uint64_t out[5], struct linx_err *err);
 int seccomp_check_len(size_t len);
 int seccomp_install(const void *bpf, size_t len, struct linx_err *err);

@@ -83,6 +83,7 @@ int chan_decode(const void *buf, size_t n, struct chan_rec *rec,
 	case CHAN_CAP_SET_THREAD:
 	case CHAN_CAP_SET_AMBIENT:
 	case CHAN_CAPS_QUERY:
+	case CHAN_SET_IDS:
 		if (rec->len)
 			goto bad;
 		return 0;

@@ -33,6 +33,7 @@ enum chan_type {
 	CHAN_SECCOMP_NOTIFY_INSTALL, /* payload: sock_filter array; answered
 				      * with CHAN_OK carrying the listener
 				      * (SCM_RIGHTS) */
+	CHAN_SET_IDS,		/* mask[0] = uid, mask[1] = gid */
 };
 
 /**

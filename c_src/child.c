@@ -148,6 +148,12 @@ static void child_checkpoint(const struct child_plan *p)
 			return;
 		case CHAN_ABORT:
 			_exit(0);
+		case CHAN_SET_IDS:
+			rc = caps_set_ids(rec.mask[0], rec.mask[1], &err);
+			/* a credential change clears PDEATHSIG: set it again */
+			if (!rc && p->pdeathsig)
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+			break;
 		case CHAN_CAP_DROP_BOUNDING:
 			rc = caps_drop_bounding(rec.mask[0], &err);
 			break;

@@ -70,7 +70,10 @@
 	X(BAD_STATE, "bad_state")                               \
 	X(PIDFD, "pidfd")                                       \
 	X(SUBREAPER, "subreaper")                               \
-	X(CGROUP, "cgroup")
+	X(CGROUP, "cgroup")                                     \
+	X(SETGROUPS, "setgroups")                               \
+	X(SETRESGID, "setresgid")                               \
+	X(SETRESUID, "setresuid")
 
 #define LINX_STAGE_ENUM(id, name) STAGE_##id,
 enum linx_stage { LINX_STAGES(LINX_STAGE_ENUM) STAGE_COUNT };

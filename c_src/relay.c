@@ -73,6 +73,11 @@ static void relay_apply(struct session *s, const struct linx_cmd *c)
 
 	memset(&rec, 0, sizeof(rec));
 	switch (c->kind) {
+	case CMD_SET_IDS:
+		rec.type = CHAN_SET_IDS;
+		rec.mask[0] = c->mask[0];
+		rec.mask[1] = c->mask[1];
+		break;
 	case CMD_CAP_DROP_BOUNDING:
 		rec.type = CHAN_CAP_DROP_BOUNDING;
 		rec.mask[0] = c->mask[0];

@@ -70,6 +70,7 @@ static const struct cmd_row cmd_table[] = {
 	{ "abort",		0, CMD_ABORT,			false },
 	{ "caps_query",		0, CMD_CAPS_QUERY,		true },
 	{ "close_stdin",	0, CMD_CLOSE_STDIN,		false },
+	{ "set_ids",		2, CMD_SET_IDS,			true },
 	{ "cap_drop_bounding",	1, CMD_CAP_DROP_BOUNDING,	true },
 	{ "cap_set_thread",	3, CMD_CAP_SET_THREAD,		true },
 	{ "cap_set_ambient",	1, CMD_CAP_SET_AMBIENT,		true },
@@ -624,6 +625,14 @@ static int decode_command(struct tdec *d, struct linx_cmd *c,
 	c->kind = row->kind;
 
 	switch (c->kind) {
+	case CMD_SET_IDS:
+		/* uid, gid: ids inside the workload's user namespace */
+		for (i = 0; i < arity; i++) {
+			path_fmt(p, sizeof(p), "%s.%s[%d]", path, tag, i);
+			if (td_uint_max(d, 0, 0xfffffffeULL, &c->mask[i], p))
+				return -1;
+		}
+		return 0;
 	case CMD_CAP_DROP_BOUNDING:
 	case CMD_CAP_SET_AMBIENT:
 	case CMD_CAP_SET_THREAD:
@@ -1441,10 +1450,13 @@ int cmd_encode(const struct linx_cmd *cmd, ei_x_buff *x)
 	case CMD_CAPS_QUERY:
 	case CMD_CLOSE_STDIN:
 		return ei_x_encode_atom(x, name);
+	case CMD_SET_IDS:
 	case CMD_CAP_DROP_BOUNDING:
 	case CMD_CAP_SET_AMBIENT:
 	case CMD_CAP_SET_THREAD: {
-		int n = cmd->kind == CMD_CAP_SET_THREAD ? 3 : 1;
+		int n = cmd->kind == CMD_CAP_SET_THREAD ? 3 :
+			cmd->kind == CMD_SET_IDS	 ? 2 :
+							   1;
 
 		if (ei_x_encode_tuple_header(x, n + 1) ||
 		    ei_x_encode_atom(x, name))

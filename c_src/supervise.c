@@ -247,6 +247,7 @@ static void handle_command(struct session *s, const struct linx_cmd *c)
 	switch (c->kind) {
 	case CMD_PROCEED:
 	case CMD_ABORT:
+	case CMD_SET_IDS:
 	case CMD_CAP_DROP_BOUNDING:
 	case CMD_CAP_SET_THREAD:
 	case CMD_CAP_SET_AMBIENT:

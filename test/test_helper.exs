@@ -2,6 +2,4 @@
 # (or user namespaces) and the agent built by `mix compile`.
 # The soak test (tag :soak, ~5 s) runs by default; LINX_SOAK=0 skips it.
 exclude = if System.get_env("LINX_SOAK") == "0", do: [:soak], else: []
-# User-notification scenarios need the agent's listener support (issue 4).
-exclude = exclude ++ [:notify]
 ExUnit.start(exclude: exclude, capture_log: true)

@@ -66,6 +66,11 @@ defmodule Linx.Process do
       `Linx.Seccomp.Notify` and `docs/notify.md`. The owner receives
       `{:notify_summary, term}` before the terminal event when the handler
       has a `summary/1` callback.
+    * `:uid`, `:gid` - the ids the workload runs as, inside its user
+      namespace (both or neither). Set at the checkpoint after the maps are
+      written, before the capabilities; supplementary groups are dropped
+      where the kernel allows it. With `uid_map: [{0, 100_000, 65_536}]`,
+      `uid: 0, gid: 0` makes the workload root inside, 100000 outside.
     * `:cgroup` - `:auto` (default), `true` or `false`: put the workload in
       a cgroup v2 group of its own, so that the whole tree can be killed
       even if the agent itself is killed (see `Linx.Cgroup`).
@@ -682,6 +687,8 @@ defmodule Linx.Process do
 
     case write_maps(s) do
       :ok ->
+        for cmd <- Wire.deferred_commands(s.opts), do: send_frame(s, cmd)
+
         cond do
           s.opts.checkpoint ->
             s = reply(s, :start_from, {:ok, self()})

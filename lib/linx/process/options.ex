@@ -29,6 +29,8 @@ defmodule Linx.Process.Options do
             commands: [],
             notify: nil,
             cgroup: :auto,
+            uid: nil,
+            gid: nil,
             stderr_to_stdout: false
 
   @type t :: %__MODULE__{}
@@ -51,7 +53,9 @@ defmodule Linx.Process.Options do
     :capabilities,
     :seccomp,
     :notify,
-    :cgroup
+    :cgroup,
+    :uid,
+    :gid
   ]
 
   @doc false
@@ -81,6 +85,7 @@ defmodule Linx.Process.Options do
     |> resolve_env(opts)
     |> default_stdio()
     |> check_maps()
+    |> check_ids()
     |> build_commands(opts)
   end
 
@@ -216,6 +221,14 @@ defmodule Linx.Process.Options do
   defp option(acc, :setgroups, v, _) when v in [:auto, :allow, :deny], do: %{acc | setgroups: v}
   defp option(_, :setgroups, v, _), do: bad!(:setgroups, v, ":auto, :allow or :deny")
 
+  defp option(acc, key, id, _) when key in [:uid, :gid] do
+    unless is_integer(id) and id >= 0 and id < 0xFFFFFFFF do
+      bad!(key, id, "an id 0..4294967294 (as seen inside the workload's user namespace)")
+    end
+
+    Map.put(acc, key, id)
+  end
+
   defp option(acc, :cgroup, v, _) when v in [:auto, true, false], do: %{acc | cgroup: v}
   defp option(_, :cgroup, v, _), do: bad!(:cgroup, v, ":auto, true or false")
 
@@ -298,6 +311,15 @@ defmodule Linx.Process.Options do
     acc
   end
 
+  defp check_ids(%{uid: nil, gid: nil} = acc), do: acc
+
+  defp check_ids(%{uid: uid, gid: gid}) when is_nil(uid) or is_nil(gid) do
+    raise ArgumentError,
+          "invalid options :uid/:gid: give both (got uid: #{inspect(uid)}, gid: #{inspect(gid)})"
+  end
+
+  defp check_ids(acc), do: acc
+
   defp build_commands(acc, opts) do
     caps = Keyword.get(opts, :capabilities)
     # Read /proc only when capabilities are asked for: not on every spawn.
@@ -305,7 +327,11 @@ defmodule Linx.Process.Options do
 
     commands = Linx.Process.Commands.from_options(caps, Keyword.get(opts, :seccomp), full)
 
-    %{acc | commands: with_notify_filter(commands, acc.notify)}
+    commands = with_notify_filter(commands, acc.notify)
+    # Credentials first: the capability commands then shape what the new
+    # uid keeps (see caps_set_ids in c_src/caps.c).
+    commands = if acc.uid, do: [{:set_ids, acc.uid, acc.gid} | commands], else: commands
+    %{acc | commands: commands}
   end
 
   # The notify filter goes first among the filters: the child hands its

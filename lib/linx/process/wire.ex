@@ -17,7 +17,7 @@ defmodule Linx.Process.Wire do
         no_new_privs: o.no_new_privs,
         on_exit: o.on_exit,
         checkpoint: agent_checkpoint?,
-        commands: o.commands
+        commands: request_commands(o)
       }
       |> put_if(:cwd, cwd(o))
       |> put_if(:winsize, o.winsize)
@@ -37,7 +37,7 @@ defmodule Linx.Process.Wire do
   # them exist before a frame is decoded with [:safe], which refuses to
   # create atoms: a frame from the agent can never grow the atom table.
   @agent_atoms ~w(status spawned ready running exited signaled aborted error malformed
-    stdout stderr pty_out caps decoded notify notify_failed notify_mem notify_fd_path
+    stdout stderr pty_out caps decoded set_ids setgroups setresgid setresuid notify notify_failed notify_mem notify_fd_path
     execve stdio chdir setsid sigmask pdeathsig no_new_privs cap_drop_bounding
     cap_set_thread cap_set_ambient caps_query seccomp_no_new_privs seccomp_install
     malformed_request request_too_big clone fork sigprocmask pipe2 socketpair signalfd
@@ -73,6 +73,18 @@ defmodule Linx.Process.Wire do
       [System.find_executable(prog) || prog | args]
     end
   end
+
+  # With maps to write, the commands wait: set_ids needs the maps, and
+  # the agent would apply request commands as soon as the child is ready,
+  # before the BEAM has written them. Linx.Process sends them as frames
+  # once the maps are in place.
+  defp request_commands(%Options{uid_map: nil, gid_map: nil} = o), do: o.commands
+  defp request_commands(_), do: []
+
+  @doc "Checkpoint commands the server sends itself, after writing the maps."
+  @spec deferred_commands(Options.t()) :: [tuple]
+  def deferred_commands(%Options{uid_map: nil, gid_map: nil}), do: []
+  def deferred_commands(o), do: o.commands
 
   # A spawned workload starts in the BEAM's working directory of now, even
   # when its agent was started earlier by Linx.Pool. In enter mode the

@@ -100,6 +100,47 @@ defmodule Linx.Process.NamespacesTest do
       assert String.split(map) == ["0", "#{host_uid}", "1"]
     end
 
+    test "uid/gid: root inside a container mapped to 100000 outside" do
+      {:ok, proc} =
+        Linx.Process.spawn(
+          argv: ["/bin/sh", "-c", "id -u; id -g; read x"],
+          namespaces: [:user],
+          uid_map: [{0, 100_000, 65536}],
+          gid_map: [{0, 100_000, 65536}],
+          uid: 0,
+          gid: 0,
+          stdio: :pipe
+        )
+
+      assert_receive {:linx_process, ^proc, {:stdout, out}}, 5000
+      out = if out =~ ~r/\n.*\n/, do: out, else: out <> receive_stdout(proc)
+      assert out == "0\n0\n"
+      # The host sees the mapped ids.
+      status = File.read!("/proc/#{Linx.Process.os_pid(proc)}/status")
+      assert status =~ ~r/^Uid:\s+100000\s/m
+      assert status =~ ~r/^Gid:\s+100000\s/m
+      Linx.Process.close_stdin(proc)
+      assert {:exited, _} = Linx.Process.await(proc)
+    end
+
+    test "uid/gid outside the map fail at :setresgid before exec" do
+      assert {:error, {:einval, :setresgid}} =
+               Linx.Process.spawn(
+                 argv: ["/bin/true"],
+                 namespaces: [:user],
+                 uid_map: [{0, 100_000, 10}],
+                 gid_map: [{0, 100_000, 10}],
+                 uid: 500,
+                 gid: 500
+               )
+    end
+
+    test "uid without gid is refused before spawning" do
+      assert_raise ArgumentError, ~r/uid.*gid/, fn ->
+        Linx.Process.spawn(argv: ["/bin/true"], uid: 0)
+      end
+    end
+
     test "an unmapped user namespace shows the overflow uid" do
       {out, 0} = Linx.Process.run(["/bin/id", "-u"], namespaces: [:user])
       assert String.trim(out) == File.read!("/proc/sys/kernel/overflowuid") |> String.trim()
@@ -127,6 +168,14 @@ defmodule Linx.Process.NamespacesTest do
 
       assert out == "linx-inside\n"
       refute String.trim(File.read!("/proc/sys/kernel/hostname")) == "linx-inside"
+    end
+  end
+
+  defp receive_stdout(proc) do
+    receive do
+      {:linx_process, ^proc, {:stdout, more}} -> more
+    after
+      5000 -> ""
     end
   end
 

@@ -84,6 +84,9 @@ defmodule Linx.Seccomp.NotifyScenariosTest do
         namespaces: [:user, :mount],
         uid_map: [{0, 100_000, 65536}],
         gid_map: [{0, 100_000, 65536}],
+        # root inside the container, 100000 on the host (as LXD runs it)
+        uid: 0,
+        gid: 0,
         notify: mknod_rules(dir),
         stderr_to_stdout: true
       ]
