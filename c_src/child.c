@@ -347,7 +347,8 @@ void child_main(const struct child_plan *p)
 	if (chan_send(p->chan, &ready, NULL, 0))
 		_exit(1);
 
-	child_checkpoint(p);
+	if (!p->no_checkpoint)
+		child_checkpoint(p);
 
 	if (child_stdio(p))
 		child_report(p, errno, STAGE_STDIO, true);

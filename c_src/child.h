@@ -38,6 +38,9 @@ struct child_stdio {
  * @check_ppid:		getppid() is meaningful (same pid namespace)
  * @agent_pid:		the agent's pid, to compare with getppid()
  * @no_new_privs:	PR_SET_NO_NEW_PRIVS before the checkpoint
+ * @no_checkpoint:	nothing to apply and nobody to wait for: go straight
+ *			from READY to execve (the agent is suspended in a
+ *			CLONE_VFORK meanwhile, see spawn.c)
  */
 struct child_plan {
 	char *const *argv;
@@ -53,6 +56,7 @@ struct child_plan {
 	bool check_ppid;
 	pid_t agent_pid;
 	bool no_new_privs;
+	bool no_checkpoint;
 };
 
 void child_main(const struct child_plan *p) __attribute__((noreturn));

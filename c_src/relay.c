@@ -222,8 +222,13 @@ static void relay_on_record(struct session *s, const struct chan_rec *rec,
 		if (s->state != ST_WAIT_READY)
 			break;
 		s->pid_in_ns = rec->pid;
-		s->state = ST_CHECKPOINT;
 		ev_status_int(&s->out, "ready", rec->pid);
+		if (s->no_checkpoint) {
+			/* it did not wait: what follows is the exec outcome */
+			s->state = ST_AWAIT_EXEC;
+			return;
+		}
+		s->state = ST_CHECKPOINT;
 		relay_advance(s);
 		return;
 	case CHAN_ERR:

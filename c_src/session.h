@@ -58,6 +58,7 @@ enum sess_state {
  * @proc_fd:		/proc of the agent's own pid namespace (opened before
  *			any setns; used by the tree sweep)
  * @cgroup_fd:		the workload's cgroup v2 directory, or -1
+ * @no_checkpoint:	the child went from READY to execve by itself
  * @agent_pid:		getpid()
  * @child:		host pid of the workload
  * @pidfd:		pidfd of the workload (CLONE_PIDFD)
@@ -89,6 +90,7 @@ struct session {
 	int sigfd;
 	int proc_fd;
 	int cgroup_fd;
+	bool no_checkpoint;
 	pid_t agent_pid;
 	pid_t child;
 	int pidfd;

@@ -59,7 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(size >= sizeof(rec) && size <= CHAN_MAX_RECORD);
 	FUZZ_ASSERT(rec.len == size - sizeof(rec));
 	FUZZ_ASSERT(rec.reserved == 0);
-	if (rec.type == CHAN_SECCOMP_INSTALL) {
+	if (rec.type == CHAN_SECCOMP_INSTALL ||
+	    rec.type == CHAN_SECCOMP_NOTIFY_INSTALL) {
 		FUZZ_ASSERT(payload == data + sizeof(rec));
 		FUZZ_ASSERT(rec.len >= 8 && rec.len % 8 == 0 &&
 			    rec.len <= CHAN_MAX_PAYLOAD);
@@ -67,7 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(payload == NULL && rec.len == 0);
 		FUZZ_ASSERT((rec.type >= CHAN_READY && rec.type <= CHAN_CAPS) ||
 			    (rec.type >= CHAN_PROCEED &&
-			     rec.type <= CHAN_CAPS_QUERY));
+			     rec.type <= CHAN_CAPS_QUERY) ||
+			    rec.type == CHAN_SET_IDS);
 	}
 	if (rec.type == CHAN_ERR)
 		FUZZ_ASSERT(rec.stage > STAGE_NONE && rec.stage < STAGE_COUNT &&
