@@ -98,6 +98,41 @@ defmodule Bench.Runner do
     end
   end
 
+  @pool_size 2
+
+  @doc """
+  Times `fun` on the cold path: the pool is off, so the agent is opened on
+  demand.
+  """
+  def cold(fun) do
+    Linx.Pool.resize(0)
+    timed(fun)
+  end
+
+  @doc """
+  Times `fun` on the warm path: the pool is full before, and refilled
+  (untimed) after, so its background opens never run during another
+  contender's measurement.
+  """
+  def warm(fun) do
+    fill_pool()
+    t = timed(fun)
+    fill_pool()
+    t
+  end
+
+  defp fill_pool do
+    Linx.Pool.resize(@pool_size)
+    wait_until(fn -> Linx.Pool.idle() >= @pool_size end)
+  end
+
+  defp wait_until(f) do
+    unless f.() do
+      Process.sleep(1)
+      wait_until(f)
+    end
+  end
+
   @doc "Raises unless `Linx.Process.run/2` ran the program to exit 0."
   def linx_run(argv, opts \\ []) do
     {_, 0} = Linx.Process.run(argv, opts)

@@ -41,7 +41,7 @@ defmodule Bench.Checkpoint do
       "(compiled once before measuring); `{:bpf, bin}` skips the cache lookup too."
     ])
 
-    run = fn opts -> fn -> timed(fn -> linx_run([@true_], opts) end) end end
+    run = fn opts -> fn -> warm(fn -> linx_run([@true_], opts) end) end end
 
     contenders = [
       {@plain, run.([])},

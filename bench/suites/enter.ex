@@ -9,7 +9,7 @@ defmodule Bench.Enter do
   alias Bench.{Floor, Report}
 
   @true_ "/bin/true"
-  @linx "Linx.Process.enter/2 + await"
+  @linx "Linx.Process.enter/2 + await (warm, pool)"
   @nsenter "nsenter -t PID -a"
 
   def run(iters) do
@@ -34,7 +34,7 @@ defmodule Bench.Enter do
     contenders = [
       {@linx,
        fn ->
-         timed(fn ->
+         warm(fn ->
            {:ok, p} = Linx.Process.enter(pid, argv: [@true_])
            {:exited, 0} = Linx.Process.await(p)
          end)

@@ -40,7 +40,7 @@ defmodule Bench.Ns do
     targets
   end
 
-  defp linx_label, do: "Linx.Process.run/2"
+  defp linx_label, do: "Linx.Process.run/2 (warm, pool)"
 
   defp bwrap_same_args(net?) do
     ~w(--unshare-user --unshare-pid --unshare-uts --unshare-ipc) ++
@@ -71,7 +71,7 @@ defmodule Bench.Ns do
 
     contenders =
       [
-        {linx_label(), fn -> timed(fn -> linx_run([@true_], opts) end) end},
+        {linx_label(), fn -> warm(fn -> linx_run([@true_], opts) end) end},
         {same, fn -> timed(fn -> port_exec(unshare, [same_flags, @true_]) end) end}
       ] ++
         if(net?,

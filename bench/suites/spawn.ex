@@ -4,7 +4,8 @@ defmodule Bench.Spawn do
   `System.cmd/3` vs a bare `Port.open` to its exit status (the BEAM's
   floor) vs fork+execve+waitpid in C (the kernel's floor).
 
-  Also the warm path (a pool of agents) when the project has one.
+  Linx twice: cold (pool off, the agent opened on demand) and warm
+  (`Linx.Pool` holding started agents).
   """
 
   import Bench.Runner
@@ -12,7 +13,8 @@ defmodule Bench.Spawn do
 
   @true_ "/bin/true"
 
-  @linx "Linx.Process.run/2"
+  @linx "Linx.Process.run/2 (cold, no pool)"
+  @warm "Linx.Process.run/2 (warm, pool)"
   @cmd "System.cmd/3"
   @port "Port.open (BEAM floor)"
   @floor "C fork+execve+waitpid (kernel floor)"
@@ -28,13 +30,13 @@ defmodule Bench.Spawn do
 
     contenders =
       [
-        {@linx, fn -> timed(fn -> linx_run([@true_]) end) end},
+        {@linx, fn -> cold(fn -> linx_run([@true_]) end) end},
+        {@warm, fn -> warm(fn -> linx_run([@true_]) end) end},
         {@cmd, fn -> timed(fn -> {_, 0} = System.cmd(@true_, []) end) end},
         {@port, fn -> timed(fn -> port_exec(@true_) end) end},
         {@floor, fn -> Floor.run(floor) end}
       ] ++
-        if(agent, do: [{@agent, fn -> Floor.run(agent) end}], else: []) ++
-        warm_contender()
+        if(agent, do: [{@agent, fn -> Floor.run(agent) end}], else: [])
 
     results = interleave(contenders, iters)
     Floor.close(floor)
@@ -67,37 +69,9 @@ defmodule Bench.Spawn do
       nil
   end
 
-  # The pool is not built yet; when it is, this measures it.
-  defp pool? do
-    Code.ensure_loaded?(Linx.Pool) or Application.get_env(:linx, :pool_size) != nil
-  end
-
-  defp warm_contender do
-    cond do
-      Code.ensure_loaded?(Linx.Pool) and function_exported?(Linx.Pool, :run, 2) ->
-        [
-          {"Linx.Pool.run/2 (warm)",
-           fn -> timed(fn -> {_, 0} = apply(Linx.Pool, :run, [[@true_], []]) end) end}
-        ]
-
-      pool?() ->
-        # pool_size configured: run/2 is assumed to go through the pool
-        [{"Linx.Process.run/2 (warm, pool)", fn -> timed(fn -> linx_run([@true_]) end) end}]
-
-      true ->
-        []
-    end
-  end
-
   defp warm_target(results) do
-    case Enum.find(results, fn {label, _} -> label =~ "warm" end) do
-      nil ->
-        Report.target("warm path faster than System.cmd", {:na, "no pool"}, 1.0, "< 1.00×")
-
-      {label, _} ->
-        r = ratio(results, label, @cmd)
-        t = Report.target("warm path faster than System.cmd", r, 1.0, "< 1.00×")
-        if r < 1.0, do: t, else: %{t | status: "missed"}
-    end
+    r = ratio(results, @warm, @cmd)
+    t = Report.target("warm path faster than System.cmd", r, 1.0, "< 1.00×")
+    if r < 1.0, do: t, else: %{t | status: "missed"}
   end
 end
