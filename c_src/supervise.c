@@ -27,6 +27,7 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -80,6 +81,42 @@ static void terminate(const struct session *s, int code)
 
 static void close_fd(int *fdp);
 
+/* How long the agent keeps draining fd 3 before exiting (see below) */
+#define LINGER_QUIET_MS 50
+#define LINGER_MAX_MS 500
+
+/*
+ * drain_beam_input() - keep reading (and dropping) what the BEAM still
+ * sends, until it has been quiet for a moment, before exiting.
+ *
+ * Why: a BEAM write into a pipe whose reader is gone fails with EPIPE,
+ * and erts then closes the port at once, dropping the frames we wrote
+ * last but it had not read yet — the terminal status among them. A
+ * command sent just as the workload ends (a signal, a :proceed behind a
+ * failing command) is enough. Holding fd 3 open and drained while the
+ * BEAM catches up closes that window; EOF (the port is closed) ends it
+ * early.
+ */
+static void drain_beam_input(void)
+{
+	struct pollfd p = { .fd = LINX_FD_IN, .events = POLLIN };
+	struct timespec t0, now;
+	char buf[4096];
+	ssize_t n;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (poll(&p, 1, LINGER_QUIET_MS) > 0) {
+		n = read(LINX_FD_IN, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - t0.tv_sec) * 1000 +
+			    (now.tv_nsec - t0.tv_nsec) / 1000000 >
+		    LINGER_MAX_MS)
+			return;
+	}
+}
+
 /**
  * agent_exit() - flush what is queued for the BEAM and exit
  * @s:		session
@@ -92,6 +129,8 @@ void agent_exit(struct session *s, int code)
 	/* Every exit path leaves with nothing open (valgrind --track-fds) */
 	close_fd(&s->chan);
 	close_fd(&s->cgroup_fd);
+	if (code != EXIT_BEAM)
+		drain_beam_input();
 	terminate(s, code);
 }
 

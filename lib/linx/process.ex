@@ -110,7 +110,8 @@ defmodule Linx.Process do
       or `:command_too_big`; not terminal). `errno` is an atom such as
       `:enoent` where Linux has a name for it;
     * `{:agent_died, exit_status}` - the agent exited without a terminal
-      frame (terminal);
+      frame (terminal); `exit_status` is `{:port_closed, reason}` when the
+      port closed without one;
     * `:aborted` - `abort/1` stopped the workload before exec (terminal).
 
   Every byte of output arrives before the terminal event.
@@ -149,7 +150,7 @@ defmodule Linx.Process do
           {:exited, non_neg_integer}
           | {:signaled, pos_integer}
           | {:error, atom | integer, atom}
-          | {:agent_died, integer}
+          | {:agent_died, integer | {:port_closed, term}}
           | :aborted
 
   ## Public API
@@ -641,6 +642,17 @@ defmodule Linx.Process do
     do: {:stop, :normal, s}
 
   # The port's own exit signal follows its exit_status: nothing to do.
+  # The port's own exit signal: :normal follows its exit_status (handled
+  # above). Anything else (:epipe: a write found the agent gone) means the
+  # port closed without an exit status, and possibly without the frames
+  # the agent wrote last: end here rather than wait for a status that will
+  # never come.
+  def handle_info({:EXIT, port, :normal}, s) when is_port(port), do: {:noreply, s}
+
+  def handle_info({:EXIT, port, reason}, %{port: port} = s) do
+    handle_info({port, {:exit_status, {:port_closed, reason}}}, s)
+  end
+
   def handle_info({:EXIT, port, _reason}, s) when is_port(port), do: {:noreply, s}
 
   # Linked (start_link) parent exits: same as the owner going away.
