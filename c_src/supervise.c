@@ -129,8 +129,11 @@ void agent_exit(struct session *s, int code)
 	/* Every exit path leaves with nothing open (valgrind --track-fds) */
 	close_fd(&s->chan);
 	close_fd(&s->cgroup_fd);
-	if (code != EXIT_BEAM)
+	if (code != EXIT_BEAM) {
+		/* Everything is said: EOF now, so readers need not wait */
+		close(LINX_FD_OUT);
 		drain_beam_input();
+	}
 	terminate(s, code);
 }
 
