@@ -1,7 +1,7 @@
 # The Linx benchmark suite. Run it with script/bench (which installs the
 # comparison tools and builds the C harness), or directly:
 #
-#   MIX_ENV=prod mix run bench/run.exs [spawn ns enter checkpoint throughput memory phases]
+#   MIX_ENV=prod mix run bench/run.exs [spawn ns enter checkpoint throughput memory phases notify]
 #
 # BENCH_ITERS sets the iterations per latency benchmark (default 300).
 
@@ -17,7 +17,8 @@ suites = [
   checkpoint: Bench.Checkpoint,
   throughput: Bench.Throughput,
   memory: Bench.Memory,
-  phases: Bench.Phases
+  phases: Bench.Phases,
+  notify: Bench.Notify
 ]
 
 names = Keyword.keys(suites)

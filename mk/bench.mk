@@ -6,9 +6,13 @@
 #
 # bench/bin/floor: fork/clone/setns + execve + waitpid in a loop, timing
 # each iteration (the kernel's floor the Linx figures are compared with).
+# bench/bin/notify_load: the notify benchmark's workload (timed getppid
+# calls); bench/bin/notify_floor: a one-process seccomp user-notification
+# supervisor (the floor the Linx notify round trip is compared with).
 
 BENCH_BIN := bench/bin
-BENCH_PROGRAMS := $(BENCH_BIN)/floor
+BENCH_PROGRAMS := $(BENCH_BIN)/floor $(BENCH_BIN)/notify_floor \
+		  $(BENCH_BIN)/notify_load
 
 .PHONY: bench-c
 
@@ -17,6 +21,10 @@ bench-c: $(BENCH_PROGRAMS)
 $(BENCH_BIN)/%: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $<
+
+$(BENCH_BIN)/notify_load: bench/notify_load.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -pthread -o $@ $<
 
 .PHONY: bench-clean
 bench-clean:
