@@ -103,11 +103,11 @@ defmodule Linx.Pool do
         # The new owner gets the port's messages and its link; ours goes.
         Port.connect(port, pid)
         Process.unlink(port)
-        send(self(), :refill)
+        refill_later()
         {:reply, port, %{s | idle: rest}}
 
       {:empty, _} ->
-        send(self(), :refill)
+        refill_later()
         {:reply, nil, s}
     end
   end
@@ -143,6 +143,11 @@ defmodule Linx.Pool do
 
   def handle_info({:EXIT, _port, _}, s), do: {:noreply, s}
   def handle_info(_, s), do: {:noreply, s}
+
+  # Opening an agent is a fork and an exec on a machine with few cores: not
+  # while the workload that just took one is being cloned and exec'd.
+  @refill_delay_ms 5
+  defp refill_later, do: Process.send_after(self(), :refill, @refill_delay_ms)
 
   defp shrink(s) do
     if :queue.len(s.idle) > s.size do
