@@ -532,10 +532,11 @@ static int decode_notify_reply(struct tdec *d, struct linx_cmd *c,
 }
 
 /*
- * decode_notify_read() - {ref, id, pid, addr, len}
+ * decode_ref_id_pid() - the {ref, id, pid, ...} prefix shared by the
+ * handler's requests (notify_read, notify_fd_path)
  */
-static int decode_notify_read(struct tdec *d, struct linx_cmd *c,
-			      const char *path)
+static int decode_ref_id_pid(struct tdec *d, struct linx_cmd *c,
+			     const char *path)
 {
 	char p[PATH_MAX_LEN];
 	uint64_t v;
@@ -550,6 +551,20 @@ static int decode_notify_read(struct tdec *d, struct linx_cmd *c,
 	if (td_uint_max(d, 1, 0x7fffffff, &v, p))
 		return -1;
 	c->pid = v;
+	return 0;
+}
+
+/*
+ * decode_notify_read() - {ref, id, pid, addr, len}
+ */
+static int decode_notify_read(struct tdec *d, struct linx_cmd *c,
+			      const char *path)
+{
+	char p[PATH_MAX_LEN];
+	uint64_t v;
+
+	if (decode_ref_id_pid(d, c, path))
+		return -1;
 	path_fmt(p, sizeof(p), "%s.addr", path);
 	if (td_u64(d, &c->addr, p))
 		return -1;
@@ -569,16 +584,8 @@ static int decode_notify_fd_path(struct tdec *d, struct linx_cmd *c,
 	char p[PATH_MAX_LEN];
 	uint64_t v;
 
-	path_fmt(p, sizeof(p), "%s.ref", path);
-	if (decode_ref(d, c, p))
+	if (decode_ref_id_pid(d, c, path))
 		return -1;
-	path_fmt(p, sizeof(p), "%s.id", path);
-	if (td_u64(d, &c->id, p))
-		return -1;
-	path_fmt(p, sizeof(p), "%s.pid", path);
-	if (td_uint_max(d, 1, 0x7fffffff, &v, p))
-		return -1;
-	c->pid = v;
 	path_fmt(p, sizeof(p), "%s.fd", path);
 	if (td_uint_max(d, 0, 0x7fffffff, &v, p))
 		return -1;

@@ -51,6 +51,35 @@ defmodule Linx.Case do
            "OS process #{pid} is still alive after #{ms} ms"
   end
 
+  @doc """
+  argv of a workload that leaves a daemon behind: the grandchild calls
+  setsid, re-parents away from the workload and writes its pid to
+  `pidfile`; the workload itself sleeps.
+  """
+  def daemonizing_argv(pidfile) do
+    [
+      "/bin/sh",
+      "-c",
+      "setsid /bin/sh -c 'echo $$ > #{pidfile}; exec sleep 1000' </dev/null >/dev/null 2>&1 & exec sleep 1000"
+    ]
+  end
+
+  @doc "The pid written to `pidfile`, once it is there (nil after 3 s)."
+  def read_pid(pidfile) do
+    eventually(fn ->
+      case File.read(pidfile) do
+        {:ok, text} when text != "" -> String.to_integer(String.trim(text))
+        _ -> nil
+      end
+    end)
+  end
+
+  @doc "The parent pid of an OS process, from /proc/PID/stat."
+  def ppid(pid) do
+    [_, rest] = File.read!("/proc/#{pid}/stat") |> String.split(") ", parts: 2)
+    rest |> String.split() |> Enum.at(1) |> String.to_integer()
+  end
+
   @doc "A fresh temporary directory for one test."
   def tmp_dir!(name) do
     dir = Path.join(System.tmp_dir!(), "linx-test-#{name}-#{System.unique_integer([:positive])}")

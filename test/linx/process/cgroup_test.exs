@@ -11,11 +11,6 @@ defmodule Linx.Process.CgroupTest do
     :ok
   end
 
-  defp ppid(pid) do
-    [_, rest] = File.read!("/proc/#{pid}/stat") |> String.split(") ", parts: 2)
-    rest |> String.split() |> Enum.at(1) |> String.to_integer()
-  end
-
   test "the workload is born in a group of its own, removed after it ends" do
     {:ok, proc} = Linx.Process.spawn(argv: ["/bin/cat", "/proc/self/cgroup"], stdio: :pipe)
     out = collect_events(proc) |> output()

@@ -3,28 +3,6 @@ defmodule Linx.Process.FaultsTest do
   # its descendants go, and the side that survives reports the right thing.
   use Linx.Case, async: true
 
-  defp ppid(pid) do
-    [_, rest] = File.read!("/proc/#{pid}/stat") |> String.split(") ", parts: 2)
-    rest |> String.split() |> Enum.at(1) |> String.to_integer()
-  end
-
-  defp daemonizing_argv(pidfile) do
-    [
-      "/bin/sh",
-      "-c",
-      "setsid /bin/sh -c 'echo $$ > #{pidfile}; exec sleep 1000' </dev/null >/dev/null 2>&1 & exec sleep 1000"
-    ]
-  end
-
-  defp read_pid(pidfile) do
-    eventually(fn ->
-      case File.read(pidfile) do
-        {:ok, text} when text != "" -> String.to_integer(String.trim(text))
-        _ -> nil
-      end
-    end)
-  end
-
   test "the Linx.Process server killed: workload and daemon go" do
     pidfile = Path.join(tmp_dir!("srvkill"), "pid")
     {:ok, proc} = Linx.Process.spawn(argv: daemonizing_argv(pidfile))

@@ -1,25 +1,6 @@
 defmodule Linx.Process.LifetimeTest do
   use Linx.Case, async: true
 
-  # A workload that leaves a daemon behind: the grandchild calls setsid and
-  # re-parents away from the workload, writing its pid to `pidfile`.
-  defp daemonizing_argv(pidfile) do
-    [
-      "/bin/sh",
-      "-c",
-      "setsid /bin/sh -c 'echo $$ > #{pidfile}; exec sleep 1000' </dev/null >/dev/null 2>&1 & exec sleep 1000"
-    ]
-  end
-
-  defp read_pid(pidfile) do
-    eventually(fn ->
-      case File.read(pidfile) do
-        {:ok, text} when text != "" -> String.to_integer(String.trim(text))
-        _ -> nil
-      end
-    end)
-  end
-
   describe "owner death" do
     test "kills the workload and its daemonized grandchild" do
       pidfile = Path.join(tmp_dir!("daemon"), "pid")
