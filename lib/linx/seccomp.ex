@@ -236,18 +236,7 @@ defmodule Linx.Seccomp do
       {0, <<6, 0, 0, 0, 0, 0, 255, 127>>}
   """
   @spec to_bpf_list(filter | [filter]) :: {:ok, [binary]} | {:error, reason}
-  def to_bpf_list(filters) when is_list(filters) do
-    Enum.reduce_while(filters, {:ok, []}, fn f, {:ok, acc} ->
-      case to_bpf(f) do
-        {:ok, bin} -> {:cont, {:ok, [bin | acc]}}
-        error -> {:halt, error}
-      end
-    end)
-    |> case do
-      {:ok, acc} -> {:ok, Enum.reverse(acc)}
-      error -> error
-    end
-  end
+  def to_bpf_list(filters) when is_list(filters), do: Linx.Result.map_ok(filters, &to_bpf/1)
 
   def to_bpf_list(one), do: to_bpf_list([one])
 

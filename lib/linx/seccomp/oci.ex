@@ -220,16 +220,7 @@ defmodule Linx.Seccomp.OCI do
   defp syscalls(entries, ctx) when is_list(entries) do
     entries
     |> Enum.with_index()
-    |> Enum.reduce_while({:ok, []}, fn {entry, i}, {:ok, acc} ->
-      case entry(entry, "syscalls[#{i}]", ctx) do
-        {:ok, rules} -> {:cont, {:ok, [rules | acc]}}
-        error -> {:halt, error}
-      end
-    end)
-    |> case do
-      {:ok, acc} -> {:ok, acc |> Enum.reverse() |> Enum.concat()}
-      error -> error
-    end
+    |> Linx.Result.flat_map_ok(fn {entry, i} -> entry(entry, "syscalls[#{i}]", ctx) end)
   end
 
   defp syscalls(other, _), do: invalid("syscalls: expected a list, got #{inspect(other)}")
@@ -268,16 +259,7 @@ defmodule Linx.Seccomp.OCI do
   defp args(args, where) when is_list(args) do
     args
     |> Enum.with_index()
-    |> Enum.reduce_while({:ok, []}, fn {arg, i}, {:ok, acc} ->
-      case arg(arg, "#{where}.args[#{i}]") do
-        {:ok, c} -> {:cont, {:ok, [c | acc]}}
-        error -> {:halt, error}
-      end
-    end)
-    |> case do
-      {:ok, acc} -> {:ok, Enum.reverse(acc)}
-      error -> error
-    end
+    |> Linx.Result.map_ok(fn {arg, i} -> arg(arg, "#{where}.args[#{i}]") end)
   end
 
   defp args(other, where), do: invalid("#{where}.args: expected a list, got #{inspect(other)}")

@@ -222,16 +222,12 @@ defmodule Linx.Seccomp.Policy do
   defp normalise_rules(rules) when is_list(rules) do
     rules
     |> Enum.with_index()
-    |> Enum.reduce_while({:ok, []}, fn {rule, i}, {:ok, acc} ->
+    |> Linx.Result.flat_map_ok(fn {rule, i} ->
       case normalise_rule(rule) do
-        {:ok, expanded} -> {:cont, {:ok, [expanded | acc]}}
-        {:error, msg} -> {:halt, invalid("rules[#{i}] #{inspect(rule)}: #{msg}")}
+        {:error, msg} -> invalid("rules[#{i}] #{inspect(rule)}: #{msg}")
+        ok -> ok
       end
     end)
-    |> case do
-      {:ok, acc} -> {:ok, acc |> Enum.reverse() |> Enum.concat()}
-      error -> error
-    end
   end
 
   defp normalise_rules(other), do: invalid("rules: expected a list, got #{inspect(other)}")
@@ -278,16 +274,12 @@ defmodule Linx.Seccomp.Policy do
     do: {:error, "at most 6 conditions per rule, got #{length(conds)}"}
 
   defp conditions(conds) do
-    Enum.reduce_while(conds, {:ok, []}, fn c, {:ok, acc} ->
+    Linx.Result.map_ok(conds, fn c ->
       case condition(c) do
-        {:ok, w} -> {:cont, {:ok, [w | acc]}}
-        {:error, msg} -> {:halt, {:error, "condition #{inspect(c)}: #{msg}"}}
+        {:error, msg} -> {:error, "condition #{inspect(c)}: #{msg}"}
+        ok -> ok
       end
     end)
-    |> case do
-      {:ok, acc} -> {:ok, Enum.reverse(acc)}
-      error -> error
-    end
   end
 
   defp condition({arg, :masked_eq, mask, value}) do
