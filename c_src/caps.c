@@ -202,6 +202,29 @@ int seccomp_check_len(size_t len)
 	return 0;
 }
 
+/*
+ * seccomp_prepare() - what both installs need first: a filter of a size
+ * the kernel takes, and NO_NEW_PRIVS.
+ *
+ * Without NO_NEW_PRIVS an unprivileged thread may not install a filter
+ * (EACCES), and a setuid execve could escape it. Set it even when we hold
+ * CAP_SYS_ADMIN: the contract says so, and it keeps the behaviour the
+ * same for privileged and unprivileged callers.
+ */
+static int seccomp_prepare(size_t len, struct linx_err *err)
+{
+	int e = seccomp_check_len(len);
+
+	if (e)
+		return linx_fail(err, e, STAGE_SECCOMP_INSTALL,
+				 "filter of %zu bytes", len);
+	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1 &&
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return linx_fail(err, errno, STAGE_SECCOMP_NO_NEW_PRIVS,
+				 "PR_SET_NO_NEW_PRIVS");
+	return 0;
+}
+
 /**
  * seccomp_install() - install a classic BPF filter on the calling thread
  * @bpf:	struct sock_filter array (8-byte aligned)
@@ -216,21 +239,9 @@ int seccomp_install(const void *bpf, size_t len, struct linx_err *err)
 		.len = len / sizeof(struct sock_filter),
 		.filter = (struct sock_filter *)bpf,
 	};
-	int e = seccomp_check_len(len);
 
-	if (e)
-		return linx_fail(err, e, STAGE_SECCOMP_INSTALL,
-				 "filter of %zu bytes", len);
-	/*
-	 * Without NO_NEW_PRIVS an unprivileged thread may not install a
-	 * filter (EACCES), and a setuid execve could escape it. Set it even
-	 * when we hold CAP_SYS_ADMIN: the contract says so, and it keeps the
-	 * behaviour the same for privileged and unprivileged callers.
-	 */
-	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1 &&
-	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-		return linx_fail(err, errno, STAGE_SECCOMP_NO_NEW_PRIVS,
-				 "PR_SET_NO_NEW_PRIVS");
+	if (seccomp_prepare(len, err))
+		return -1;
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
 		return linx_fail(err, errno, STAGE_SECCOMP_INSTALL,
 				 "seccomp(SECCOMP_SET_MODE_FILTER)");
@@ -269,17 +280,10 @@ int seccomp_notify_install(const void *bpf, size_t len, int *listener,
 	};
 	unsigned long flags = SECCOMP_FILTER_FLAG_NEW_LISTENER |
 			      SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
-	int e = seccomp_check_len(len);
 	long fd;
 
-	if (e)
-		return linx_fail(err, e, STAGE_SECCOMP_INSTALL,
-				 "filter of %zu bytes", len);
-	/* As seccomp_install(): required unprivileged, set in every case */
-	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1 &&
-	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-		return linx_fail(err, errno, STAGE_SECCOMP_NO_NEW_PRIVS,
-				 "PR_SET_NO_NEW_PRIVS");
+	if (seccomp_prepare(len, err))
+		return -1;
 	fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
 	if (fd < 0 && errno == EINVAL) {
 		flags &= ~SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;

@@ -68,7 +68,6 @@ static void relay_proceed(struct session *s)
 static void relay_apply(struct session *s, const struct linx_cmd *c)
 {
 	struct chan_rec rec;
-	struct linx_err err;
 	int e;
 
 	memset(&rec, 0, sizeof(rec));
@@ -106,10 +105,7 @@ static void relay_apply(struct session *s, const struct linx_cmd *c)
 		break;
 	case CMD_PTY_WINSIZE:
 		/* The agent's own operation: a failure is not the workload's */
-		if (s->pty_master < 0)
-			agent_bad_state(s);
-		else if (pty_set_winsize(s->pty_master, &c->ws, &err))
-			ev_fail(&s->out, &err);
+		agent_pty_winsize(s, &c->ws);
 		return;
 	default:
 		agent_bad_state(s);

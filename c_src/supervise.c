@@ -138,6 +138,22 @@ void agent_exit(struct session *s, int code)
 }
 
 /**
+ * agent_pty_winsize() - TIOCSWINSZ on the master, in any state; not
+ * fatal (the agent's own operation, not the workload's)
+ * @s:		session
+ * @ws:		the size
+ */
+void agent_pty_winsize(struct session *s, const struct linx_winsize *ws)
+{
+	struct linx_err err;
+
+	if (s->pty_master < 0)
+		agent_bad_state(s);
+	else if (pty_set_winsize(s->pty_master, ws, &err))
+		ev_fail(&s->out, &err);
+}
+
+/**
  * agent_fail() - {:error, err, stage}, kill the tree, exit
  * @s:		session
  * @err:	errno value
@@ -282,7 +298,6 @@ static void read_output(struct session *s, int *fdp, const char *tag)
  */
 static void handle_command(struct session *s, const struct linx_cmd *c)
 {
-	struct linx_err err;
 	bool stdin_pipe = !s->req->pty &&
 			  s->req->stdio[0].mode == STDIO_PIPE;
 
@@ -323,10 +338,7 @@ static void handle_command(struct session *s, const struct linx_cmd *c)
 			ev_error(&s->out, errno, STAGE_PIDFD);
 		return;
 	case CMD_PTY_WINSIZE:
-		if (s->pty_master < 0)
-			agent_bad_state(s);
-		else if (pty_set_winsize(s->pty_master, &c->ws, &err))
-			ev_fail(&s->out, &err);
+		agent_pty_winsize(s, &c->ws);
 		return;
 	case CMD_PTY_IN:
 		if (!s->req->pty)

@@ -14,5 +14,6 @@ void agent_fail(struct session *s, int err, int stage, int code)
 void agent_kill_tree(struct session *s);
 void agent_wait_child(struct session *s);
 void agent_bad_state(struct session *s);
+void agent_pty_winsize(struct session *s, const struct linx_winsize *ws);
 
 #endif /* LINX_SUPERVISE_H */
