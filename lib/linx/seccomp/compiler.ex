@@ -83,14 +83,8 @@ defmodule Linx.Seccomp.Compiler do
             log_unknown(unknown)
             result
 
-          {:error, {:unknown_syscalls, unknown, absent}} ->
-            {:error, {:unknown_syscalls, unknown ++ absent}}
-
-          {:error, what} when is_binary(what) ->
-            {:error, {:libseccomp, what}}
-
-          {:error, _} = error ->
-            error
+          error ->
+            wire_error(error)
         end
     end
   end
@@ -107,19 +101,17 @@ defmodule Linx.Seccomp.Compiler do
   @spec pfc(Linx.Seccomp.Policy.wire()) :: {:ok, String.t()} | {:error, term}
   def pfc(wire) do
     case request({:pfc, wire}) do
-      {:ok, text, _, _} ->
-        {:ok, text}
-
-      {:error, {:unknown_syscalls, unknown, absent}} ->
-        {:error, {:unknown_syscalls, unknown ++ absent}}
-
-      {:error, what} when is_binary(what) ->
-        {:error, {:libseccomp, what}}
-
-      {:error, _} = error ->
-        error
+      {:ok, text, _, _} -> {:ok, text}
+      error -> wire_error(error)
     end
   end
+
+  # The compiler program's error answers, as Linx.Seccomp reasons.
+  defp wire_error({:error, {:unknown_syscalls, unknown, absent}}),
+    do: {:error, {:unknown_syscalls, unknown ++ absent}}
+
+  defp wire_error({:error, what}) when is_binary(what), do: {:error, {:libseccomp, what}}
+  defp wire_error({:error, _} = error), do: error
 
   @doc """
   Resolves syscall names for the native arch with libseccomp.
