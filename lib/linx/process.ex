@@ -270,7 +270,9 @@ defmodule Linx.Process do
   message is removed from its mailbox. Any process may await: the server
   keeps the terminal event for a few seconds after the workload ends. Returns `{:error, :timeout}` if
   `timeout` passes first, `{:error, :noproc}` if `proc` is gone and its
-  terminal event is not in the caller's mailbox.
+  terminal event is not in the caller's mailbox. A timed-out await leaves
+  nothing behind: no registration in the server, no late message, so
+  `await(proc, 0)` is a cheap poll.
 
       {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sh", "-c", "exit 3"])
       Linx.Process.await(proc)
@@ -278,12 +280,14 @@ defmodule Linx.Process do
   """
   @spec await(t, timeout) :: terminal | {:error, :timeout | :noproc}
   def await(proc, timeout \\ :infinity) do
-    ref = Process.monitor(proc)
-    tag = make_ref()
-    send(proc, {:await, {self(), tag}})
+    # The monitor doubles as an alias: the server answers to it, and once
+    # it is gone (demonitor) a late answer is dropped by the runtime, so a
+    # timed-out await leaves no stray message behind.
+    ref = :erlang.monitor(:process, proc, alias: :demonitor)
+    send(proc, {:await, {ref, ref}})
 
     receive do
-      {^tag, terminal} ->
+      {^ref, terminal} ->
         Process.demonitor(ref, [:flush])
         flush_terminal(proc, terminal)
         terminal
@@ -305,7 +309,14 @@ defmodule Linx.Process do
     after
       timeout ->
         Process.demonitor(ref, [:flush])
-        {:error, :timeout}
+        # ... and the server forgets us (a thousand polls are no list).
+        send(proc, {:unawait, ref})
+
+        receive do
+          {^ref, terminal} -> terminal
+        after
+          0 -> {:error, :timeout}
+        end
     end
   end
 
@@ -320,7 +331,8 @@ defmodule Linx.Process do
   @doc """
   Sends a signal to the workload: an atom (`:sigterm` or `:term`) or a
   number 1..64. Delivered through a pidfd, so it can never hit a recycled
-  pid.
+  pid. Returns `{:error, :not_running}` once the workload has ended, also
+  after its server is gone (as `write/2`, `close_stdin/1` and `resize/3`).
 
       :ok = Linx.Process.signal(proc, :sigterm)
       {:signaled, 15} = Linx.Process.await(proc)
@@ -328,7 +340,7 @@ defmodule Linx.Process do
   @spec signal(t, atom | pos_integer) :: :ok | {:error, :not_running}
   def signal(proc, sig) do
     case Linx.Signal.number(sig) do
-      {:ok, n} -> GenServer.call(proc, {:command, {:signal, n}})
+      {:ok, n} -> call_running(proc, {:command, {:signal, n}})
       :error -> raise ArgumentError, "unknown signal #{inspect(sig)}"
     end
   end
@@ -368,20 +380,29 @@ defmodule Linx.Process do
   or to its PTY (`stdio: :pty`).
   """
   @spec write(t, iodata) :: :ok | {:error, :no_input | :not_running}
-  def write(proc, data), do: GenServer.call(proc, {:write, IO.iodata_to_binary(data)})
+  def write(proc, data), do: call_running(proc, {:write, IO.iodata_to_binary(data)})
 
   @doc """
   Closes the workload's stdin pipe once every byte already written has
   been delivered (the EOF is ordered after the data).
   """
   @spec close_stdin(t) :: :ok | {:error, :no_input | :not_running}
-  def close_stdin(proc), do: GenServer.call(proc, :close_stdin)
+  def close_stdin(proc), do: call_running(proc, :close_stdin)
 
   @doc "Sets the size of the workload's PTY (`TIOCSWINSZ`)."
   @spec resize(t, 0..65535, 0..65535) :: :ok | {:error, :no_pty | :not_running}
   def resize(proc, rows, cols)
       when is_integer(rows) and rows in 0..65535 and is_integer(cols) and cols in 0..65535 do
-    GenServer.call(proc, {:resize, rows, cols})
+    call_running(proc, {:resize, rows, cols})
+  end
+
+  # A workload whose server has already gone (it lingers a few seconds
+  # after the end) is simply not running: an answer, not an exit.
+  defp call_running(proc, request) do
+    GenServer.call(proc, request)
+  catch
+    :exit, {reason, {GenServer, :call, _}} when reason in [:noproc, :normal, :shutdown] ->
+      {:error, :not_running}
   end
 
   @doc """
@@ -635,6 +656,9 @@ defmodule Linx.Process do
     send(pid, {tag, s.terminal})
     {:noreply, s}
   end
+
+  def handle_info({:unawait, tag}, s),
+    do: {:noreply, %{s | awaiters: Enum.reject(s.awaiters, &match?({_, ^tag}, &1))}}
 
   # The owner is gone: closing the port makes the agent see EOF on fd 3,
   # and it kills the workload's whole tree (unless on_exit: :detach).

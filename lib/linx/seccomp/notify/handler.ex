@@ -15,6 +15,11 @@ defmodule Linx.Seccomp.Notify.Handler do
   this server and from the per-call process: it must work from any
   process). A raise, an invalid answer or a timeout answers
   `{:errno, handler_errno}`, logs an error and keeps the previous state.
+
+  Nothing here outlives the workload's server: the handler traps exits and
+  stops when the process that started it (the `Linx.Process` server) exits
+  for any reason, `:normal` included, and a call process running at that
+  moment is killed with it, whatever is left of its `handler_timeout`.
   """
 
   use GenServer
@@ -67,6 +72,12 @@ defmodule Linx.Seccomp.Notify.Handler do
 
   @impl true
   def init({%Notify{handler: {mod, arg}} = notify, send_fun}) do
+    # The parent (the Linx.Process server) stops with :normal when the
+    # owner goes away: only a trapped exit makes that stop us too, and lets
+    # terminate/2 end a call still running (gen_server stops on the
+    # parent's EXIT whatever its reason).
+    Process.flag(:trap_exit, true)
+
     case safe_init(mod, arg) do
       {:ok, state} ->
         {:ok,
@@ -142,8 +153,18 @@ defmodule Linx.Seccomp.Notify.Handler do
     {:noreply, run_next(s)}
   end
 
-  # Late messages of a job already finished (its timeout raced its answer).
+  # Late messages of a job already finished (its timeout raced its answer),
+  # and the EXIT of a call process we already accounted for (its DOWN or
+  # its answer): the link only makes it die with us.
   def handle_info(_other, s), do: {:noreply, s}
+
+  @impl true
+  def terminate(_reason, %{job: %{pid: pid}}) do
+    Process.exit(pid, :kill)
+    :ok
+  end
+
+  def terminate(_reason, _s), do: :ok
 
   # --- jobs ----------------------------------------------------------------
 
@@ -172,19 +193,24 @@ defmodule Linx.Seccomp.Notify.Handler do
         :summary -> fn -> mod.summary(state) end
       end
 
+    # Linked, so that it dies with this server even if we are killed; the
+    # monitor (not the EXIT) tells us how it ended.
     {pid, mref} =
-      spawn_monitor(fn ->
-        Process.put(Notify.handler_ctx_key(), ctx)
+      :erlang.spawn_opt(
+        fn ->
+          Process.put(Notify.handler_ctx_key(), ctx)
 
-        result =
-          try do
-            {:ok, fun.()}
-          catch
-            kind, reason -> {:caught, kind, reason, __STACKTRACE__}
-          end
+          result =
+            try do
+              {:ok, fun.()}
+            catch
+              kind, reason -> {:caught, kind, reason, __STACKTRACE__}
+            end
 
-        send(parent, {tag, result})
-      end)
+          send(parent, {tag, result})
+        end,
+        [:link, :monitor]
+      )
 
     timer = Process.send_after(self(), {:job_timeout, tag}, timeout)
     %{s | job: %{tag: tag, pid: pid, mref: mref, timer: timer, kind: kind, payload: payload}}
