@@ -48,7 +48,9 @@ defmodule Linx.Process do
     * `:no_new_privs` - set `PR_SET_NO_NEW_PRIVS` before exec (default `false`).
     * `:uid_map`, `:gid_map` - lists of `{inside, outside, count}` written
       to the new user namespace's maps while the workload waits at its
-      checkpoint (needs `:user` in `:namespaces`).
+      checkpoint (needs `:user` in `:namespaces`), or `:caller`: the BEAM's
+      own uid (gid) becomes 0 inside, like `unshare -r` — the map that works
+      whoever runs the BEAM, root or not.
     * `:setgroups` - `:auto` (default: write `deny` to `/proc/PID/setgroups`
       before the gid map only when the BEAM is not root, as the kernel then
       requires), `:allow` or `:deny`.

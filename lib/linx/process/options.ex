@@ -197,9 +197,13 @@ defmodule Linx.Process.Options do
   defp option(acc, :no_new_privs, v, _) when is_boolean(v), do: %{acc | no_new_privs: v}
   defp option(_, :no_new_privs, v, _), do: bad!(:no_new_privs, v, "a boolean")
 
+  # :caller maps the BEAM's own uid (gid) to root inside, like `unshare -r`:
+  # the one map that holds whoever runs it.
+  defp option(acc, key, :caller, w), do: option(acc, key, [{0, caller_id(key), 1}], w)
+
   defp option(acc, key, map, _) when key in [:uid_map, :gid_map] do
     unless is_list(map) and map != [] do
-      bad!(key, map, "a non-empty list of {inside, outside, count} tuples")
+      bad!(key, map, ":caller or a non-empty list of {inside, outside, count} tuples")
     end
 
     Enum.each(map, fn
@@ -292,6 +296,12 @@ defmodule Linx.Process.Options do
     do: %{acc | stdio: [stdin: :devnull, stdout: :inherit, stderr: :inherit]}
 
   defp default_stdio(acc), do: acc
+
+  # The owner of /proc/self is the BEAM's effective uid and gid.
+  defp caller_id(key) do
+    %File.Stat{uid: uid, gid: gid} = File.stat!("/proc/self")
+    if key == :uid_map, do: uid, else: gid
+  end
 
   defp check_maps(%{uid_map: nil, gid_map: nil} = acc), do: acc
 

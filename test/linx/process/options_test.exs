@@ -35,6 +35,29 @@ defmodule Linx.Process.OptionsTest do
     assert spawn_error(argv: ["/bin/true"], uid_map: [{0, 0, 1}]).message =~ "add :user"
   end
 
+  test "uid_map: :caller maps the BEAM's own ids to 0, like unshare -r" do
+    %File.Stat{uid: uid, gid: gid} = File.stat!("/proc/self")
+
+    o =
+      Linx.Process.Options.validate!(
+        [argv: ["/bin/true"], namespaces: [:user], uid_map: :caller, gid_map: :caller],
+        :spawn
+      )
+
+    assert o.uid_map == [{0, uid, 1}]
+    assert o.gid_map == [{0, gid, 1}]
+
+    assert spawn_error(argv: ["/bin/true"], namespaces: [:user], uid_map: :me).message =~
+             ":caller"
+
+    # and inside, the workload is root
+    assert Linx.Process.run(["/usr/bin/id", "-u"],
+             namespaces: [:user],
+             uid_map: :caller,
+             gid_map: :caller
+           ) == {"0\n", 0}
+  end
+
   test "env entries" do
     assert spawn_error(argv: ["/bin/true"], env: [{"A=B", "c"}]).message =~ ":env"
     assert spawn_error(argv: ["/bin/true"], env: [{:a, "c"}]).message =~ ":env"
