@@ -65,10 +65,10 @@
  * @at_nr:	the call the helper makes
  * @nat:	@at_nr's argument count
  * @src:	per argument of @at_nr: the rule's argument index, FDCWD or K
+ * @flags_arg:	@at_nr's flags argument, or -1
  * @cval:	the constants of K arguments
  * @pairs:	(dirfd, path) argument indexes of @at_nr ({-1, -1}: none;
  *		dirfd -1 with a path: no dirfd, AT_FDCWD semantics)
- * @flags_arg:	@at_nr's flags argument, or -1
  * @set:	flags added
  * @clear:	flags removed
  * @full:	resolve the object itself, not its parent (mount's target)
@@ -77,9 +77,9 @@ struct npath_call {
 	uint32_t nr, at_nr;
 	int nat;
 	int src[6];
+	int flags_arg;
 	uint64_t cval[6];
 	int pairs[NPATH_MAX_PAIRS][2];
-	int flags_arg;
 	uint64_t set, clear;
 	bool full;
 };
@@ -89,65 +89,65 @@ struct npath_call {
 
 static const struct npath_call npath_table[] = {
 	/* mknodat(dirfd, path, mode, dev) */
-	{ 259, 259, 4, { 0, 1, 2, 3 }, { 0 }, P1(0, 1), -1, 0, 0, false },
-	{ 133, 259, 4, { FDCWD, 0, 1, 2 }, { 0 }, P1(0, 1), -1, 0, 0, false },
+	{ 259, 259, 4, { 0, 1, 2, 3 }, -1, { 0 }, P1(0, 1), 0, 0, false },
+	{ 133, 259, 4, { FDCWD, 0, 1, 2 }, -1, { 0 }, P1(0, 1), 0, 0, false },
 	/* mkdirat(dirfd, path, mode) */
-	{ 258, 258, 3, { 0, 1, 2 }, { 0 }, P1(0, 1), -1, 0, 0, false },
-	{ 83, 258, 3, { FDCWD, 0, 1 }, { 0 }, P1(0, 1), -1, 0, 0, false },
+	{ 258, 258, 3, { 0, 1, 2 }, -1, { 0 }, P1(0, 1), 0, 0, false },
+	{ 83, 258, 3, { FDCWD, 0, 1 }, -1, { 0 }, P1(0, 1), 0, 0, false },
 	/* fchownat(dirfd, path, uid, gid, flags); chown, lchown */
-	{ 260, 260, 5, { 0, 1, 2, 3, 4 }, { 0 }, P1(0, 1), 4, NOFOLLOW_AT, 0,
-	  false },
-	{ 92, 260, 5, { FDCWD, 0, 1, 2, K }, { 0 }, P1(0, 1), 4, NOFOLLOW_AT,
-	  0, false },
-	{ 94, 260, 5, { FDCWD, 0, 1, 2, K }, { 0 }, P1(0, 1), 4, NOFOLLOW_AT,
-	  0, false },
+	{ 260, 260, 5, { 0, 1, 2, 3, 4 }, 4, { 0 },
+	  P1(0, 1), NOFOLLOW_AT, 0, false },
+	{ 92, 260, 5, { FDCWD, 0, 1, 2, K }, 4, { 0 },
+	  P1(0, 1), NOFOLLOW_AT, 0, false },
+	{ 94, 260, 5, { FDCWD, 0, 1, 2, K }, 4, { 0 },
+	  P1(0, 1), NOFOLLOW_AT, 0, false },
 	/* fchmodat2(dirfd, path, mode, flags): fchmodat has no flags */
-	{ 452, 452, 4, { 0, 1, 2, 3 }, { 0 }, P1(0, 1), 3, NOFOLLOW_AT, 0,
-	  false },
-	{ 268, 452, 4, { 0, 1, 2, K }, { 0 }, P1(0, 1), 3, NOFOLLOW_AT, 0,
-	  false },
-	{ 90, 452, 4, { FDCWD, 0, 1, K }, { 0 }, P1(0, 1), 3, NOFOLLOW_AT, 0,
-	  false },
+	{ 452, 452, 4, { 0, 1, 2, 3 }, 3, { 0 },
+	  P1(0, 1), NOFOLLOW_AT, 0, false },
+	{ 268, 452, 4, { 0, 1, 2, K }, 3, { 0 },
+	  P1(0, 1), NOFOLLOW_AT, 0, false },
+	{ 90, 452, 4, { FDCWD, 0, 1, K }, 3, { 0 },
+	  P1(0, 1), NOFOLLOW_AT, 0, false },
 	/* unlinkat(dirfd, path, flags); unlink, rmdir */
-	{ 263, 263, 3, { 0, 1, 2 }, { 0 }, P1(0, 1), -1, 0, 0, false },
-	{ 87, 263, 3, { FDCWD, 0, K }, { 0 }, P1(0, 1), -1, 0, 0, false },
-	{ 84, 263, 3, { FDCWD, 0, K }, { 0, 0, REMOVEDIR_AT }, P1(0, 1), -1,
-	  0, 0, false },
+	{ 263, 263, 3, { 0, 1, 2 }, -1, { 0 }, P1(0, 1), 0, 0, false },
+	{ 87, 263, 3, { FDCWD, 0, K }, -1, { 0 }, P1(0, 1), 0, 0, false },
+	{ 84, 263, 3, { FDCWD, 0, K }, -1, { 0, 0, REMOVEDIR_AT },
+	  P1(0, 1), 0, 0, false },
 	/* openat(dirfd, path, flags, mode); open, creat */
-	{ 257, 257, 4, { 0, 1, 2, 3 }, { 0 }, P1(0, 1), 2, O_NOFOLLOW, 0,
-	  false },
-	{ 2, 257, 4, { FDCWD, 0, 1, 2 }, { 0 }, P1(0, 1), 2, O_NOFOLLOW, 0,
-	  false },
+	{ 257, 257, 4, { 0, 1, 2, 3 }, 2, { 0 },
+	  P1(0, 1), O_NOFOLLOW, 0, false },
+	{ 2, 257, 4, { FDCWD, 0, 1, 2 }, 2, { 0 },
+	  P1(0, 1), O_NOFOLLOW, 0, false },
 	{ 85, 257, 4, { FDCWD, 0, K, 1 },
-	  { 0, 0, O_CREAT | O_WRONLY | O_TRUNC }, P1(0, 1), 2, O_NOFOLLOW, 0,
-	  false },
+	  2, { 0, 0, O_CREAT | O_WRONLY | O_TRUNC },
+	  P1(0, 1), O_NOFOLLOW, 0, false },
 	/* symlinkat(target, dirfd, path): the target is content, not a path */
-	{ 266, 266, 3, { 0, 1, 2 }, { 0 }, P1(1, 2), -1, 0, 0, false },
-	{ 88, 266, 3, { 0, FDCWD, 1 }, { 0 }, P1(1, 2), -1, 0, 0, false },
+	{ 266, 266, 3, { 0, 1, 2 }, -1, { 0 }, P1(1, 2), 0, 0, false },
+	{ 88, 266, 3, { 0, FDCWD, 1 }, -1, { 0 }, P1(1, 2), 0, 0, false },
 	/* linkat(olddirfd, old, newdirfd, new, flags); link */
-	{ 265, 265, 5, { 0, 1, 2, 3, 4 }, { 0 }, P2(0, 1, 2, 3), 4, 0,
-	  FOLLOW_AT, false },
-	{ 86, 265, 5, { FDCWD, 0, FDCWD, 1, K }, { 0 }, P2(0, 1, 2, 3), 4, 0,
-	  FOLLOW_AT, false },
+	{ 265, 265, 5, { 0, 1, 2, 3, 4 }, 4, { 0 },
+	  P2(0, 1, 2, 3), 0, FOLLOW_AT, false },
+	{ 86, 265, 5, { FDCWD, 0, FDCWD, 1, K }, 4, { 0 },
+	  P2(0, 1, 2, 3), 0, FOLLOW_AT, false },
 	/* renameat2(olddirfd, old, newdirfd, new, flags); renameat, rename */
-	{ 316, 316, 5, { 0, 1, 2, 3, 4 }, { 0 }, P2(0, 1, 2, 3), -1, 0, 0,
-	  false },
-	{ 264, 316, 5, { 0, 1, 2, 3, K }, { 0 }, P2(0, 1, 2, 3), -1, 0, 0,
-	  false },
-	{ 82, 316, 5, { FDCWD, 0, FDCWD, 1, K }, { 0 }, P2(0, 1, 2, 3), -1, 0,
-	  0, false },
+	{ 316, 316, 5, { 0, 1, 2, 3, 4 }, -1, { 0 },
+	  P2(0, 1, 2, 3), 0, 0, false },
+	{ 264, 316, 5, { 0, 1, 2, 3, K }, -1, { 0 },
+	  P2(0, 1, 2, 3), 0, 0, false },
+	{ 82, 316, 5, { FDCWD, 0, FDCWD, 1, K }, -1, { 0 },
+	  P2(0, 1, 2, 3), 0, 0, false },
 	/* utimensat(dirfd, path, times, flags) */
-	{ 280, 280, 4, { 0, 1, 2, 3 }, { 0 }, P1(0, 1), 3, NOFOLLOW_AT, 0,
-	  false },
+	{ 280, 280, 4, { 0, 1, 2, 3 }, 3, { 0 },
+	  P1(0, 1), NOFOLLOW_AT, 0, false },
 	/* faccessat2(dirfd, path, mode, flags); faccessat, access */
-	{ 439, 439, 4, { 0, 1, 2, 3 }, { 0 }, P1(0, 1), 3, NOFOLLOW_AT, 0,
-	  false },
-	{ 269, 439, 4, { 0, 1, 2, K }, { 0 }, P1(0, 1), 3, NOFOLLOW_AT, 0,
-	  false },
-	{ 21, 439, 4, { FDCWD, 0, 1, K }, { 0 }, P1(0, 1), 3, NOFOLLOW_AT, 0,
-	  false },
+	{ 439, 439, 4, { 0, 1, 2, 3 }, 3, { 0 },
+	  P1(0, 1), NOFOLLOW_AT, 0, false },
+	{ 269, 439, 4, { 0, 1, 2, K }, 3, { 0 },
+	  P1(0, 1), NOFOLLOW_AT, 0, false },
+	{ 21, 439, 4, { FDCWD, 0, 1, K }, 3, { 0 },
+	  P1(0, 1), NOFOLLOW_AT, 0, false },
 	/* mount(source, target, fstype, flags, data): the target */
-	{ 165, 165, 5, { 0, 1, 2, 3, 4 }, { 0 }, P1(-1, 1), -1, 0, 0, true },
+	{ 165, 165, 5, { 0, 1, 2, 3, 4 }, -1, { 0 }, P1(-1, 1), 0, 0, true },
 };
 
 /**

@@ -163,6 +163,39 @@ defmodule Linx.Seccomp.NotifyResolveTest do
     end
   end
 
+  describe "a sequence acts on what it created" do
+    test "a later step uses the directory the first one resolved, not the path again", %{
+      race: race
+    } do
+      dir = user_dir!("keep")
+      sub = Path.join(dir, "sub")
+      File.mkdir!(sub)
+      outside = root_dir!("keep-host")
+      File.ln_s!(outside, Path.join(dir, "l"))
+
+      # mknodat DIR/sub/x; then DIR/sub and DIR/l (-> outside) trade
+      # places; then the chown of DIR/sub/x: it must reach the node made
+      # in the first step (now DIR/l/x), never follow DIR/sub any more.
+      rules = [
+        %{
+          syscall: :mknodat,
+          match: [{:string, 1, {:under, dir}}],
+          then: [
+            {:call, :mknodat, [-100, {:mem, 1}, {:arg, 2}, {:arg, 3}], []},
+            {:call, :renameat2, [-100, {:str, sub}, -100, {:str, Path.join(dir, "l")}, 2], []},
+            {:call, :fchownat, [-100, {:mem, 1}, 1234, 1234, 0], []},
+            {:return, 0}
+          ]
+        }
+      ]
+
+      assert run_race(race, ~w(-u 1000:1000 once #{sub}/x), rules) == "once=0\n"
+      assert File.read_link!(sub) == outside
+      assert owner(Path.join([dir, "l", "x"])) == "1234:1234"
+      assert File.ls!(outside) == []
+    end
+  end
+
   describe "the context keys" do
     test "the safe default still creates the node and hands it to the caller", %{race: race} do
       dir = user_dir!("plain")
