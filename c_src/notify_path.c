@@ -38,6 +38,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -298,6 +299,26 @@ static int openat2_path(int base, const char *path, uint64_t flags,
 	return (int)syscall(SYS_openat2, base, path, &how, sizeof(how));
 }
 
+/*
+ * open_object() - the object @path names itself (mount's target); a
+ * symlink in last place is refused too: O_PATH | O_NOFOLLOW would open
+ * the link, not fail
+ */
+static int open_object(int base, const char *path, uint64_t resolve)
+{
+	int fd = openat2_path(base, path, O_NOFOLLOW, resolve);
+	struct stat sb;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) || S_ISLNK(sb.st_mode)) {
+		close(fd);
+		errno = ELOOP;
+		return -1;
+	}
+	return fd;
+}
+
 /**
  * npath_open_beneath() - ctx beneath:, opened from the caller's root
  * without following symlinks
@@ -386,7 +407,7 @@ int npath_resolve(const struct npath_base *b, const struct npath_plan *p,
 		}
 	}
 	if (p->full)
-		return openat2_path(base, path + skip, O_NOFOLLOW, resolve);
+		return open_object(base, path + skip, resolve);
 	if (npath_split(path, skip, buf, cap, last))
 		return -1;
 	if (kept >= 0)

@@ -163,6 +163,33 @@ defmodule Linx.Seccomp.NotifyResolveTest do
     end
   end
 
+  describe "mount's target" do
+    test "is opened without following symlinks, and mounted on as that object", %{race: race} do
+      dir = user_dir!("mount")
+      File.mkdir!(Path.join(dir, "m"))
+      proc = root_dir!("mount-proc")
+      outside = root_dir!("mount-host")
+      File.ln_s!(outside, Path.join(dir, "l"))
+
+      rules = [
+        %{
+          syscall: :mount,
+          match: [{:string, 1, {:under, dir}}],
+          then: {:call, :mount, [{:str, "none"}, {:mem, 1}, {:str, "tmpfs"}, 0, 0], ns: [:mount]}
+        },
+        # the workload's own set-up, as root
+        %{syscall: :mount, then: :continue}
+      ]
+
+      # in the workload's own mount namespace (-p): the host's is untouched
+      assert run_race(race, ~w(-p #{proc} -u 1000:1000 mount #{dir}/m), rules) ==
+               "mount=0 tmpfs=1\n"
+
+      assert run_race(race, ~w(-p #{proc} -u 1000:1000 mount #{dir}/l), rules) ==
+               "mount=#{@eloop} tmpfs=0\n"
+    end
+  end
+
   describe "a sequence acts on what it created" do
     test "a later step uses the directory the first one resolved, not the path again", %{
       race: race

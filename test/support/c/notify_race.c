@@ -26,8 +26,11 @@
  *       symlink
  *   once PATH
  *       one mknod PATH ("%d" in PATH is replaced by our pid)
+ *   mount PATH
+ *       one mount("none", PATH, "tmpfs"), then statfs(PATH)
  * Output: "tries=N answered=M" (M mknods returned 0) for the races,
- * "once=0" or "once=ERRNO_NUMBER" for once. Exit 0 unless setup failed.
+ * "once=0" or "once=ERRNO_NUMBER" for once, "mount=0|ERRNO tmpfs=0|1"
+ * for mount. Exit 0 unless setup failed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,6 +44,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -156,6 +160,15 @@ int main(int argc, char **argv)
 		r = do_mknod(path);
 
 		printf("once=%d\n", r == 0 ? 0 : errno);
+		return 0;
+	}
+	if (argc == 2 && !strcmp(argv[0], "mount")) {
+		struct statfs sf = { 0 };
+		long r = mount("none", argv[1], "tmpfs", 0, NULL);
+		int e = r ? errno : 0;
+
+		statfs(argv[1], &sf);
+		printf("mount=%d tmpfs=%d\n", e, sf.f_type == 0x01021994);
 		return 0;
 	}
 	if (argc != 4)
