@@ -132,20 +132,25 @@ defmodule Linx.Seccomp.NotifyResolveTest do
       assert File.ls!(outside) == ["inner"]
     end
 
-    test "a procfs magic link (/proc/PID/root) inside the directory", %{race: race} do
+    test "a procfs magic link (/proc/self/root, /proc/PID/root) inside the directory", %{
+      race: race
+    } do
       dir = user_dir!("magic")
       File.mkdir!(Path.join(dir, "proc"))
       outside = root_dir!("magic-host")
 
-      out =
-        run_race(
-          race,
-          ~w(-p #{dir}/proc -u 1000:1000 once #{dir}/proc/%d/root#{outside}/x),
-          mknod_rules(dir, 0)
-        )
+      # the workload mounts its own /proc under dir (a container's /proc)
+      for link <- ["self", "%d"] do
+        out =
+          run_race(
+            race,
+            ~w(-p #{dir}/proc -u 1000:1000 once #{dir}/proc/#{link}/root#{outside}/x),
+            mknod_rules(dir, 0)
+          )
 
-      assert out == "once=#{@eloop}\n"
-      assert File.ls!(outside) == []
+        assert out == "once=#{@eloop}\n", "/proc/#{link}/root: #{out}"
+        assert File.ls!(outside) == []
+      end
     end
 
     test "an absolute symlink inside the caller's chroot", %{race: race} do
