@@ -541,6 +541,8 @@ static int addfd(struct session *s, uint64_t id, const struct notify_step *st,
 void notify_reply(struct session *s, const struct linx_cmd *c)
 {
 	pid_t tgid = pending_take(&s->notify, c->id);
+	struct notify_keep keep
+		__attribute__((cleanup(notify_keep_release))) = { .n = 0 };
 	int64_t last = 0, ret;
 	bool gone;
 	size_t i;
@@ -562,7 +564,7 @@ void notify_reply(struct session *s, const struct linx_cmd *c)
 		case NSTEP_CALL:
 			if (!id_valid(s, c->id))
 				return;
-			if (notify_call(s->proc_fd, tgid, st, &ret))
+			if (notify_call(s->proc_fd, tgid, st, &keep, &ret))
 				goto failed;
 			last = ret;
 			continue;

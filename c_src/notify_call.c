@@ -18,14 +18,28 @@
  *   4. ctx.root: fchdir to the caller's root and chroot("."); ctx.cwd:
  *      fchdir to its cwd (else "/"). Before dropping ids: chroot needs
  *      CAP_SYS_CHROOT;
- *   5. ctx.creds: setgroups, setresgid, then setresuid (the gid while we
- *      still may change it; seitan got this order wrong);
- *   6. syscall(nr, args...) with {:str, _}/{:buf, _} pointing into its own
+ *   5. ctx.creds true: setgroups, setresgid, then setresuid (the gid
+ *      while we still may change it; seitan got this order wrong);
+ *      :caller_fs: setgroups, setfsgid, setfsuid, then CAP_MKNOD and
+ *      CAP_CHOWN raised again (the kernel clears the file capabilities
+ *      when the fsuid leaves 0; the DAC overrides stay off, so the
+ *      caller's permissions decide the path, as LXD's forkmknod);
+ *   6. unless ctx resolve: :follow, the path arguments of a call
+ *      notify_path.c knows are resolved without following symlinks,
+ *      after 5 so the lookups are checked with the ids the call uses;
+ *   7. syscall(nr, args...) with {:str, _}/{:buf, _} pointing into its own
  *      copy of the decoded reply (fork copied it);
- *   7. writes {return value, errno} to a pipe and exits.
+ *   8. sends {return value, errno} to the agent over a socket, with the
+ *      parent directories step 6 opened (SCM_RIGHTS), and exits.
  * The agent waits for the result at most NOTIFY_CALL_TIMEOUT_MS, kills
  * the helper past that (ETIMEDOUT) and always reaps it. The agent is
  * single threaded, so fork is safe (no lock held by another thread).
+ *
+ * The parent directories come back so that a later step of the same reply
+ * naming the same path (mknodat, then fchownat of what it made) acts in
+ * the directory the first one resolved, not through the path again: the
+ * agent keeps them (struct notify_keep) until the reply is done, and the
+ * next helper inherits them across fork.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,27 +51,47 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "notify_call.h"
+#include "notify_path.h"
 #include "ns.h"
 #include "util.h"
 
 #define MAX_GROUPS 256
 
+/* Room for a resolved path: PATH_MAX and the "." a split may add */
+#define NPATH_BUF 4100
+
 /**
- * struct call_result - what the helper writes to the agent
+ * struct call_result - what the helper sends the agent
  * @ret:	the syscall's return value, or -1
  * @err:	its errno (0 on success)
+ * @nfds:	parent directories attached (SCM_RIGHTS), in pair order
+ * @pair:	the pair index of each
  */
 struct call_result {
 	int64_t ret;
 	int32_t err;
-	int32_t pad;
+	int32_t nfds;
+	int32_t pair[NPATH_MAX_PAIRS];
+};
+
+/**
+ * struct helper_fds - descriptors a helper uses beyond its step
+ * @kept:	per pair, a parent directory an earlier step resolved, or -1
+ * @fresh:	per pair, one this helper resolved (sent back), or -1
+ */
+struct helper_fds {
+	int kept[NPATH_MAX_PAIRS];
+	int fresh[NPATH_MAX_PAIRS];
 };
 
 /*
@@ -85,10 +119,10 @@ static bool same_ns(int fd, const char *proc)
 }
 
 /*
- * status_ids() - the three ids after @key ("Uid:" or "Gid:") and the
- * groups, from the text of /proc/PID/status
+ * status_ids() - the four ids (real, effective, saved, fs) after @key
+ * ("Uid:" or "Gid:") and the groups, from the text of /proc/PID/status
  */
-static int status_ids(const char *text, const char *key, unsigned ids[3])
+static int status_ids(const char *text, const char *key, unsigned ids[4])
 {
 	const char *p = strstr(text, key);
 	unsigned long v;
@@ -98,7 +132,7 @@ static int status_ids(const char *text, const char *key, unsigned ids[3])
 	if (!p)
 		return -1;
 	p += strlen(key);
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		errno = 0;
 		v = strtoul(p, &end, 10);
 		if (errno || end == p || v > UINT32_MAX)
@@ -132,18 +166,28 @@ static int status_groups(const char *text, gid_t *groups, int *n)
 	}
 }
 
-/*
- * helper_creds() - read the caller's ids (translated into our current
- * user namespace) and take them: groups, gid, then uid
+/**
+ * struct caller_ids - the caller's ids, from its /proc/TGID/status
+ * @uid:	real, effective, saved, fs
+ * @gid:	likewise
+ * @groups:	supplementary groups
+ * @ngroups:	how many
  */
-static int helper_creds(int proc_fd, pid_t tgid)
+struct caller_ids {
+	unsigned uid[4], gid[4];
+	gid_t groups[MAX_GROUPS];
+	int ngroups;
+};
+
+/*
+ * read_ids() - the caller's ids, translated into our current user
+ * namespace (the file is opened after setns)
+ */
+static int read_ids(int proc_fd, pid_t tgid, struct caller_ids *ids)
 {
 	cleanup_close int fd = open_proc(proc_fd, tgid, "status", O_RDONLY);
-	gid_t groups[MAX_GROUPS];
-	unsigned uid[3], gid[3];
 	char text[8192];
 	ssize_t n;
-	int ng;
 
 	if (fd < 0)
 		return -1;
@@ -151,24 +195,166 @@ static int helper_creds(int proc_fd, pid_t tgid)
 	if (n <= 0)
 		return -1;
 	text[n] = '\0';
-	if (status_ids(text, "\nUid:", uid) || status_ids(text, "\nGid:", gid) ||
-	    status_groups(text, groups, &ng)) {
+	if (status_ids(text, "\nUid:", ids->uid) ||
+	    status_ids(text, "\nGid:", ids->gid) ||
+	    status_groups(text, ids->groups, &ids->ngroups)) {
 		errno = EPROTO;
 		return -1;
 	}
-	if (setgroups(ng, groups) || setresgid(gid[0], gid[1], gid[2]) ||
-	    setresuid(uid[0], uid[1], uid[2]))
+	return 0;
+}
+
+/*
+ * helper_creds() - take the caller's ids: groups, gid, then uid
+ */
+static int helper_creds(int proc_fd, pid_t tgid)
+{
+	struct caller_ids ids;
+
+	if (read_ids(proc_fd, tgid, &ids))
+		return -1;
+	if (setgroups(ids.ngroups, ids.groups) ||
+	    setresgid(ids.gid[0], ids.gid[1], ids.gid[2]) ||
+	    setresuid(ids.uid[0], ids.uid[1], ids.uid[2]))
 		return -1;
 	return 0;
 }
 
 /*
- * helper_run() - steps 1-6 in the helper; returns the syscall's result,
+ * raise_file_caps() - CAP_MKNOD and CAP_CHOWN effective again, if
+ * permitted: setfsuid() away from 0 cleared them with the DAC overrides
+ */
+static int raise_file_caps(void)
+{
+	const cap_value_t want[] = { CAP_MKNOD, CAP_CHOWN };
+	cap_t caps = cap_get_proc();
+	cap_flag_value_t v;
+	size_t i;
+	int rc = 0;
+
+	if (!caps)
+		return -1;
+	for (i = 0; i < ARRAY_SIZE(want) && !rc; i++)
+		if (!cap_get_flag(caps, want[i], CAP_PERMITTED, &v) && v)
+			rc = cap_set_flag(caps, CAP_EFFECTIVE, 1, &want[i],
+					  CAP_SET);
+	if (!rc)
+		rc = cap_set_proc(caps);
+	cap_free(caps);
+	return rc;
+}
+
+/*
+ * helper_fs_creds() - ctx creds: :caller_fs. The caller's groups, fsgid
+ * and fsuid decide every permission check on the path; the helper keeps
+ * its capabilities but for the file-permission overrides.
+ */
+static int helper_fs_creds(int proc_fd, pid_t tgid)
+{
+	struct caller_ids ids;
+
+	if (read_ids(proc_fd, tgid, &ids))
+		return -1;
+	if (setgroups(ids.ngroups, ids.groups))
+		return -1;
+	/* set*fsid() report no error: check the ids took */
+	setfsgid(ids.gid[3]);
+	setfsuid(ids.uid[3]);
+	if ((unsigned)setfsgid(-1) != ids.gid[3] ||
+	    (unsigned)setfsuid(-1) != ids.uid[3]) {
+		errno = EPERM;
+		return -1;
+	}
+	return raise_file_caps();
+}
+
+/*
+ * open_caller_dirfds() - for each pair of @p with a relative path and a
+ * dirfd of the caller's, that descriptor (/proc/TGID/fd/N, opened while
+ * we still see the agent's /proc)
+ */
+static int open_caller_dirfds(int proc_fd, pid_t tgid,
+			      const struct npath_plan *p, int out[])
+{
+	char what[32];
+	int k, dv;
+
+	for (k = 0; k < p->npairs; k++) {
+		out[k] = -1;
+		dv = npath_dirfd_value(p, k);
+		if (!npath_pair_resolves(p, k) || dv < 0 ||
+		    ((const char *)p->args[p->path[k]].data)[0] == '/')
+			continue;
+		snprintf(what, sizeof(what), "fd/%d", dv);
+		out[k] = open_proc(proc_fd, tgid, what, O_PATH | O_DIRECTORY);
+		if (out[k] < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * resolve_paths() - step 6: the pairs of @p resolved from the caller's
+ * root, cwd, own dirfd or ctx beneath:, and the flags made no-follow
+ */
+static int resolve_paths(int proc_fd, const struct notify_step *st,
+			 struct npath_plan *p, struct npath_base *b,
+			 struct helper_fds *fds,
+			 char buf[][NPATH_BUF], char full[])
+{
+	const char *last = NULL;
+	int k, fd;
+
+	b->root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	b->cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (b->root < 0 || b->cwd < 0)
+		return -1;
+	if (st->beneath) {
+		b->beneath_path = (const char *)st->beneath;
+		b->beneath = npath_open_beneath(b->root, b->beneath_path);
+		if (b->beneath < 0)
+			return -1;
+	}
+	for (k = 0; k < p->npairs; k++) {
+		if (!npath_pair_resolves(p, k))
+			continue;
+		fd = npath_resolve(b, p, k, p->full ? -1 : fds->kept[k],
+				   buf[k], NPATH_BUF, &last);
+		if (fd < 0)
+			return -1;
+		if (p->full) {
+			/* mount's target: this very object, by its fd */
+			snprintf(full, 32, "self/fd/%d", fd);
+			p->args[p->path[k]].data = (uint8_t *)full;
+			if (fchdir(proc_fd))
+				return -1;
+			continue;
+		}
+		/* kept: an earlier step resolved this path, its directory */
+		if (fd != fds->kept[k])
+			fds->fresh[k] = fd;
+		p->args[p->dirfd[k]].kind = NARG_INT;
+		p->args[p->dirfd[k]].v = (uint64_t)fd;
+		p->args[p->path[k]].data = (uint8_t *)last;
+	}
+	return npath_apply_flags(p);
+}
+
+/*
+ * helper_run() - steps 1-7 in the helper; returns the syscall's result,
  * or -1 with errno set for a failed setup step
  */
-static long helper_run(int proc_fd, pid_t tgid, const struct notify_step *st)
+static long helper_run(int proc_fd, pid_t tgid, const struct notify_step *st,
+		       struct helper_fds *fds)
 {
 	int nsfd[NS_COUNT], rootfd = -1, cwdfd = -1, i;
+	struct npath_base base = { -1, -1, -1, NULL, { -1, -1 } };
+	char buf[NPATH_MAX_PAIRS][NPATH_BUF], full[32];
+	const struct notify_arg *args = st->args;
+	struct npath_plan plan;
+	bool safe = npath_plan(st, &plan);
+	uint32_t nr = st->nr;
+	int nargs = st->nargs;
 	char what[32];
 	long a[6] = { 0 };
 
@@ -192,6 +378,8 @@ static long helper_run(int proc_fd, pid_t tgid, const struct notify_step *st)
 		if (cwdfd < 0)
 			return -1;
 	}
+	if (safe && open_caller_dirfds(proc_fd, tgid, &plan, base.caller_dirfd))
+		return -1;
 
 	/* 2. user first (ns_table order): it owns the others */
 	for (i = 0; i < NS_COUNT; i++) {
@@ -211,34 +399,199 @@ static long helper_run(int proc_fd, pid_t tgid, const struct notify_step *st)
 		return -1;
 
 	/* 3 and 5. the caller's ids, read in the namespace we are now in */
-	if (st->creds && helper_creds(proc_fd, tgid))
+	if (st->creds == NCREDS_ALL && helper_creds(proc_fd, tgid))
+		return -1;
+	if (st->creds == NCREDS_FS && helper_fs_creds(proc_fd, tgid))
 		return -1;
 
-	/* 6. the call; {:str}/{:buf} point into our copy of the reply */
-	for (i = 0; i < st->nargs; i++)
-		a[i] = st->args[i].kind == NARG_INT ? (long)st->args[i].v :
-						       (long)st->args[i].data;
-	return syscall(st->nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	/* 6. paths, looked up with the ids the call runs with */
+	if (safe) {
+		if (resolve_paths(proc_fd, st, &plan, &base, fds, buf, full))
+			return -1;
+		nr = plan.nr;
+		nargs = plan.nargs;
+		args = plan.args;
+	}
+
+	/* 7. the call; {:str}/{:buf} point into our copy of the reply */
+	for (i = 0; i < nargs; i++)
+		a[i] = args[i].kind == NARG_INT ? (long)args[i].v :
+						  (long)args[i].data;
+	return syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/*
+ * send_result() - step 8: the result and the directories we resolved
+ */
+static int send_result(int out, struct call_result *r,
+		       const struct helper_fds *fds)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * NPATH_MAX_PAIRS)];
+	} u;
+	struct iovec iov = { .iov_base = r, .iov_len = sizeof(*r) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int send_fds[NPATH_MAX_PAIRS], k;
+
+	memset(&u, 0, sizeof(u));
+	r->nfds = 0;
+	for (k = 0; k < NPATH_MAX_PAIRS; k++) {
+		if (fds->fresh[k] < 0)
+			continue;
+		r->pair[r->nfds] = k;
+		send_fds[r->nfds++] = fds->fresh[k];
+	}
+	if (r->nfds) {
+		m.msg_control = u.buf;
+		m.msg_controllen = CMSG_SPACE(sizeof(int) * r->nfds);
+		u.h.cmsg_level = SOL_SOCKET;
+		u.h.cmsg_type = SCM_RIGHTS;
+		u.h.cmsg_len = CMSG_LEN(sizeof(int) * r->nfds);
+		memcpy(CMSG_DATA(&u.h), send_fds, sizeof(int) * r->nfds);
+	}
+	return sendmsg(out, &m, MSG_NOSIGNAL) == (ssize_t)sizeof(*r) ? 0 : -1;
 }
 
 static void helper_main(int out, int proc_fd, pid_t tgid,
-			const struct notify_step *st)
+			const struct notify_step *st, struct helper_fds *fds)
 	__attribute__((noreturn));
 static void helper_main(int out, int proc_fd, pid_t tgid,
-			const struct notify_step *st)
+			const struct notify_step *st, struct helper_fds *fds)
 {
 	struct call_result r = { 0 };
 
 	/* Never outlive the agent, whatever the call blocks on */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	errno = 0;
-	r.ret = helper_run(proc_fd, tgid, st);
+	r.ret = helper_run(proc_fd, tgid, st, fds);
 	r.err = r.ret < 0 ? errno : 0;
 	if (r.ret < 0 && !r.err)
 		r.err = EIO;
-	if (write(out, &r, sizeof(r)) != sizeof(r))
+	if (send_result(out, &r, fds))
 		_exit(1);
 	_exit(0);
+}
+
+/**
+ * notify_keep_release() - close the directories a reply's steps resolved
+ * @k:		the reply's keep (usable as a cleanup attribute)
+ */
+void notify_keep_release(struct notify_keep *k)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++)
+		close(k->e[i].fd);
+	k->n = 0;
+}
+
+/* Two steps resolve a path the same way if their contexts agree */
+static bool same_ctx(const struct notify_step *a, const struct notify_step *b)
+{
+	return a->ns == b->ns && a->root == b->root && a->cwd == b->cwd &&
+	       a->creds == b->creds && !a->beneath == !b->beneath &&
+	       (!a->beneath ||
+		!strcmp((const char *)a->beneath, (const char *)b->beneath));
+}
+
+/*
+ * keep_find() - the directory an earlier step resolved for pair @k of
+ * @p (same path string, same dirfd value, same context), or -1
+ */
+static int keep_find(const struct notify_keep *keep,
+		     const struct notify_step *st, const struct npath_plan *p,
+		     int k)
+{
+	const char *path = (const char *)p->args[p->path[k]].data;
+	int dv = npath_dirfd_value(p, k);
+	size_t i;
+
+	if (p->full)
+		return -1;
+	for (i = 0; i < keep->n; i++)
+		if (keep->e[i].dirfd == dv && !strcmp(keep->e[i].path, path) &&
+		    same_ctx(keep->e[i].st, st))
+			return keep->e[i].fd;
+	return -1;
+}
+
+/*
+ * keep_add() - remember (or, when full, close) a directory a helper
+ * resolved for pair @k
+ */
+static void keep_add(struct notify_keep *keep, const struct notify_step *st,
+		     const struct npath_plan *p, int k, int fd)
+{
+	if (keep->n == ARRAY_SIZE(keep->e) || keep_find(keep, st, p, k) >= 0) {
+		close(fd);
+		return;
+	}
+	keep->e[keep->n++] = (struct notify_keep_entry){
+		.st = st,
+		.path = (const char *)p->args[p->path[k]].data,
+		.dirfd = npath_dirfd_value(p, k),
+		.fd = fd,
+	};
+}
+
+/*
+ * recv_result() - the helper's result and the directories it attached
+ *
+ * Return: 0, or -1 (EIO: it died before answering)
+ */
+static int recv_result(int in, struct call_result *r, int fds[],
+		       int *nfds)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * NPATH_MAX_PAIRS)];
+	} u;
+	struct iovec iov = { .iov_base = r, .iov_len = sizeof(*r) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c;
+	ssize_t n;
+
+	*nfds = 0;
+	do
+		n = recvmsg(in, &m, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	for (c = n > 0 ? CMSG_FIRSTHDR(&m) : NULL; c; c = CMSG_NXTHDR(&m, c)) {
+		size_t len = c->cmsg_len - CMSG_LEN(0);
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		*nfds = len / sizeof(int);
+		if (*nfds > NPATH_MAX_PAIRS)
+			*nfds = NPATH_MAX_PAIRS;
+		memcpy(fds, CMSG_DATA(c), *nfds * sizeof(int));
+	}
+	if (n != sizeof(*r) || r->nfds != *nfds) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * wait_result() - the helper's answer within NOTIFY_CALL_TIMEOUT_MS
+ *
+ * Return: 0, or an errno (ETIMEDOUT, EIO)
+ */
+static int wait_result(int in, struct call_result *r, int fds[], int *nfds)
+{
+	struct pollfd p = { .fd = in, .events = POLLIN };
+	int rc;
+
+	*nfds = 0;
+	do
+		rc = poll(&p, 1, NOTIFY_CALL_TIMEOUT_MS);
+	while (rc < 0 && errno == EINTR);
+	if (rc <= 0)
+		return ETIMEDOUT;
+	return recv_result(in, r, fds, nfds) ? EIO : 0;
 }
 
 /**
@@ -246,59 +599,60 @@ static void helper_main(int out, int proc_fd, pid_t tgid,
  * @proc_fd:	the agent's /proc
  * @tgid:	the caller's thread group
  * @st:		the step
+ * @keep:	directories earlier steps of the reply resolved (read, and
+ *		added to)
  * @ret:	the call's return value
  *
  * Return: 0, or -1 with errno: the call's own errno, a setup step's
- * (ESRCH/ENOENT: the caller is gone; EPERM: a setns refused), or
- * ETIMEDOUT when the helper took too long
+ * (ESRCH/ENOENT: the caller is gone; EPERM: a setns refused; ELOOP,
+ * EXDEV: a path that safe resolution refuses), or ETIMEDOUT when the
+ * helper took too long
  */
 int notify_call(int proc_fd, pid_t tgid, const struct notify_step *st,
-		int64_t *ret)
+		struct notify_keep *keep, int64_t *ret)
 {
 	struct call_result r = { .ret = -1, .err = EIO };
-	struct pollfd p;
-	int fds[2], st_w, e = 0;
+	struct helper_fds hf;
+	struct npath_plan plan;
+	bool safe = npath_plan(st, &plan);
+	int sv[2], got[NPATH_MAX_PAIRS], ngot = 0, st_w, e, k;
 	pid_t pid;
-	ssize_t n;
 
-	if (pipe2(fds, O_CLOEXEC))
+	for (k = 0; k < NPATH_MAX_PAIRS; k++) {
+		hf.fresh[k] = -1;
+		hf.kept[k] = safe && k < plan.npairs &&
+					     npath_pair_resolves(&plan, k) ?
+				     keep_find(keep, st, &plan, k) :
+				     -1;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 		return -1;
 	pid = fork();
 	if (pid < 0) {
 		e = errno;
-		close(fds[0]);
-		close(fds[1]);
+		close(sv[0]);
+		close(sv[1]);
 		errno = e;
 		return -1;
 	}
 	if (pid == 0) {
-		close(fds[0]);
-		helper_main(fds[1], proc_fd, tgid, st);
+		close(sv[0]);
+		helper_main(sv[1], proc_fd, tgid, st, &hf);
 	}
-	close(fds[1]);
+	close(sv[1]);
 
-	p = (struct pollfd){ .fd = fds[0], .events = POLLIN };
-	for (;;) {
-		int rc = poll(&p, 1, NOTIFY_CALL_TIMEOUT_MS);
-
-		if (rc < 0 && errno == EINTR)
-			continue;
-		if (rc <= 0) {
-			e = ETIMEDOUT;
-			break;
-		}
-		n = read(fds[0], &r, sizeof(r));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n != sizeof(r))
-			e = EIO;	/* died before answering */
-		break;
-	}
-	close(fds[0]);
+	e = wait_result(sv[0], &r, got, &ngot);
+	close(sv[0]);
 	if (e)
 		kill(pid, SIGKILL);
 	while (waitpid(pid, &st_w, 0) < 0 && errno == EINTR)
 		;
+	for (k = 0; k < ngot; k++) {
+		if (!e && safe && r.pair[k] >= 0 && r.pair[k] < plan.npairs)
+			keep_add(keep, st, &plan, r.pair[k], got[k]);
+		else
+			close(got[k]);
+	}
 	if (e) {
 		errno = e;
 		return -1;

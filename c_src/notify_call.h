@@ -13,7 +13,37 @@
 /* How long the agent waits for a helper before killing it */
 #define NOTIFY_CALL_TIMEOUT_MS 5000
 
+/* Directories one reply's steps resolved, at most this many */
+#define NOTIFY_KEEP_MAX 12
+
+/**
+ * struct notify_keep_entry - a parent directory a {:call} step resolved
+ * @st:		the step (its context: ns, root, cwd, creds, beneath)
+ * @path:	the path argument as given (in @st)
+ * @dirfd:	the dirfd argument's value
+ * @fd:		the directory (O_PATH), ours
+ */
+struct notify_keep_entry {
+	const struct notify_step *st;
+	const char *path;
+	int dirfd;
+	int fd;
+};
+
+/**
+ * struct notify_keep - what the steps of one reply resolved, so that a
+ * later step acts in the same directory rather than on a name looked up
+ * twice
+ * @e:		entries
+ * @n:		how many
+ */
+struct notify_keep {
+	struct notify_keep_entry e[NOTIFY_KEEP_MAX];
+	size_t n;
+};
+
+void notify_keep_release(struct notify_keep *k);
 int notify_call(int proc_fd, pid_t tgid, const struct notify_step *st,
-		int64_t *ret);
+		struct notify_keep *keep, int64_t *ret);
 
 #endif /* LINX_NOTIFY_CALL_H */

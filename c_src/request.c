@@ -232,7 +232,69 @@ static int decode_call_arg(struct tdec *d, struct notify_arg *a,
 }
 
 /*
- * decode_call_ctx() - %{ns: [atom], root: bool, cwd: bool, creds: bool};
+ * decode_creds() - false | true | :caller_fs
+ */
+static int decode_creds(struct tdec *d, struct notify_step *st,
+			const char *path)
+{
+	char atom[TD_ATOM_MAX];
+	bool b;
+
+	if (td_is_atom(d)) {
+		struct tdec peek = *d;
+
+		if (!td_atom(&peek, atom, path) && !strcmp(atom, "caller_fs")) {
+			*d = peek;
+			st->creds = NCREDS_FS;
+			return 0;
+		}
+	}
+	if (td_bool(d, &b, path))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: expected true, false or :caller_fs", path);
+	st->creds = b ? NCREDS_ALL : NCREDS_NONE;
+	return 0;
+}
+
+/*
+ * decode_resolve() - :safe | :follow
+ */
+static int decode_resolve(struct tdec *d, struct notify_step *st,
+			  const char *path)
+{
+	char atom[TD_ATOM_MAX];
+
+	if (td_atom(d, atom, path))
+		return -1;
+	if (strcmp(atom, "safe") && strcmp(atom, "follow"))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: expected :safe or :follow, got :%s", path,
+				 atom);
+	st->follow = !strcmp(atom, "follow");
+	return 0;
+}
+
+/*
+ * decode_beneath() - an absolute directory path, no NUL
+ */
+static int decode_beneath(struct tdec *d, struct notify_step *st,
+			  const char *path)
+{
+	free(st->beneath);	/* a repeated key: the last one wins */
+	st->beneath = NULL;
+	if (td_binary(d, &st->beneath, &st->beneath_len, path))
+		return -1;
+	if (st->beneath_len == 0 || st->beneath[0] != '/' ||
+	    memchr(st->beneath, 0, st->beneath_len))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: expected an absolute path without NUL",
+				 path);
+	return 0;
+}
+
+/*
+ * decode_call_ctx() - %{ns: [atom], root: bool, cwd: bool,
+ * creds: bool | :caller_fs, resolve: :safe | :follow, beneath: bin};
  * a missing key keeps its default, unknown keys are skipped
  */
 static int decode_call_ctx(struct tdec *d, struct notify_step *st,
@@ -266,7 +328,13 @@ static int decode_call_ctx(struct tdec *d, struct notify_step *st,
 			if (td_bool(d, &st->cwd, p))
 				return -1;
 		} else if (!strcmp(key, "creds")) {
-			if (td_bool(d, &st->creds, p))
+			if (decode_creds(d, st, p))
+				return -1;
+		} else if (!strcmp(key, "resolve")) {
+			if (decode_resolve(d, st, p))
+				return -1;
+		} else if (!strcmp(key, "beneath")) {
+			if (decode_beneath(d, st, p))
 				return -1;
 		} else if (td_skip(d, p)) {
 			return -1;
@@ -313,7 +381,8 @@ static int step_call(struct tdec *d, struct notify_step *st, const char *path)
 		return -1;
 	st->ns = 1u << NS_MOUNT;
 	st->root = st->cwd = true;
-	st->creds = false;
+	st->creds = NCREDS_NONE;
+	st->follow = false;
 	path_fmt(p, sizeof(p), "%s.ctx", path);
 	return decode_call_ctx(d, st, p);
 }
@@ -695,6 +764,7 @@ void cmd_free(struct linx_cmd *cmd)
 	cmd->ref_len = 0;
 	for (i = 0; i < cmd->nsteps; i++) {
 		free(cmd->steps[i].data);
+		free(cmd->steps[i].beneath);
 		for (j = 0; j < 6; j++)
 			free(cmd->steps[i].args[j].data);
 	}
@@ -1331,13 +1401,22 @@ static int encode_call(ei_x_buff *x, const struct notify_step *st)
 			return -1;
 		}
 	}
-	return ei_x_encode_empty_list(x) || ei_x_encode_map_header(x, 4) ||
-	       ei_x_encode_atom(x, "ns") || encode_ns_list(x, st->ns) ||
-	       ei_x_encode_atom(x, "root") ||
-	       ei_x_encode_boolean(x, st->root) ||
-	       ei_x_encode_atom(x, "cwd") || ei_x_encode_boolean(x, st->cwd) ||
-	       ei_x_encode_atom(x, "creds") ||
-	       ei_x_encode_boolean(x, st->creds) ? -1 : 0;
+	if (ei_x_encode_empty_list(x) ||
+	    ei_x_encode_map_header(x, st->beneath ? 6 : 5) ||
+	    ei_x_encode_atom(x, "ns") || encode_ns_list(x, st->ns) ||
+	    ei_x_encode_atom(x, "root") || ei_x_encode_boolean(x, st->root) ||
+	    ei_x_encode_atom(x, "cwd") || ei_x_encode_boolean(x, st->cwd) ||
+	    ei_x_encode_atom(x, "creds") ||
+	    (st->creds == NCREDS_FS ? ei_x_encode_atom(x, "caller_fs") :
+				      ei_x_encode_boolean(x, st->creds)) ||
+	    ei_x_encode_atom(x, "resolve") ||
+	    ei_x_encode_atom(x, st->follow ? "follow" : "safe"))
+		return -1;
+	if (st->beneath &&
+	    (ei_x_encode_atom(x, "beneath") ||
+	     ei_x_encode_binary(x, st->beneath, st->beneath_len)))
+		return -1;
+	return 0;
 }
 
 static int encode_addfd(ei_x_buff *x, const struct notify_step *st)

@@ -100,6 +100,13 @@ struct notify_arg {
 
 enum notify_fd_source { NFD_OPEN, NFD_CONNECT_UNIX, NFD_GETFD };
 
+/* ctx creds: of a {:call, ...} step */
+enum notify_creds {
+	NCREDS_NONE,		/* false: the agent's */
+	NCREDS_ALL,		/* true: the caller's uid, gid and groups */
+	NCREDS_FS,		/* :caller_fs: its fsuid/fsgid, our capabilities */
+};
+
 /**
  * struct notify_step - one step of {:notify_reply, id, steps}
  * @kind:	enum notify_step_kind
@@ -112,7 +119,12 @@ enum notify_fd_source { NFD_OPEN, NFD_CONNECT_UNIX, NFD_GETFD };
  * @ns:		NSTEP_CALL: bit mask over enum ns_index to join
  * @root:	NSTEP_CALL: chroot to the caller's root
  * @cwd:	NSTEP_CALL: chdir to the caller's cwd
- * @creds:	NSTEP_CALL: take the caller's uid/gid/groups
+ * @creds:	NSTEP_CALL: enum notify_creds
+ * @follow:	NSTEP_CALL: ctx resolve: :follow (path arguments passed
+ *		as given; default false: resolved safely, notify_path.c)
+ * @beneath:	NSTEP_CALL: ctx beneath: directory (malloc'ed,
+ *		NUL-terminated), or NULL
+ * @beneath_len: its length
  * @src:	NSTEP_ADDFD: enum notify_fd_source
  * @oflags:	NSTEP_ADDFD {:open}: open flags
  * @mode:	NSTEP_ADDFD {:open}: mode
@@ -133,7 +145,11 @@ struct notify_step {
 	int nargs;
 	struct notify_arg args[6];
 	unsigned ns;
-	bool root, cwd, creds;
+	bool root, cwd;
+	int creds;
+	bool follow;
+	uint8_t *beneath;
+	size_t beneath_len;
 	int src;
 	uint32_t oflags;
 	uint32_t mode;

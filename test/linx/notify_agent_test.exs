@@ -196,6 +196,36 @@ defmodule Linx.NotifyAgentTest do
       assert out(evs, :stderr) =~ "Bad address"
     end
 
+    test "a call's path through a symlink fails ELOOP (reported); resolve: :follow follows it" do
+      dir = tmp_dir!("call-resolve")
+      outside = tmp_dir!("call-resolve-out")
+      File.ln_s!(outside, Path.join(dir, "l"))
+      target = Path.join([dir, "l", "x"])
+
+      req =
+        spawn_req(["/bin/uname", "-n"], %{commands: [{:seccomp_notify_install, filter([:uname])}]})
+
+      reply = fn ctx ->
+        fn
+          {:notify, id, _, _, _, _, _, _, _} ->
+            # mkdir(path, mode): the legacy form, run as mkdirat
+            [{:notify_reply, id, [{:call, 83, [{:str, target}, 0o755], ctx}, :return_last]}]
+
+          _ ->
+            []
+        end
+      end
+
+      {evs, 0} = run(req, reply.(%{}))
+      assert [{:notify_failed, _, 0, 40}] = for({:notify_failed, _, _, _} = f <- evs, do: f)
+      assert out(evs, :stderr) =~ "Too many levels of symbolic links"
+      assert File.ls!(outside) == []
+
+      {evs, 0} = run(req, reply.(%{resolve: :follow}))
+      refute Enum.any?(evs, &match?({:notify_failed, _, _, _}, &1))
+      assert File.ls!(outside) == ["x"]
+    end
+
     test "addfd with :send: the call returns the injected fd" do
       dir = tmp_dir!("addfd")
       File.write!(Path.join(dir, "real"), "the real file\n")

@@ -108,6 +108,18 @@ defmodule Linx.FuzzSeeds do
             %{ns: [:mount], root: true, cwd: true, creds: true}},
            :return_last
          ]},
+      notify_reply_call_safe:
+        {:notify_reply, id,
+         [
+           {:call, 259, [-100, {:str, "/srv/dev/null"}, 0o020600, 259],
+            %{ns: [:mount], creds: :caller_fs, resolve: :safe, beneath: "/srv/dev"}},
+           {:call, 260, [-100, {:str, "/srv/dev/null"}, 1000, 1000, 0],
+            %{ns: [:mount], resolve: :safe, beneath: "/srv/dev"}},
+           {:return, 0}
+         ]},
+      notify_reply_call_follow:
+        {:notify_reply, id,
+         [{:call, 133, [{:str, "/dev/null"}, 0o020600, 259], %{resolve: :follow}}, :return_last]},
       notify_reply_call_buf:
         {:notify_reply, id, [{:call, 1, [1, {:buf, "out\n"}, 4], %{}}, :return_last]},
       notify_reply_addfd_open:

@@ -89,10 +89,32 @@ defmodule Linx.Seccomp.Notify do
       of a sockaddr read), `{:str, binary}`, `{:buf, binary}`,
       `:caller_uid`, `:caller_gid` (the caller's effective ids as the host
       sees them, read from `/proc/PID/status` when the rule fires),
-      `:caller_pid` (host pid); `ctx` is a keyword list: `ns:` the
-      caller's namespaces to join (default `[:mount]`), `root:`, `cwd:`
-      (use the caller's, default `true`), `creds:` (the caller's
-      uid/gid/groups, default `false`);
+      `:caller_pid` (host pid); `ctx` is a keyword list:
+      * `ns:` the caller's namespaces to join (default `[:mount]`);
+      * `root:`, `cwd:` use the caller's (default `true`);
+      * `creds:` `false` (default: the agent's privileges), `true` (the
+        caller's uid/gid/groups) or `:caller_fs` (the caller's groups,
+        fsuid and fsgid decide every permission check on the path; the
+        helper keeps its capabilities but the file-permission overrides,
+        and `CAP_MKNOD`/`CAP_CHOWN` — LXD's forkmknod: a node is created
+        only where the caller may create files, owned by it);
+      * `resolve:` `:safe` (default) or `:follow`. With `:safe`, the path
+        arguments (`{:mem, i}`, `{:str, s}`) of the `*at` calls and their
+        legacy forms (`mknodat`, `mkdirat`, `fchownat`, `fchmodat`,
+        `unlinkat`, `openat`, `symlinkat`, `linkat`, `renameat2`,
+        `utimensat`, `faccessat2`, `mknod`, `chown`, `rename`…, and
+        `mount`'s target) are resolved with `openat2(RESOLVE_NO_SYMLINKS |
+        RESOLVE_NO_MAGICLINKS)` in the caller's root (`RESOLVE_IN_ROOT`),
+        or beneath its cwd or its own dirfd for a relative path; the call
+        runs on the parent directory with the last component and
+        `AT_SYMLINK_NOFOLLOW`/`O_NOFOLLOW`, and a later step naming the
+        same path runs in the same directory. A symlink or magic link on
+        the way fails the step with `ELOOP`. `:follow` passes the
+        arguments as given: **unsafe** for any path the caller can
+        change (docs/notify.md, "Acting on the caller's behalf");
+      * `beneath: "/dir"` (with `:safe`): every path argument must lie
+        under `/dir` lexically and is resolved `RESOLVE_BENEATH` from it,
+        else the step fails with `EXDEV`;
     * `{:inject_fd, source, opts}` - put an fd into the caller; `source` is
       `{:open, path, flags, mode}` (opened by the agent, in the agent's
       context; `flags` an integer or names like `[:rdwr, :cloexec]`),
@@ -121,7 +143,10 @@ defmodule Linx.Seccomp.Notify do
   argument is therefore **not a security boundary**; decisions on integer
   arguments are exact, and answers that do not continue (`:errno`,
   `:return`, a `call` done by the helper with the *copied* string) act on
-  what was checked. What the engine does to narrow the window: the agent
+  what was checked. What a checked path *names* can still change: a
+  `call` resolves its path arguments safely by default (`resolve: :safe`
+  above), so a caller that swaps a component for a symlink cannot turn
+  the helper's privileges against the host. What the engine does to narrow the window: the agent
   reads every declared argument in the same step as the notification and
   checks `SECCOMP_IOCTL_NOTIF_ID_VALID` after every read (so a dead caller
   whose pid was reused is never read from or answered), and every reply

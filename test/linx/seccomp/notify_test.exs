@@ -178,6 +178,32 @@ defmodule Linx.Seccomp.NotifyTest do
       invalid([%{syscall: :connect, then: {:inject_fd, {:socket, "/b"}, []}}], "unknown source")
     end
 
+    test "call context: resolve, beneath and creds" do
+      call = fn ctx ->
+        [%{syscall: :mknodat, then: {:call, :mknodat, [-100, {:str, "/x"}], ctx}}]
+      end
+
+      invalid(call.(resolve: :lexical), "call context resolve: expected :safe or :follow")
+      invalid(call.(beneath: "dev"), "beneath: expected an absolute directory path")
+      invalid(call.(beneath: "/dev/../srv/"), "beneath: write the directory as \"/srv\"")
+      invalid(call.(beneath: "/d\0x"), "NUL byte")
+      invalid(call.(beneath: "/dev", resolve: :follow), "beneath: needs resolve: :safe")
+      invalid(call.(creds: :caller), "creds: expected true, false or :caller_fs")
+      invalid(call.(chroot: true), "(known: :ns, :root, :cwd, :creds, :resolve, :beneath)")
+
+      assert %{rules: [%{then: [{:call, 259, _, ctx}, :return_last]}]} =
+               Notify.new!(call.(creds: :caller_fs, beneath: "/srv/dev"))
+
+      assert ctx == %{
+               ns: [:mount],
+               root: true,
+               cwd: true,
+               creds: :caller_fs,
+               resolve: :safe,
+               beneath: "/srv/dev"
+             }
+    end
+
     test "strings that can never match" do
       invalid([%{syscall: :openat, match: [{:string, 1, "a\0b"}], then: :continue}], "NUL byte")
 
@@ -475,7 +501,7 @@ defmodule Linx.Seccomp.NotifyTest do
                {:reply,
                 [
                   {:call, 259, [-100, {:str, "/dev/null"}, 0o020644, 0x103],
-                   %{ns: [:mount, :user], root: true, cwd: true, creds: false}},
+                   %{ns: [:mount, :user], root: true, cwd: true, creds: false, resolve: :safe}},
                   {:call, 260,
                    [
                      -100,
@@ -483,7 +509,7 @@ defmodule Linx.Seccomp.NotifyTest do
                      String.to_integer(euid),
                      String.to_integer(egid),
                      0
-                   ], %{ns: [:mount], root: true, cwd: true, creds: true}},
+                   ], %{ns: [:mount], root: true, cwd: true, creds: true, resolve: :safe}},
                   {:return, 0}
                 ]}
 

@@ -663,7 +663,7 @@ defmodule Linx.Seccomp.Notify.Rules do
   defp ctx!(ctx, w) when is_list(ctx) do
     unless Keyword.keyword?(ctx), do: fail!(w, "call context: expected a keyword list")
 
-    Enum.reduce(ctx, %{ns: [:mount], root: true, cwd: true, creds: false}, fn
+    Enum.reduce(ctx, %{ns: [:mount], root: true, cwd: true, creds: false, resolve: :safe}, fn
       {:ns, ns}, acc when is_list(ns) ->
         case ns -- @namespaces do
           [] ->
@@ -676,19 +676,58 @@ defmodule Linx.Seccomp.Notify.Rules do
             )
         end
 
-      {k, v}, acc when k in [:root, :cwd, :creds] ->
+      {:creds, :caller_fs}, acc ->
+        %{acc | creds: :caller_fs}
+
+      {:creds, v}, acc ->
+        unless is_boolean(v),
+          do:
+            fail!(w, "call context creds: expected true, false or :caller_fs, got #{inspect(v)}")
+
+        %{acc | creds: v}
+
+      {:resolve, r}, acc when r in [:safe, :follow] ->
+        %{acc | resolve: r}
+
+      {:resolve, r}, _acc ->
+        fail!(w, "call context resolve: expected :safe or :follow, got #{inspect(r)}")
+
+      {:beneath, dir}, acc ->
+        Map.put(acc, :beneath, beneath!(dir, w))
+
+      {k, v}, acc when k in [:root, :cwd] ->
         Map.put(acc, k, bool!(v, w, "call context #{k}"))
 
       {k, v}, _acc ->
         fail!(
           w,
-          "call context: unknown key #{inspect(k)}: #{inspect(v)} (known: :ns, :root, :cwd, :creds)"
+          "call context: unknown key #{inspect(k)}: #{inspect(v)} " <>
+            "(known: :ns, :root, :cwd, :creds, :resolve, :beneath)"
         )
     end)
+    |> check_beneath!(w)
   end
 
   defp ctx!(other, w),
     do: fail!(w, "call context: expected a keyword list, got #{inspect(other)}")
+
+  # beneath: confines safe resolution: it means nothing with resolve: :follow.
+  defp check_beneath!(%{resolve: :follow, beneath: _}, w),
+    do: fail!(w, "call context: beneath: needs resolve: :safe (it confines safe resolution)")
+
+  defp check_beneath!(ctx, _w), do: ctx
+
+  defp beneath!("/" <> _ = dir, w) do
+    dir = str!(dir, false, "#{w} call context beneath")
+
+    case normalize_path(dir) do
+      ^dir -> dir
+      other -> fail!(w, "call context beneath: write the directory as #{inspect(other)}")
+    end
+  end
+
+  defp beneath!(dir, w),
+    do: fail!(w, "call context beneath: expected an absolute directory path, got #{inspect(dir)}")
 
   # --- reads ---------------------------------------------------------------
 
