@@ -167,6 +167,39 @@ void agent_fail(struct session *s, int err, int stage, int code)
 	agent_exit(s, code);
 }
 
+static void emit_terminal(struct session *s);
+
+/**
+ * agent_child_lost() - the child ended (or closed the channel) before
+ * execve without reporting a stage: reap it, report, exit
+ * @s:		session
+ * @stage:	stage of the {:error, :echild, stage} frame
+ *
+ * A child held at the checkpoint (ready, or applying a command) that dies
+ * by a signal was stopped by someone (stop/2, signal/2, the OOM killer):
+ * that is its terminal status, {:status, :signaled, n}, as it would be a
+ * moment later after execve. Any other end before execve (an exit code:
+ * the child only exits by itself there when the agent or the channel
+ * failed; a death before READY) has no status of the workload to report:
+ * {:error, ECHILD, stage}, exit 5.
+ */
+void agent_child_lost(struct session *s, int stage)
+{
+	bool held = s->state == ST_CHECKPOINT || s->state == ST_AWAIT_REPLY;
+
+	/*
+	 * Normally already dead (its end of the channel is closed): the
+	 * sweep's SIGKILL cannot change the status of a process that is
+	 * already exiting. A channel error could leave it alive.
+	 */
+	agent_kill_tree(s);
+	if (held && s->reaped && WIFSIGNALED(s->status)) {
+		emit_terminal(s);
+		agent_exit(s, EXIT_DONE);
+	}
+	agent_fail(s, ECHILD, stage, EXIT_WORKLOAD);
+}
+
 /**
  * agent_wait_child() - block until the workload is reaped
  * @s:		session
@@ -470,6 +503,9 @@ static int add_fd(struct pollfd *p, int *n, int fd, short events)
 	return (*n)++;
 }
 
+/*
+ * emit_terminal() - {:status, :signaled, n} or {:status, :exited, code}
+ */
 static void emit_terminal(struct session *s)
 {
 	if (WIFSIGNALED(s->status))

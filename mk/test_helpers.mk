@@ -15,3 +15,14 @@ ALL_PROGRAMS += $(TRY_FILTER)
 $(TRY_FILTER): test/support/c/try_filter.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -pthread -o $@ $< -pthread
+
+# $(BUILD)/test/leader_exit is a live process whose main thread has exited
+# (pthread_exit): an enter target whose /proc/PID/ns entries are gone.
+
+LEADER_EXIT := $(BUILD)/test/leader_exit
+
+ALL_PROGRAMS += $(LEADER_EXIT)
+
+$(LEADER_EXIT): test/support/c/leader_exit.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -pthread -o $@ $< -pthread

@@ -817,7 +817,7 @@ defmodule Linx.Process do
   defp finish(s, terminal) do
     notify_summary(s)
     s = reply(s, :start_from, start_error(terminal))
-    s = reply(s, :proceed_from, start_error(terminal))
+    s = reply(s, :proceed_from, proceed_result(terminal))
     s = reply(s, :abort_from, {:error, :not_at_checkpoint})
     s = reply(s, :caps_from, {:error, :not_at_checkpoint})
 
@@ -841,6 +841,15 @@ defmodule Linx.Process do
     end
   catch
     :exit, _ -> :ok
+  end
+
+  # A proceed/1 still waiting when the workload ends never saw it exec:
+  # killed at its checkpoint by a signal, it is no longer there.
+  defp proceed_result(terminal) do
+    case start_error(terminal) do
+      {:ok, _} -> {:error, :not_at_checkpoint}
+      error -> error
+    end
   end
 
   defp start_error({:error, errno, stage}), do: {:error, {errno, stage}}
