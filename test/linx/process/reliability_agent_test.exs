@@ -103,6 +103,79 @@ defmodule Linx.Process.ReliabilityAgentTest do
     end
   end
 
+  describe "stdio connected to a unix socket whose listener never accepts" do
+    setup do
+      path = Path.join(tmp_dir!("backlog"), "full.sock")
+      {:ok, listener} = :socket.open(:local, :stream, :default)
+      :ok = :socket.bind(listener, %{family: :local, path: path})
+      # Backlog 0: the kernel queues at most one connection, and nobody
+      # ever accepts it.
+      :ok = :socket.listen(listener, 0)
+
+      fillers =
+        for _ <- 1..2 do
+          {:ok, sock} = :socket.open(:local, :stream, :default)
+          _ = :socket.connect(sock, %{family: :local, path: path}, 300)
+          sock
+        end
+
+      on_exit(fn -> Enum.each([listener | fillers], &:socket.close/1) end)
+      %{path: path}
+    end
+
+    # {elapsed ms, fun.()}, or a failure if the call is still blocked
+    # after 15 s (before the fix: forever, the child stuck in connect()).
+    defp timed(fun) do
+      task = Task.async(fn -> :timer.tc(fun) end)
+
+      case Task.yield(task, 15_000) || Task.shutdown(task, :brutal_kill) do
+        {:ok, {us, result}} -> {div(us, 1000), result}
+        nil -> flunk("still blocked in connect() after 15 s")
+      end
+    end
+
+    test "spawn/1 fails with {:etimedout, :stdio} after the deadline", ctx do
+      {ms, result} =
+        timed(fn ->
+          Linx.Process.spawn(argv: ["/bin/true"], stdio: [stdout: {:connect_unix, ctx.path}])
+        end)
+
+      assert result == {:error, {:etimedout, :stdio}}
+      assert ms >= 4_000 and ms < 10_000, "took #{ms} ms"
+    end
+
+    test "at proceed/1 after a checkpoint: the same error, the agent stays responsive", ctx do
+      {:ok, proc} =
+        Linx.Process.spawn(
+          argv: ["/bin/true"],
+          stdio: [stderr: {:connect_unix, ctx.path}],
+          checkpoint: true
+        )
+
+      os_pid = Linx.Process.os_pid(proc)
+      assert {_ms, {:error, {:etimedout, :stdio}}} = timed(fn -> Linx.Process.proceed(proc) end)
+      assert_os_pid_exits(os_pid)
+    end
+  end
+
+  describe "stdio connected to a unix socket" do
+    @sock_probe Path.expand("../../../build/test/sock_probe", __DIR__)
+
+    test "the workload gets a blocking socket without the connect deadline" do
+      assert File.exists?(@sock_probe), "#{@sock_probe} not built (mk/test_helpers.mk)"
+      path = Path.join(tmp_dir!("sockprobe"), "out.sock")
+      {:ok, listen} = :gen_tcp.listen(0, [:binary, ifaddr: {:local, path}, active: false])
+
+      {:ok, proc} =
+        Linx.Process.spawn(argv: [@sock_probe], stdio: [stdout: {:connect_unix, path}])
+
+      {:ok, sock} = :gen_tcp.accept(listen, 5000)
+      assert {:ok, line} = :gen_tcp.recv(sock, 0, 5000)
+      assert line == "nonblock=0 sndtimeo=0.000000 rcvtimeo=0.000000\n"
+      assert {:exited, 0} = Linx.Process.await(proc, 5000)
+    end
+  end
+
   defp zombie_state?(pid) do
     case File.read("/proc/#{pid}/stat") do
       {:ok, stat} -> stat |> String.split(") ") |> List.last() |> String.starts_with?("Z")
