@@ -103,6 +103,48 @@ defmodule Linx.Process.ReliabilityAgentTest do
     end
   end
 
+  describe "enter into a pid namespace without a cgroup" do
+    test "a daemon that escapes to the target's init and holds stdout does not withhold the status" do
+      # The target is init (pid 1) of its own pid namespace.
+      {:ok, target} = Linx.Process.spawn(argv: ["/bin/sleep", "60"], namespaces: [:pid])
+      init = Linx.Process.os_pid(target)
+      marker = "linx-daemon-#{System.unique_integer([:positive])}"
+
+      # Double fork: the subshell starts the setsid daemon and exits, so
+      # the daemon is orphaned at once; it keeps stdout and writes to it
+      # (ignoring SIGPIPE) forever.
+      daemon = ~s|trap "" PIPE; while :; do echo tick; sleep 0.1; done|
+
+      script =
+        "(setsid /bin/sh -c '#{daemon}' #{marker} &); sleep 0.3; echo workload-done; exit 0"
+
+      started = System.monotonic_time(:millisecond)
+
+      {:ok, proc} =
+        Linx.Process.enter(init, argv: ["/bin/sh", "-c", script], stdio: :pipe, cgroup: false)
+
+      events = collect_events(proc, 15_000)
+      elapsed = System.monotonic_time(:millisecond) - started
+
+      # The status arrives within the drain bound, after the workload's own
+      # output (and the daemon's ticks it wrote while the workload lived).
+      assert List.last(events) == {:exited, 0}
+      assert elapsed < 6_000, "terminal status after #{elapsed} ms"
+      out = output(events)
+      assert out =~ "workload-done\n"
+      assert out =~ "tick\n"
+
+      # As documented: the sweep cannot see it. It lives on, adopted by the
+      # target's init, until that pid namespace ends.
+      [pid] = pids_with_cmdline(marker)
+      refute os_pid_gone?(pid)
+      assert ppid(pid) == init
+
+      Linx.Process.stop(target, 0)
+      assert_os_pid_exits(pid)
+    end
+  end
+
   describe "stdio connected to a unix socket whose listener never accepts" do
     setup do
       path = Path.join(tmp_dir!("backlog"), "full.sock")
@@ -174,6 +216,14 @@ defmodule Linx.Process.ReliabilityAgentTest do
       assert line == "nonblock=0 sndtimeo=0.000000 rcvtimeo=0.000000\n"
       assert {:exited, 0} = Linx.Process.await(proc, 5000)
     end
+  end
+
+  # Host pids of the processes whose argv contains `marker`.
+  defp pids_with_cmdline(marker) do
+    for dir <- Path.wildcard("/proc/[0-9]*"),
+        {:ok, cmdline} <- [File.read(Path.join(dir, "cmdline"))],
+        String.contains?(cmdline, marker),
+        do: dir |> Path.basename() |> String.to_integer()
   end
 
   defp zombie_state?(pid) do
