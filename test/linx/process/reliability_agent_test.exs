@@ -103,31 +103,38 @@ defmodule Linx.Process.ReliabilityAgentTest do
     end
   end
 
-  describe "enter into a pid namespace without a cgroup" do
-    test "a daemon that escapes to the target's init and holds stdout does not withhold the status" do
-      # The target is init (pid 1) of its own pid namespace.
-      {:ok, target} = Linx.Process.spawn(argv: ["/bin/sleep", "60"], namespaces: [:pid])
-      init = Linx.Process.os_pid(target)
-      marker = "linx-daemon-#{System.unique_integer([:positive])}"
+  describe "enter into a pid namespace: a daemon adopted by the target's init" do
+    # The target is init (pid 1) of its own pid namespace. The workload
+    # double-forks a setsid daemon (the subshell exits at once, so the
+    # daemon is orphaned and adopted by that init, outside the agent's
+    # subtree) that keeps stdout and writes to it forever, ignoring
+    # SIGPIPE. Returns the events, how long they took, the daemon's pid.
+    defp enter_with_daemon(init, opts) do
+      # /proc is the host's: the ppid of `cut` is the daemon's host pid.
+      daemon =
+        ~s|echo daemon=$(cut -d" " -f4 /proc/self/stat); trap "" PIPE; | <>
+          ~s|while :; do echo tick; sleep 0.1; done|
 
-      # Double fork: the subshell starts the setsid daemon and exits, so
-      # the daemon is orphaned at once; it keeps stdout and writes to it
-      # (ignoring SIGPIPE) forever.
-      daemon = ~s|trap "" PIPE; while :; do echo tick; sleep 0.1; done|
-
-      script =
-        "(setsid /bin/sh -c '#{daemon}' #{marker} &); sleep 0.3; echo workload-done; exit 0"
-
+      script = "(setsid /bin/sh -c '#{daemon}' &); sleep 0.3; echo workload-done; exit 0"
       started = System.monotonic_time(:millisecond)
 
       {:ok, proc} =
-        Linx.Process.enter(init, argv: ["/bin/sh", "-c", script], stdio: :pipe, cgroup: false)
+        Linx.Process.enter(init, [argv: ["/bin/sh", "-c", script], stdio: :pipe] ++ opts)
 
       events = collect_events(proc, 15_000)
       elapsed = System.monotonic_time(:millisecond) - started
+      [_, pid] = Regex.run(~r/^daemon=(\d+)$/m, output(events))
+      {events, elapsed, String.to_integer(pid)}
+    end
 
-      # The status arrives within the drain bound, after the workload's own
-      # output (and the daemon's ticks it wrote while the workload lived).
+    test "cgroup: false: the status arrives within the drain bound; the daemon lives on with init" do
+      {:ok, target} = Linx.Process.spawn(argv: ["/bin/sleep", "60"], namespaces: [:pid])
+      init = Linx.Process.os_pid(target)
+
+      {events, elapsed, pid} = enter_with_daemon(init, cgroup: false)
+
+      # The status arrives within the bound, after the workload's own
+      # output (and the ticks the daemon wrote while the workload lived).
       assert List.last(events) == {:exited, 0}
       assert elapsed < 6_000, "terminal status after #{elapsed} ms"
       out = output(events)
@@ -136,12 +143,32 @@ defmodule Linx.Process.ReliabilityAgentTest do
 
       # As documented: the sweep cannot see it. It lives on, adopted by the
       # target's init, until that pid namespace ends.
-      [pid] = pids_with_cmdline(marker)
       refute os_pid_gone?(pid)
       assert ppid(pid) == init
 
       Linx.Process.stop(target, 0)
       assert_os_pid_exits(pid)
+    end
+
+    @tag :cgroup
+    test "with a cgroup: cgroup.kill takes the daemon too" do
+      if Linx.Cgroup.base() == nil do
+        raise "cgroup v2 with cgroup.kill is not available here; run with --exclude cgroup"
+      end
+
+      {:ok, target} = Linx.Process.spawn(argv: ["/bin/sleep", "60"], namespaces: [:pid])
+      init = Linx.Process.os_pid(target)
+
+      {events, elapsed, pid} = enter_with_daemon(init, cgroup: true)
+
+      assert List.last(events) == {:exited, 0}
+      assert elapsed < 6_000, "terminal status after #{elapsed} ms"
+      assert output(events) =~ "workload-done\n"
+      # Killed by the sweep's cgroup.kill (a zombie of init, which never
+      # reaps), before the terminal status.
+      assert os_pid_gone?(pid)
+      refute os_pid_gone?(init)
+      Linx.Process.stop(target, 0)
     end
   end
 
@@ -216,14 +243,6 @@ defmodule Linx.Process.ReliabilityAgentTest do
       assert line == "nonblock=0 sndtimeo=0.000000 rcvtimeo=0.000000\n"
       assert {:exited, 0} = Linx.Process.await(proc, 5000)
     end
-  end
-
-  # Host pids of the processes whose argv contains `marker`.
-  defp pids_with_cmdline(marker) do
-    for dir <- Path.wildcard("/proc/[0-9]*"),
-        {:ok, cmdline} <- [File.read(Path.join(dir, "cmdline"))],
-        String.contains?(cmdline, marker),
-        do: dir |> Path.basename() |> String.to_integer()
   end
 
   defp zombie_state?(pid) do
