@@ -275,7 +275,8 @@ static void close_fd(int *fdp)
  * Pipes are FIFOs: FIONREAD counts exactly those bytes. (On the PTY some
  * may still be in flight to the master's line discipline; the drain
  * that follows reads them.)
- * Not throttled: a pipe holds at most 1 MiB (pipe-max-size by default).
+ * Not throttled: it is bounded by the pipes' capacity (64 KiB each unless
+ * the tree raised it with F_SETPIPE_SZ).
  */
 static void take_owed(struct session *s, int fd, const char *tag)
 {
