@@ -59,7 +59,9 @@
  *    Mustn't: open files: a seccomp filter installed at the checkpoint may
  *    deny open/openat (policies do), so /dev/null and the PTY slave are
  *    opened by the agent beforehand. Only {:connect_unix, path} needs
- *    socket+connect here, at :proceed, when the BEAM's listener exists.
+ *    socket+connect here, at :proceed, when the BEAM's listener exists;
+ *    a listener whose backlog stays full fails it with ETIMEDOUT after
+ *    CONNECT_TIMEOUT_S, never a hang.
  *
  * 7. sigmask
  *    Should: reset every signal disposition to SIG_DFL and clear the
@@ -82,7 +84,8 @@
  *
  * Seccomp filters installed at the checkpoint already apply to stages
  * 6-10: a filter must allow what they need (dup2, open, socket/connect,
- * rt_sigaction, rt_sigprocmask, chdir, close_range, sendmsg, execve).
+ * setsockopt, rt_sigaction, rt_sigprocmask, chdir, close_range, sendmsg,
+ * execve).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -94,6 +97,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -202,11 +206,29 @@ static void child_checkpoint(const struct child_plan *p)
 }
 
 /*
- * connect_unix() - a stream socket connected to @path
+ * How long connect() may wait for room in a listener's backlog. A listener
+ * that never accepts would otherwise hold the child (and, without a
+ * checkpoint, the agent suspended in its vfork) forever.
+ */
+#define CONNECT_TIMEOUT_S 5
+
+/*
+ * connect_unix() - a stream socket connected to @path, within
+ * CONNECT_TIMEOUT_S; ETIMEDOUT if the listener's backlog stays full
+ *
+ * The deadline is the kernel's own: unix_stream_connect() waits for room
+ * in the backlog for at most SO_SNDTIMEO, then fails with EAGAIN. (A
+ * non-blocking AF_UNIX connect never returns EINPROGRESS: it fails at once
+ * with EAGAIN when the backlog is full, so it would need a sleep-and-retry
+ * loop; the timed wait wakes as soon as the listener accepts.) The socket
+ * stays blocking throughout, and the timeout is cleared again before the
+ * workload gets it, so its writes block as on any socket.
  */
 static int connect_unix(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval limit = { .tv_sec = CONNECT_TIMEOUT_S };
+	const struct timeval none = { 0 };
 	size_t len = strlen(path);
 	int fd, e;
 
@@ -218,13 +240,21 @@ static int connect_unix(const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit)))
+		goto fail;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		e = errno;
-		close(fd);
-		errno = e;
-		return -1;
+		if (errno == EAGAIN)
+			errno = ETIMEDOUT;	/* the backlog stayed full */
+		goto fail;
 	}
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none)))
+		goto fail;
 	return fd;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
 }
 
 /*

@@ -109,11 +109,31 @@ static bool maps_zero(const char *map)
 	return false;
 }
 
+/*
+ * kernel_has_ns() - does this kernel know namespace type @i at all?
+ *
+ * Decided from our own /proc/self/ns, before any setns: every process has
+ * an entry for every type the kernel supports. A missing entry of the
+ * *target* proves nothing: a zombie (or a thread group whose leader has
+ * exited) has lost its namespaces, and /proc/PID/ns/<ns> is ENOENT for
+ * every type.
+ */
+static bool kernel_has_ns(int i)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/ns/%s", ns_table[i].proc);
+	return !faccessat(AT_FDCWD, path, F_OK, AT_SYMLINK_NOFOLLOW) ||
+	       errno != ENOENT;
+}
+
 /**
  * ns_enter() - join namespaces of @target
  * @target:	host pid
  * @mask:	namespaces to join (bits over enum ns_index)
- * @all:	the request named none: a type the kernel lacks is skipped
+ * @all:	the request named none: a type the kernel lacks (judged from
+ *		our own /proc/self/ns) is skipped; any other failure to open
+ *		the target's is an error
  * @chdir_root:	chdir("/") after the last setns (no cwd was given)
  * @joined:	set to the namespaces actually joined
  * @err:	stage open_ns_<ns> or setns_<ns> on failure
@@ -163,9 +183,16 @@ int ns_enter(pid_t target, unsigned mask, bool all, bool chdir_root,
 		snprintf(path, sizeof(path), "ns/%s", ns_table[i].proc);
 		fds[i] = openat(procdir, path, O_RDONLY | O_CLOEXEC);
 		if (fds[i] < 0) {
-			if (all && errno == ENOENT)
-				continue;	/* kernel without this type */
-			linx_fail(err, errno, STAGE_OPEN_NS_USER + i,
+			int e = errno;
+
+			/*
+			 * Only a type this kernel lacks may be skipped: a
+			 * namespace asked for and not joined would run the
+			 * workload in ours (the host's) without a word.
+			 */
+			if (all && e == ENOENT && !kernel_has_ns(i))
+				continue;
+			linx_fail(err, e, STAGE_OPEN_NS_USER + i,
 				  "open /proc/%d/%s", (int)target, path);
 			goto out;
 		}

@@ -30,16 +30,12 @@
 
 /*
  * relay_child_lost() - the child died (or closed the channel) before
- * execve without reporting a stage: reap it, report, exit 5.
+ * execve without reporting a stage (see agent_child_lost)
  */
 static void relay_child_lost(struct session *s)
 {
-	int stage = s->state == ST_WAIT_READY ? STAGE_READY_FRAME :
-						STAGE_EXEC_OUTCOME;
-
-	/* Normally already dead; a channel error could leave it alive */
-	agent_kill_tree(s);
-	agent_fail(s, ECHILD, stage, EXIT_WORKLOAD);
+	agent_child_lost(s, s->state == ST_WAIT_READY ? STAGE_READY_FRAME :
+							STAGE_EXEC_OUTCOME);
 }
 
 /*

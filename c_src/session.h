@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "framing.h"
 #include "notify.h"
@@ -78,6 +79,8 @@ enum sess_state {
  * @stdin_q:		bytes for @fd_stdin
  * @pty_q:		bytes for @pty_master
  * @close_stdin:	close @fd_stdin once @stdin_q is empty
+ * @drain_until:	CLOCK_MONOTONIC time at which draining stops (set
+ *			when the workload is reaped and its tree swept)
  * @notify:		seccomp user notification listener and state
  * @deferred:		commands read while the child owed an answer
  * @ndeferred:		how many
@@ -107,6 +110,7 @@ struct session {
 	struct byteq stdin_q;
 	struct byteq pty_q;
 	bool close_stdin;
+	struct timespec drain_until;
 	struct notify_state notify;
 	struct linx_cmd deferred[LINX_DEFERRED_MAX];
 	size_t ndeferred;

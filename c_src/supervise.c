@@ -24,6 +24,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -50,6 +51,16 @@
  * its writer is not ours to wait for.
  */
 #define DRAIN_IDLE_MS 2000
+
+/*
+ * And however busy such an outsider keeps a pipe (a daemon the sweep could
+ * not find: adopted by the init of a pid namespace we entered without a
+ * cgroup), draining stops this long after the workload was reaped and its
+ * tree swept: the terminal status is never withheld for it. What the tree
+ * wrote before it was gone is not at stake: it is taken at once
+ * (take_owed).
+ */
+#define DRAIN_MAX_MS 2000
 
 /**
  * agent_kill_tree() - SIGKILL the workload and all descendants, reap them
@@ -167,6 +178,39 @@ void agent_fail(struct session *s, int err, int stage, int code)
 	agent_exit(s, code);
 }
 
+static void emit_terminal(struct session *s);
+
+/**
+ * agent_child_lost() - the child ended (or closed the channel) before
+ * execve without reporting a stage: reap it, report, exit
+ * @s:		session
+ * @stage:	stage of the {:error, :echild, stage} frame
+ *
+ * A child held at the checkpoint (ready, or applying a command) that dies
+ * by a signal was stopped by someone (stop/2, signal/2, the OOM killer):
+ * that is its terminal status, {:status, :signaled, n}, as it would be a
+ * moment later after execve. Any other end before execve (an exit code:
+ * the child only exits by itself there when the agent or the channel
+ * failed; a death before READY) has no status of the workload to report:
+ * {:error, ECHILD, stage}, exit 5.
+ */
+void agent_child_lost(struct session *s, int stage)
+{
+	bool held = s->state == ST_CHECKPOINT || s->state == ST_AWAIT_REPLY;
+
+	/*
+	 * Normally already dead (its end of the channel is closed): the
+	 * sweep's SIGKILL cannot change the status of a process that is
+	 * already exiting. A channel error could leave it alive.
+	 */
+	agent_kill_tree(s);
+	if (held && s->reaped && WIFSIGNALED(s->status)) {
+		emit_terminal(s);
+		agent_exit(s, EXIT_DONE);
+	}
+	agent_fail(s, ECHILD, stage, EXIT_WORKLOAD);
+}
+
 /**
  * agent_wait_child() - block until the workload is reaped
  * @s:		session
@@ -224,6 +268,88 @@ static void close_fd(int *fdp)
 }
 
 /*
+ * take_owed() - read at once what a pipe or the PTY master holds right
+ * after the sweep: every byte of it was written by the workload's tree
+ * before the tree was gone, so it must arrive before the terminal frame,
+ * even if an outsider keeps writing behind it until the drain deadline.
+ * Pipes are FIFOs: FIONREAD counts exactly those bytes. (On the PTY some
+ * may still be in flight to the master's line discipline; the drain
+ * that follows reads them.)
+ * Not throttled: it is bounded by the pipes' capacity (64 KiB each unless
+ * the tree raised it with F_SETPIPE_SZ).
+ */
+static void take_owed(struct session *s, int fd, const char *tag)
+{
+	char buf[READ_CHUNK];
+	int owed = 0;
+	ssize_t n;
+
+	if (fd < 0 || ioctl(fd, FIONREAD, &owed))
+		return;
+	while (owed > 0) {
+		n = read(fd, buf, (size_t)owed < sizeof(buf) ? (size_t)owed :
+							       sizeof(buf));
+		if (n <= 0)
+			return;	/* EIO, EAGAIN: the drain loop decides */
+		if (ev_data(&s->out, tag, buf, n))
+			agent_fail(s, ENOMEM, STAGE_NONE, EXIT_INFRA);
+		owed -= n;
+	}
+}
+
+/*
+ * ms_left() - milliseconds from now until @t (<= 0: passed)
+ */
+static long ms_left(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (t->tv_sec - now.tv_sec) * 1000 +
+	       (t->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/*
+ * drain_start() - the tree is gone: take what it wrote, set the deadline
+ */
+static void drain_start(struct session *s)
+{
+	take_owed(s, s->fd_out[0], "stdout");
+	take_owed(s, s->fd_out[1], "stderr");
+	take_owed(s, s->pty_master, "pty_out");
+	clock_gettime(CLOCK_MONOTONIC, &s->drain_until);
+	s->drain_until.tv_sec += DRAIN_MAX_MS / 1000;
+	s->drain_until.tv_nsec += (DRAIN_MAX_MS % 1000) * 1000000L;
+	if (s->drain_until.tv_nsec >= 1000000000L) {
+		s->drain_until.tv_sec++;
+		s->drain_until.tv_nsec -= 1000000000L;
+	}
+}
+
+/*
+ * drain_stop() - stop reading output: whoever still holds a write end is
+ * not the workload's tree (see DRAIN_IDLE_MS, DRAIN_MAX_MS)
+ */
+static void drain_stop(struct session *s)
+{
+	close_fd(&s->fd_out[0]);
+	close_fd(&s->fd_out[1]);
+	close_fd(&s->pty_master);
+}
+
+/*
+ * drain_poll_ms() - poll timeout while draining: the idle bound, cut to
+ * the deadline. Past the deadline we are only here while throttled (fd 4
+ * is full; its POLLOUT wakes us), so no busy loop.
+ */
+static int drain_poll_ms(const struct session *s)
+{
+	long left = ms_left(&s->drain_until);
+
+	return left > 0 && left < DRAIN_IDLE_MS ? (int)left : DRAIN_IDLE_MS;
+}
+
+/*
  * on_workload_reaped() - the workload is gone: settle the exec outcome if
  * still open, sweep what it left, and start draining its output
  */
@@ -246,6 +372,7 @@ static void on_workload_reaped(struct session *s)
 	s->state = ST_DRAINING;
 	/* Daemons it left must not outlive it, nor hold our pipes open */
 	agent_kill_tree(s);
+	drain_start(s);
 	/* Now the master reads what is left, then EIO */
 	close_fd(&s->pty_slave);
 	close_fd(&s->fd_stdin);
@@ -470,6 +597,9 @@ static int add_fd(struct pollfd *p, int *n, int fd, short events)
 	return (*n)++;
 }
 
+/*
+ * emit_terminal() - {:status, :signaled, n} or {:status, :exited, code}
+ */
 static void emit_terminal(struct session *s)
 {
 	if (WIFSIGNALED(s->status))
@@ -492,6 +622,11 @@ void supervise_run(struct session *s)
 
 	for (;;) {
 		run_deferred(s);
+		/* Not while throttled: what was read must reach fd 4 first */
+		if (s->state == ST_DRAINING &&
+		    byteq_pending(&s->out) < LINX_BACKPRESSURE &&
+		    ms_left(&s->drain_until) <= 0)
+			drain_stop(s);
 		if (s->state == ST_DRAINING && s->fd_out[0] < 0 &&
 		    s->fd_out[1] < 0 && s->pty_master < 0) {
 			emit_terminal(s);
@@ -531,16 +666,14 @@ void supervise_run(struct session *s)
 		i_lis = add_fd(p, &n, s->notify.listener,
 			       s->notify.listener >= 0 ? POLLIN : 0);
 
-		n = poll(p, n, s->state == ST_DRAINING ? DRAIN_IDLE_MS : -1);
+		n = poll(p, n, s->state == ST_DRAINING ? drain_poll_ms(s) : -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			agent_fail(s, errno, STAGE_NONE, EXIT_INFRA);
 		}
 		if (n == 0 && s->state == ST_DRAINING && room) {
-			close_fd(&s->fd_out[0]);
-			close_fd(&s->fd_out[1]);
-			close_fd(&s->pty_master);
+			drain_stop(s);
 			continue;
 		}
 

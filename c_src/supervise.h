@@ -12,6 +12,8 @@ void agent_exit(struct session *s, int code) __attribute__((noreturn));
 void agent_fail(struct session *s, int err, int stage, int code)
 	__attribute__((noreturn));
 void agent_kill_tree(struct session *s);
+void agent_child_lost(struct session *s, int stage)
+	__attribute__((noreturn));
 void agent_wait_child(struct session *s);
 void agent_bad_state(struct session *s);
 void agent_pty_winsize(struct session *s, const struct linx_winsize *ws);

@@ -15,3 +15,25 @@ ALL_PROGRAMS += $(TRY_FILTER)
 $(TRY_FILTER): test/support/c/try_filter.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -pthread -o $@ $< -pthread
+
+# $(BUILD)/test/leader_exit is a live process whose main thread has exited
+# (pthread_exit): an enter target whose /proc/PID/ns entries are gone.
+
+LEADER_EXIT := $(BUILD)/test/leader_exit
+
+ALL_PROGRAMS += $(LEADER_EXIT)
+
+$(LEADER_EXIT): test/support/c/leader_exit.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -pthread -o $@ $< -pthread
+
+# $(BUILD)/test/sock_probe prints whether its fd 1 is non-blocking and its
+# send/receive timeouts: the {:connect_unix, path} stdio tests.
+
+SOCK_PROBE := $(BUILD)/test/sock_probe
+
+ALL_PROGRAMS += $(SOCK_PROBE)
+
+$(SOCK_PROBE): test/support/c/sock_probe.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<

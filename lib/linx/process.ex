@@ -43,7 +43,10 @@ defmodule Linx.Process do
       keyword list `[stdin: m, stdout: m, stderr: m]` where `m` is
       `:inherit`, `:devnull`, `:pipe` or `{:connect_unix, path}`; missing
       keys are `:devnull` for stdin and `:inherit` for the others.
-      Default `:inherit`.
+      Default `:inherit`. `{:connect_unix, path}` is connected just before
+      exec; a listener whose backlog stays full for 5 s fails the start
+      with `{:error, {:etimedout, :stdio}}`. The workload gets an ordinary
+      blocking socket.
     * `:winsize` - `{rows, cols}` of the PTY at spawn (with `stdio: :pty`).
     * `:no_new_privs` - set `PR_SET_NO_NEW_PRIVS` before exec (default `false`).
     * `:uid_map`, `:gid_map` - lists of `{inside, outside, count}` written
@@ -56,7 +59,9 @@ defmodule Linx.Process do
       requires), `:allow` or `:deny`.
     * `:checkpoint` - `true` stops the workload before exec: `spawn/1`
       returns at that point, the caller does host-side setup and then calls
-      `proceed/1` or `abort/1`. Default `false`.
+      `proceed/1` or `abort/1`. Default `false`. A signal there (`stop/2`,
+      `signal/2`) kills the waiting workload like a running one: the
+      terminal event is `{:signaled, n}`.
     * `:on_exit` - what happens to the workload when its owner or this
       server goes away: `:kill` (default; the workload and everything it
       started are killed, including double-forked daemons) or `:detach`.
@@ -75,7 +80,11 @@ defmodule Linx.Process do
       `uid: 0, gid: 0` makes the workload root inside, 100000 outside.
     * `:cgroup` - `:auto` (default), `true` or `false`: put the workload in
       a cgroup v2 group of its own, so that the whole tree can be killed
-      even if the agent itself is killed (see `Linx.Cgroup`).
+      even if the agent itself is killed (see `Linx.Cgroup`). `:auto` goes
+      without one where cgroup v2 is not usable. Without a group, `enter/2`
+      into a pid namespace cannot kill a daemon the workload double-forks:
+      it is adopted by the target's init, out of the agent's reach, and
+      lives until that pid namespace ends (see `enter/2`).
     * `:capabilities` - the capability sets to exec with, as a keyword
       list: `keep: [...]` (only these), `drop: [...] | :all`, `ambient:
       [...]` (raised into the ambient set, so they survive exec for a
@@ -116,7 +125,9 @@ defmodule Linx.Process do
       port closed without one;
     * `:aborted` - `abort/1` stopped the workload before exec (terminal).
 
-  Every byte of output arrives before the terminal event.
+  Every byte of output the workload's tree wrote arrives before the
+  terminal event. Output from outside the tree (a descendant that escaped
+  it, see `enter/2`) is read for at most 2 s more, then dropped.
 
   ## Errors before exec
 
@@ -178,9 +189,22 @@ defmodule Linx.Process do
   Starts a workload inside the namespaces of the running host process
   `target_os_pid`.
 
-  With no `:namespaces` option every namespace of the target is joined;
-  with it, exactly the listed ones. Entering a process that does not exist
-  fails with `{:error, {:enoent, :open_ns_<ns>}}`.
+  With no `:namespaces` option every namespace of the target is joined
+  (a type is left out only when the kernel lacks it); with it, exactly the
+  listed ones. A namespace that cannot be joined is always an error:
+  entering a process that does not exist fails with
+  `{:error, {:enoent, :open_ns_<ns>}}`, and so does entering a zombie or
+  a process whose main thread has exited (they have lost their
+  namespaces; typically `{:enoent, :open_ns_mount}`).
+
+  The workload's whole tree is killed when it ends (see "Whole-tree
+  lifetime" in `docs/protocol.md`), with one gap: in the target's pid
+  namespace and without a cgroup (`cgroup: false`, or `:auto` where cgroup
+  v2 is not usable), a daemon the workload double-forks is adopted by the
+  target's init and survives the workload, until that pid namespace ends.
+  It never delays the terminal event: output is drained for at most 2 s
+  after the workload's tree is gone, then its pipes are closed. Use a
+  cgroup when that matters.
 
       {:ok, target} = Linx.Process.spawn(argv: ["/bin/sleep", "60"], namespaces: [:uts, :net])
       {:ok, proc} = Linx.Process.enter(Linx.Process.os_pid(target), argv: ["/bin/hostname"])
@@ -252,8 +276,10 @@ defmodule Linx.Process do
   @doc """
   Releases a workload held at its checkpoint (`checkpoint: true`).
 
-  Returns `:ok` once it has exec'd, or `{:error, {errno, stage}}` if a step
-  before exec failed.
+  Returns `:ok` once it has exec'd, `{:error, {errno, stage}}` if a step
+  before exec failed, or `{:error, :not_at_checkpoint}` if it is not (or
+  no longer) waiting there — for example killed by a signal at the
+  checkpoint, whose terminal event is then `{:signaled, n}`.
   """
   @spec proceed(t) :: :ok | {:error, start_error | :not_at_checkpoint}
   def proceed(proc), do: GenServer.call(proc, :proceed, :infinity)
@@ -843,7 +869,7 @@ defmodule Linx.Process do
   defp finish(s, terminal) do
     notify_summary(s)
     s = reply(s, :start_from, start_error(terminal))
-    s = reply(s, :proceed_from, start_error(terminal))
+    s = reply(s, :proceed_from, proceed_result(terminal))
     s = reply(s, :abort_from, {:error, :not_at_checkpoint})
     s = reply(s, :caps_from, {:error, :not_at_checkpoint})
 
@@ -867,6 +893,15 @@ defmodule Linx.Process do
     end
   catch
     :exit, _ -> :ok
+  end
+
+  # A proceed/1 still waiting when the workload ends never saw it exec:
+  # killed at its checkpoint by a signal, it is no longer there.
+  defp proceed_result(terminal) do
+    case start_error(terminal) do
+      {:ok, _} -> {:error, :not_at_checkpoint}
+      error -> error
+    end
   end
 
   defp start_error({:error, errno, stage}), do: {:error, {errno, stage}}
