@@ -46,7 +46,11 @@ enum linx_cmd_kind {
 	CMD_NOTIFY_REPLY,
 	CMD_NOTIFY_READ,
 	CMD_NOTIFY_FD_PATH,
+	CMD_OUTPUT_ACK,
 };
+
+/* Largest stdio_window and output_ack (1 TiB): bytes, never near u64 */
+#define LINX_WINDOW_MAX (1ULL << 40)
 
 /* ---- seccomp user notification (docs/protocol.md, the last section) */
 
@@ -166,6 +170,7 @@ struct notify_step {
  * @fd:		notify_fd_path: the caller's fd
  * @steps:	notify_reply: the steps (malloc'ed)
  * @nsteps:	how many
+ * @bytes:	output_ack: output bytes the BEAM has consumed
  */
 struct linx_cmd {
 	enum linx_cmd_kind kind;
@@ -184,6 +189,7 @@ struct linx_cmd {
 	int fd;
 	struct notify_step *steps;
 	size_t nsteps;
+	uint64_t bytes;
 };
 
 /**
@@ -220,6 +226,8 @@ struct linx_stdio {
  * @winsize:		initial PTY size
  * @notify_reads:	memory to read with each notification
  * @nnotify_reads:	how many
+ * @stdio_window:	output bytes the agent may send before the BEAM
+ *			acknowledges them ({:output_ack, n}); 0: no limit
  */
 struct linx_request {
 	enum linx_kind kind;
@@ -244,6 +252,7 @@ struct linx_request {
 	struct linx_winsize winsize;
 	struct notify_read *notify_reads;
 	size_t nnotify_reads;
+	uint64_t stdio_window;
 };
 
 int request_decode(const void *buf, size_t len, struct linx_request *req,

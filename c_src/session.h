@@ -6,6 +6,7 @@
 #define LINX_SESSION_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "framing.h"
@@ -78,6 +79,10 @@ enum sess_state {
  * @stdin_q:		bytes for @fd_stdin
  * @pty_q:		bytes for @pty_master
  * @close_stdin:	close @fd_stdin once @stdin_q is empty
+ * @out_credit:		output bytes the agent may still send (with a
+ *			stdio_window; {:output_ack, n} adds n)
+ * @in_taken:		input bytes received ({:stdin, _}, {:pty_in, _})
+ * @in_acked:		of those, acknowledged with {:stdin_ack, n}
  * @notify:		seccomp user notification listener and state
  * @deferred:		commands read while the child owed an answer
  * @ndeferred:		how many
@@ -107,6 +112,9 @@ struct session {
 	struct byteq stdin_q;
 	struct byteq pty_q;
 	bool close_stdin;
+	uint64_t out_credit;
+	uint64_t in_taken;
+	uint64_t in_acked;
 	struct notify_state notify;
 	struct linx_cmd deferred[LINX_DEFERRED_MAX];
 	size_t ndeferred;

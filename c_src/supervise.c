@@ -12,8 +12,12 @@
  *  - a signalfd for SIGCHLD: reap everything, note the workload's status;
  *  - stdout/stderr pipes and the PTY master: {:stdout|:stderr|:pty_out,
  *    bin} in 64 KiB chunks, not polled while more than 1 MiB waits for
- *    fd 4 (backpressure: the workload blocks, nothing is dropped);
- *  - the stdin pipe and the PTY master for queued input;
+ *    fd 4, nor (with a stdio_window) while the BEAM has granted no credit
+ *    (backpressure: the workload blocks, nothing is dropped; fd 3 is read
+ *    whatever the credit, so {:output_ack, n} always gets in);
+ *  - the stdin pipe and the PTY master for queued input, acknowledged
+ *    with {:stdin_ack, n} as it leaves the queue (the BEAM keeps at most
+ *    a window of input in flight, so the queue stays bounded);
  *  - the seccomp notification listener, from the moment the child hands
  *    it over, in every state (notify.c).
  * When the workload is reaped: kill and reap what it left behind, read
@@ -276,14 +280,31 @@ static void reap_children(struct session *s)
 }
 
 /*
- * read_output() - one chunk from a pipe or the PTY master
+ * output_room() - how many output bytes may be read now: at most a chunk,
+ * and with a stdio_window no more than the credit the BEAM granted
+ */
+static size_t output_room(const struct session *s)
+{
+	if (!s->req->stdio_window || s->out_credit >= READ_CHUNK)
+		return READ_CHUNK;
+	return s->out_credit;
+}
+
+/*
+ * read_output() - one chunk from a pipe or the PTY master, within credit
  */
 static void read_output(struct session *s, int *fdp, const char *tag)
 {
 	char buf[READ_CHUNK];
-	ssize_t n = read(*fdp, buf, sizeof(buf));
+	size_t room = output_room(s);
+	ssize_t n;
 
+	if (!room)
+		return;
+	n = read(*fdp, buf, room);
 	if (n > 0) {
+		if (s->req->stdio_window)
+			s->out_credit -= n;
 		if (ev_data(&s->out, tag, buf, n))
 			agent_fail(s, ENOMEM, STAGE_NONE, EXIT_INFRA);
 		return;
@@ -340,13 +361,22 @@ static void handle_command(struct session *s, const struct linx_cmd *c)
 	case CMD_PTY_WINSIZE:
 		agent_pty_winsize(s, &c->ws);
 		return;
+	case CMD_OUTPUT_ACK:
+		/* Both at most LINX_WINDOW_MAX: no overflow; keep it so */
+		s->out_credit += c->bytes;
+		if (s->out_credit > LINX_WINDOW_MAX)
+			s->out_credit = LINX_WINDOW_MAX;
+		return;
 	case CMD_PTY_IN:
+		/* Acknowledged even when refused or dropped (ack_input) */
+		s->in_taken += c->len;
 		if (!s->req->pty)
 			agent_bad_state(s);
 		else if (s->pty_master >= 0 && s->state != ST_DRAINING)
 			byteq_push(&s->pty_q, c->data, c->len);
 		return;
 	case CMD_STDIN:
+		s->in_taken += c->len;
 		if (!stdin_pipe || s->close_stdin)
 			agent_bad_state(s);
 		else if (s->fd_stdin >= 0) /* else the reader is gone: drop */
@@ -462,6 +492,23 @@ static void write_input(int *fdp, struct byteq *q)
 	}
 }
 
+/*
+ * ack_input() - {:stdin_ack, n} for input bytes that left the queues
+ * since the last ack: written, dropped because the reader is gone, or
+ * refused. One frame per loop turn at most, so writes are acked in
+ * batches; the BEAM holds writers back until their bytes are acked.
+ */
+static void ack_input(struct session *s)
+{
+	uint64_t done = s->in_taken - byteq_pending(&s->stdin_q) -
+			byteq_pending(&s->pty_q);
+
+	if (done > s->in_acked) {
+		ev_stdin_ack(&s->out, done - s->in_acked);
+		s->in_acked = done;
+	}
+}
+
 static int add_fd(struct pollfd *p, int *n, int fd, short events)
 {
 	p[*n].fd = events ? fd : -1;
@@ -490,6 +537,7 @@ void supervise_run(struct session *s)
 	int n, i_in, i_out, i_chan, i_sig, i_o1, i_o2, i_pty, i_stdin, i_lis;
 	bool room;
 
+	s->out_credit = s->req->stdio_window;
 	for (;;) {
 		run_deferred(s);
 		if (s->state == ST_DRAINING && s->fd_out[0] < 0 &&
@@ -500,8 +548,14 @@ void supervise_run(struct session *s)
 		if (s->fd_stdin >= 0 && s->close_stdin &&
 		    !byteq_pending(&s->stdin_q))
 			close_fd(&s->fd_stdin);	/* EOF after the data */
+		ack_input(s);
 
-		room = byteq_pending(&s->out) < LINX_BACKPRESSURE;
+		/*
+		 * No room also while the credit is spent: the drain below
+		 * must not mistake output we do not read for silence.
+		 */
+		room = byteq_pending(&s->out) < LINX_BACKPRESSURE &&
+		       output_room(s) > 0;
 		n = 0;
 		/* events 0 on fd 3 still reports POLLHUP: the BEAM left */
 		i_in = n++;
