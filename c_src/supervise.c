@@ -28,6 +28,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -291,16 +292,43 @@ static size_t output_room(const struct session *s)
 }
 
 /*
+ * output_events() - what to poll an output fd for: data while the BEAM
+ * has room and credit is left; with the credit spent, only the hang-up
+ * of an empty pipe or PTY master (POLLHUP is reported whatever is asked;
+ * asking for it keeps the fd in the set), so output that ends exactly at
+ * the window still reaches EOF and the terminal frame. A fd with bytes
+ * waiting is left out until credit comes: its hang-up would wake the
+ * loop for nothing.
+ */
+static short output_events(const struct session *s, int fd, bool beam_room)
+{
+	int avail = 0;
+
+	if (fd < 0 || !beam_room)
+		return 0;
+	if (output_room(s))
+		return POLLIN;
+	if (ioctl(fd, FIONREAD, &avail) == 0 && avail == 0)
+		return POLLHUP;
+	return 0;
+}
+
+/*
  * read_output() - one chunk from a pipe or the PTY master, within credit
  */
 static void read_output(struct session *s, int *fdp, const char *tag)
 {
 	char buf[READ_CHUNK];
 	size_t room = output_room(s);
+	int avail = 0;
 	ssize_t n;
 
-	if (!room)
+	if (!room) {
+		/* Polled for the hang-up only (output_events): EOF if empty */
+		if (ioctl(*fdp, FIONREAD, &avail) == 0 && avail == 0)
+			close_fd(fdp);
 		return;
+	}
 	n = read(*fdp, buf, room);
 	if (n > 0) {
 		if (s->req->stdio_window)
@@ -535,7 +563,7 @@ void supervise_run(struct session *s)
 {
 	struct pollfd p[9];
 	int n, i_in, i_out, i_chan, i_sig, i_o1, i_o2, i_pty, i_stdin, i_lis;
-	bool room;
+	bool beam_room, room;
 
 	s->out_credit = s->req->stdio_window;
 	for (;;) {
@@ -554,8 +582,8 @@ void supervise_run(struct session *s)
 		 * No room also while the credit is spent: the drain below
 		 * must not mistake output we do not read for silence.
 		 */
-		room = byteq_pending(&s->out) < LINX_BACKPRESSURE &&
-		       output_room(s) > 0;
+		beam_room = byteq_pending(&s->out) < LINX_BACKPRESSURE;
+		room = beam_room && output_room(s) > 0;
 		n = 0;
 		/* events 0 on fd 3 still reports POLLHUP: the BEAM left */
 		i_in = n++;
@@ -568,12 +596,12 @@ void supervise_run(struct session *s)
 		i_chan = add_fd(p, &n, s->chan, s->chan >= 0 ? POLLIN : 0);
 		i_sig = add_fd(p, &n, s->sigfd, POLLIN);
 		i_o1 = add_fd(p, &n, s->fd_out[0],
-			      s->fd_out[0] >= 0 && room ? POLLIN : 0);
+			      output_events(s, s->fd_out[0], beam_room));
 		i_o2 = add_fd(p, &n, s->fd_out[1],
-			      s->fd_out[1] >= 0 && room ? POLLIN : 0);
+			      output_events(s, s->fd_out[1], beam_room));
 		i_pty = add_fd(p, &n, s->pty_master,
 			       s->pty_master < 0 ? 0 :
-			       (room ? POLLIN : 0) |
+			       output_events(s, s->pty_master, beam_room) |
 			       (byteq_pending(&s->pty_q) ? POLLOUT : 0));
 		i_stdin = add_fd(p, &n, s->fd_stdin,
 				 s->fd_stdin >= 0 &&

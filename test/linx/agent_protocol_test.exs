@@ -169,8 +169,125 @@ defmodule Linx.AgentProtocolTest do
 
       send_term(port, {:stdin, "still alive\n"})
       send_term(port, :close_stdin)
+      assert {:stdin_ack, 12} = next_frame(port)
       assert {:stdout, "still alive\n"} = next_frame(port)
       assert [{:status, :exited, 0}, {:exit, 0}] = frames(port)
+    end
+  end
+
+  describe "flow control" do
+    # {:stdout, _} frames until `bytes` have come; any other frame fails
+    defp stdout_bytes(port, bytes, acc \\ 0) do
+      if acc >= bytes do
+        acc
+      else
+        assert {:stdout, data} = next_frame(port)
+        stdout_bytes(port, bytes, acc + byte_size(data))
+      end
+    end
+
+    test "output stops at the window and resumes with output_ack" do
+      port = open_agent()
+
+      send_term(
+        port,
+        {:spawn,
+         %{
+           argv: ["/usr/bin/head", "-c", "300000", "/dev/zero"],
+           checkpoint: false,
+           stdio: :pipe,
+           stdio_window: 100_000
+         }}
+      )
+
+      assert {:status, :spawned, pid} = next_frame(port)
+      assert {:status, :ready, _} = next_frame(port)
+      assert {:status, :running} = next_frame(port)
+      # Exactly the window, then nothing: head is blocked in write(2)
+      assert stdout_bytes(port, 100_000) == 100_000
+      refute_receive {^port, {:data, _}}, 300
+      refute os_pid_gone?(pid)
+
+      send_term(port, {:output_ack, 100_000})
+      assert stdout_bytes(port, 100_000) == 100_000
+      refute_receive {^port, {:data, _}}, 300
+
+      send_term(port, {:output_ack, 100_000})
+      assert stdout_bytes(port, 100_000) == 100_000
+      # the terminal frame waits for no credit: nothing is left to send
+      assert [{:status, :exited, 0}, {:exit, 0}] = frames(port)
+    end
+
+    test "after the workload exits, held output outlives the drain timeout" do
+      port = open_agent()
+      # 50 KB fit in the pipe: the workload exits while the agent holds it
+      send_term(
+        port,
+        {:spawn,
+         %{
+           argv: ["/usr/bin/head", "-c", "50000", "/dev/zero"],
+           checkpoint: false,
+           stdio: :pipe,
+           stdio_window: 1000
+         }}
+      )
+
+      assert {:status, :spawned, pid} = next_frame(port)
+      assert {:status, :ready, _} = next_frame(port)
+      assert {:status, :running} = next_frame(port)
+      assert stdout_bytes(port, 1000) == 1000
+      assert_os_pid_exits(pid)
+      # longer than the agent's 2 s drain idle time: nothing may be dropped
+      refute_receive {^port, _}, 2500
+
+      send_term(port, {:output_ack, 49_000})
+      assert stdout_bytes(port, 49_000) == 49_000
+      assert [{:status, :exited, 0}, {:exit, 0}] = frames(port)
+    end
+
+    test "closing the port while output is held ends the agent" do
+      port = open_agent()
+      {:os_pid, agent} = Port.info(port, :os_pid)
+
+      send_term(
+        port,
+        {:spawn,
+         %{
+           argv: ["/usr/bin/head", "-c", "50000", "/dev/zero"],
+           checkpoint: false,
+           stdio: :pipe,
+           stdio_window: 1
+         }}
+      )
+
+      assert {:status, :spawned, pid} = next_frame(port)
+      assert {:status, :ready, _} = next_frame(port)
+      assert {:status, :running} = next_frame(port)
+      assert {:stdout, <<0>>} = next_frame(port)
+      assert_os_pid_exits(pid)
+      Port.close(port)
+      assert_os_pid_exits(agent)
+    end
+
+    test "stdin_ack accounts for every byte, written or dropped" do
+      port = open_agent()
+      send_term(port, {:spawn, %{argv: ["/bin/cat"], checkpoint: false, stdio: :pipe}})
+      assert {:status, :spawned, _} = next_frame(port)
+      assert {:status, :ready, _} = next_frame(port)
+      assert {:status, :running} = next_frame(port)
+
+      data = :binary.copy("x", 300_000)
+      send_term(port, {:stdin, data})
+      send_term(port, :close_stdin)
+      # refused: stdin is closed already; still acknowledged
+      send_term(port, {:stdin, "late"})
+
+      evs = frames(port, 10_000)
+      acked = for {:stdin_ack, n} <- evs, reduce: 0, do: (acc -> acc + n)
+      assert acked == 300_004
+      assert {:error, @einval, :bad_state} in evs
+      assert for({:stdout, d} <- evs, into: "", do: d) == data
+      assert {:status, :exited, 0} in evs
     end
   end
 
