@@ -49,13 +49,22 @@ defmodule Linx.Process.FlowTest do
       script = "exec 3>&1; head -c #{size} /dev/urandom | tee /dev/fd/3 | sha256sum >&2"
       {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sh", "-c", script], stdio: :pipe)
 
-      Process.sleep(1500)
-      held = mailbox_bytes(proc)
-      # The default window (1 MiB), plus a few chunks acknowledged while the
-      # mailbox was still short; without flow control this is the output
-      assert held <= 4 * @mib, "#{held} bytes of output wait in the owner's mailbox"
-      Process.sleep(500)
-      assert mailbox_bytes(proc) == held, "the workload was not paused"
+      # Look every 250 ms for 3 s: the mailbox holds at most the default
+      # window (1 MiB) plus a few chunks acknowledged while it was still
+      # short, and stops growing; without flow control it takes the output
+      samples =
+        for _ <- 1..12 do
+          Process.sleep(250)
+          mailbox_bytes(proc)
+        end
+
+      assert Enum.max(samples) <= 4 * @mib,
+             "output waiting in the owner's mailbox: #{inspect(samples)}"
+
+      assert [held, held] = Enum.take(samples, -2),
+             "the workload was not paused: #{inspect(samples)}"
+
+      assert held > 0
       {:message_queue_len, server_q} = Process.info(proc, :message_queue_len)
       assert server_q < 64
 
