@@ -1045,7 +1045,8 @@ static int opt_winsize(struct tdec *d, struct linx_request *r,
 static int opt_stdio_window(struct tdec *d, struct linx_request *r,
 			    const char *path)
 {
-	return td_uint_max(d, 1, LINX_WINDOW_MAX, &r->stdio_window, path);
+	return td_uint_max(d, LINX_WINDOW_MIN, LINX_WINDOW_MAX,
+			   &r->stdio_window, path);
 }
 
 

@@ -51,6 +51,14 @@ enum linx_cmd_kind {
 
 /* Largest stdio_window and output_ack (1 TiB): bytes, never near u64 */
 #define LINX_WINDOW_MAX (1ULL << 40)
+/*
+ * What one output frame costs against the window on top of its bytes:
+ * roughly what a message costs the BEAM, so that a window bounds the
+ * number of messages too, not only the bytes (one-byte chunks).
+ */
+#define LINX_FRAME_COST 256
+/* Smallest stdio_window: room for a frame's cost and some bytes */
+#define LINX_WINDOW_MIN 1024
 
 /* ---- seccomp user notification (docs/protocol.md, the last section) */
 

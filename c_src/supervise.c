@@ -282,13 +282,16 @@ static void reap_children(struct session *s)
 
 /*
  * output_room() - how many output bytes may be read now: at most a chunk,
- * and with a stdio_window no more than the credit the BEAM granted
+ * and with a stdio_window no more than the credit the BEAM granted, less
+ * the frame's own cost (LINX_FRAME_COST)
  */
 static size_t output_room(const struct session *s)
 {
-	if (!s->req->stdio_window || s->out_credit >= READ_CHUNK)
+	if (!s->req->stdio_window ||
+	    s->out_credit >= READ_CHUNK + LINX_FRAME_COST)
 		return READ_CHUNK;
-	return s->out_credit;
+	return s->out_credit > LINX_FRAME_COST ?
+		       s->out_credit - LINX_FRAME_COST : 0;
 }
 
 /*
@@ -331,8 +334,9 @@ static void read_output(struct session *s, int *fdp, const char *tag)
 	}
 	n = read(*fdp, buf, room);
 	if (n > 0) {
+		/* n <= output_room(): the credit covers it */
 		if (s->req->stdio_window)
-			s->out_credit -= n;
+			s->out_credit -= n + LINX_FRAME_COST;
 		if (ev_data(&s->out, tag, buf, n))
 			agent_fail(s, ENOMEM, STAGE_NONE, EXIT_INFRA);
 		return;

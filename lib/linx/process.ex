@@ -45,10 +45,12 @@ defmodule Linx.Process do
       keys are `:devnull` for stdin and `:inherit` for the others.
       Default `:inherit`.
     * `:winsize` - `{rows, cols}` of the PTY at spawn (with `stdio: :pty`).
-    * `:stdio_window` - bytes of flow control in each direction, a positive
-      integer (default 1 MiB, `1_048_576`). Output: at most this many
-      bytes of `{:stdout | :stderr | :pty_out, data}` are on their way to
-      the owner before it has consumed them; past that the agent stops
+    * `:stdio_window` - bytes of flow control in each direction, an
+      integer from 1024 up to 2^40 (default 1 MiB, `1_048_576`). Output:
+      at most this many bytes of `{:stdout | :stderr | :pty_out, data}`
+      are on their way to the owner before it has consumed them (each
+      message counts 256 bytes more than its data, so that many tiny
+      chunks are bounded too); past that the agent stops
       reading the workload's pipes or PTY, and the workload blocks in
       write(2) until the owner catches up (nothing is dropped). Input: at
       most this many bytes of `write/2` are queued in the agent; past that

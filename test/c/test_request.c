@@ -214,7 +214,8 @@ static void test_malformed_paths(void)
 	ei_x_encode_atom(&x, "stdio_window");
 	ei_x_encode_long(&x, 0);
 	expect_fail(&x, STAGE_MALFORMED_REQUEST,
-		    "opts.stdio_window: 0 out of range 1..1099511627776");
+		    "opts.stdio_window: 0 out of range "
+		    "1024..1099511627776");
 
 	/* stdio_window not an integer */
 	ei_x_new_with_version(&x);

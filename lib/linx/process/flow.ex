@@ -30,6 +30,10 @@ defmodule Linx.Process.Flow do
 
   import Bitwise
 
+  # What one output frame costs against the window besides its bytes: the
+  # agent's LINX_FRAME_COST (c_src/request.h), so the window bounds the
+  # number of messages as well
+  @frame_cost 256
   @low_water 16
   @recheck_ms 10
   @piece 1 <<< 20
@@ -65,7 +69,8 @@ defmodule Linx.Process.Flow do
   def output(%{window: nil} = f, _size, _owner), do: {0, false, f}
 
   def output(f, size, owner) do
-    f = %{f | owed: :queue.in(size, f.owed), owed_n: f.owed_n + 1, sent: f.sent + 1}
+    cost = size + @frame_cost
+    f = %{f | owed: :queue.in(cost, f.owed), owed_n: f.owed_n + 1, sent: f.sent + 1}
     check(f, owner)
   end
 

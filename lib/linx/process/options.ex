@@ -250,12 +250,13 @@ defmodule Linx.Process.Options do
 
   defp option(_, :winsize, v, _), do: bad!(:winsize, v, "{rows, cols}")
 
-  # The agent's cap is 2^40 (docs/protocol.md, stdio_window)
-  defp option(acc, :stdio_window, v, _) when is_integer(v) and v > 0 and v <= 1_099_511_627_776,
-    do: %{acc | stdio_window: v}
+  # The agent's range (docs/protocol.md, stdio_window)
+  defp option(acc, :stdio_window, v, _)
+       when is_integer(v) and v >= 1024 and v <= 1_099_511_627_776,
+       do: %{acc | stdio_window: v}
 
   defp option(_, :stdio_window, v, _),
-    do: bad!(:stdio_window, v, "a positive integer (bytes) up to 2^40")
+    do: bad!(:stdio_window, v, "an integer number of bytes from 1024 up to 2^40")
 
   defp option(acc, :stderr_to_stdout, v, _) when is_boolean(v),
     do: %{acc | stderr_to_stdout: v}
