@@ -572,6 +572,8 @@ void supervise_run(struct session *s)
 	s->out_credit = s->req->stdio_window;
 	for (;;) {
 		run_deferred(s);
+		/* before the terminal frame: it ends the acks for good */
+		ack_input(s);
 		if (s->state == ST_DRAINING && s->fd_out[0] < 0 &&
 		    s->fd_out[1] < 0 && s->pty_master < 0) {
 			emit_terminal(s);
@@ -580,7 +582,6 @@ void supervise_run(struct session *s)
 		if (s->fd_stdin >= 0 && s->close_stdin &&
 		    !byteq_pending(&s->stdin_q))
 			close_fd(&s->fd_stdin);	/* EOF after the data */
-		ack_input(s);
 
 		/*
 		 * No room also while the credit is spent: the drain below
