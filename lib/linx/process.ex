@@ -146,7 +146,11 @@ defmodule Linx.Process do
       comes after the last byte) until it reads or exits; when it exits
       the workload is stopped as `:on_exit` says. While some process waits
       in `await/2` (or `stop/2`) the limit is lifted, since waiting reads
-      no output. Owners on another node, or no owner, get no limit.
+      no output, and while the owner itself is held in `write/2` or
+      `close_stdin/1` (an owner feeding a filter such as `cat` more than a
+      window before reading its output would otherwise wait for a
+      workload that waits for it). Owners on another node, or no owner,
+      get no limit.
     * **Input.** `write/2` returns once its data is handed to the agent,
       and at most `:stdio_window` bytes are in the agent not yet written
       to the workload; a writer beyond that blocks until the workload
@@ -916,7 +920,8 @@ defmodule Linx.Process do
     {frames, replies, flow} = fun.(s.flow)
     for frame <- frames, do: send_frame(s, frame)
     for {from, reply} <- replies, do: GenServer.reply(from, reply)
-    %{s | flow: flow}
+    # An owner now held in write/2 reads no output: release what it owes
+    flow_output(%{s | flow: flow}, &Flow.check(&1, s.owner))
   end
 
   # An ack may race the agent's exit (the port then closes under us):

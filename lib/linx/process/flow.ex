@@ -18,8 +18,11 @@ defmodule Linx.Process.Flow do
   #     our chunks selectively past unrelated messages is still served;
   #   * while chunks are owed the server looks again every @recheck_ms.
   #
-  # Nobody to measure (no owner, an owner on another node), or someone
-  # waiting in await/2 (which reads no output), lifts the limit.
+  # Nobody to measure (no owner, an owner on another node), someone
+  # waiting in await/2 (which reads no output), or the owner itself held
+  # in write/2 or close_stdin/1 lifts the limit: the owner of a filter
+  # (cat, sha256sum) that writes more than a window before it reads would
+  # otherwise wait for a workload that waits for it.
   #
   # Input (writers -> agent). At most `in_window` bytes of {:stdin, _} /
   # {:pty_in, _} are in flight, i.e. sent and not yet acknowledged by the
@@ -84,6 +87,7 @@ defmodule Linx.Process.Flow do
     n =
       cond do
         f.free? or q == nil or q <= @low_water -> f.owed_n
+        writing?(f, owner) -> f.owed_n
         true -> min(max(f.last_q + f.sent - q, 0), f.owed_n)
       end
 
@@ -106,6 +110,10 @@ defmodule Linx.Process.Flow do
   defp take(f, n, acc) do
     {{:value, size}, owed} = :queue.out(f.owed)
     take(%{f | owed: owed, owed_n: f.owed_n - 1}, n - 1, acc + size)
+  end
+
+  defp writing?(f, owner) do
+    :queue.any(fn {{pid, _}, _} -> pid == owner end, f.writers)
   end
 
   defp queue_len(nil), do: nil

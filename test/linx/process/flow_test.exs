@@ -180,6 +180,16 @@ defmodule Linx.Process.FlowTest do
       refute Enum.any?(events, &match?({:error, _, :command_too_big}, &1))
     end
 
+    test "an owner feeding cat more than a window before reading does not deadlock" do
+      {:ok, proc} = Linx.Process.spawn(argv: ["/bin/cat"], stdio: :pipe, stdio_window: 65_536)
+      data = :crypto.strong_rand_bytes(10 * @mib)
+      assert Linx.Process.write(proc, data, 20_000) == :ok
+      assert Linx.Process.close_stdin(proc) == :ok
+      events = collect_events(proc, 20_000)
+      assert output(events) == data
+      assert List.last(events) == {:exited, 0}
+    end
+
     test "close_stdin/1 waits behind a blocked writer; the EOF follows the data" do
       {:ok, proc} =
         Linx.Process.spawn(argv: ["/bin/sh", "-c", "sleep 0.5; exec wc -c"], stdio: :pipe)
