@@ -139,14 +139,15 @@ defmodule Linx.Process do
       owner has consumed it, judged from the owner's
       `:message_queue_len`: while the owner's mailbox holds at most a few
       messages, or shrinks, output flows; while it only grows, at most
-      `:stdio_window` bytes wait in it (plus a few chunks of at most
-      64 KiB) and the workload is paused in write(2). Owners need nothing
+      `:stdio_window` bytes wait in it (plus up to 16 messages of at
+      most 64 KiB each, let through while it was still short) and the
+      workload is paused in write(2). Owners need nothing
       special: receiving the messages is the acknowledgement. An owner
       that never reads holds the workload (and its terminal event, which
       comes after the last byte) until it reads or exits; when it exits
-      the workload is stopped as `:on_exit` says. While some process waits
-      in `await/2` (or `stop/2`) the limit is lifted, since waiting reads
-      no output, and while the owner itself is held in `write/2` or
+      the workload is stopped as `:on_exit` says. Once some process waits
+      in `await/2` (or `stop/2`) the limit is lifted for good, since
+      waiting reads no output; so it is while the owner itself is held in `write/2` or
       `close_stdin/1` (an owner feeding a filter such as `cat` more than a
       window before reading its output would otherwise wait for a
       workload that waits for it). Owners on another node, or no owner,

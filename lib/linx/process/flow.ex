@@ -19,7 +19,8 @@ defmodule Linx.Process.Flow do
   #   * while chunks are owed the server looks again every @recheck_ms.
   #
   # Nobody to measure (no owner, an owner on another node), someone
-  # waiting in await/2 (which reads no output), or the owner itself held
+  # waiting in await/2 (which reads no output: from then on, for good), or
+  # the owner itself held
   # in write/2 or close_stdin/1 lifts the limit: the owner of a filter
   # (cat, sha256sum) that writes more than a window before it reads would
   # otherwise wait for a workload that waits for it.

@@ -190,6 +190,23 @@ defmodule Linx.Process.FlowTest do
       assert List.last(events) == {:exited, 0}
     end
 
+    test "PTY input goes through the same window, whole" do
+      {:ok, proc} =
+        Linx.Process.spawn(
+          argv: ["/bin/sh", "-c", "stty raw -echo; echo ready; head -c 3000000 | wc -c"],
+          stdio: :pty,
+          stdio_window: 65_536
+        )
+
+      # raw mode must be set before the bytes arrive, or the line
+      # discipline edits them
+      assert_receive {:linx_process, ^proc, {:pty_out, "ready" <> _}}, 5000
+      assert Linx.Process.write(proc, :binary.copy("a", 3_000_000), 20_000) == :ok
+      events = collect_events(proc, 20_000)
+      assert output(events, :pty_out) =~ "3000000"
+      assert List.last(events) == {:exited, 0}
+    end
+
     test "close_stdin/1 waits behind a blocked writer; the EOF follows the data" do
       {:ok, proc} =
         Linx.Process.spawn(argv: ["/bin/sh", "-c", "sleep 0.5; exec wc -c"], stdio: :pipe)
