@@ -51,7 +51,7 @@ defmodule Linx.Process.OptionsTest do
              ":stdin"
   end
 
-  test "stdio_window: a positive number of bytes, sent to the agent" do
+  test "stdio_window: bytes from 1024 to 2^40, sent to the agent" do
     for bad <- [0, -1, 1023, 1.5, :infinity, 1 <<< 41] do
       e = spawn_error(argv: ["/bin/true"], stdio_window: bad)
       assert e.message =~ ":stdio_window"
