@@ -140,6 +140,24 @@ int ev_data(struct byteq *q, const char *tag, const void *buf, size_t len)
 }
 
 /**
+ * ev_stdin_ack() - {:stdin_ack, bytes}: input bytes the agent is done
+ * with (written to the stdin pipe or PTY, or dropped: reader gone)
+ * @q:		output queue
+ * @bytes:	count
+ *
+ * Return: 0 or -1
+ */
+int ev_stdin_ack(struct byteq *q, uint64_t bytes)
+{
+	ei_x_buff x;
+
+	if (ev_begin(&x, 2, "stdin_ack"))
+		return -1;
+	ei_x_encode_ulonglong(&x, bytes);
+	return ev_push(q, &x);
+}
+
+/**
  * ev_caps() - {:caps, eff, prm, inh, bnd, amb}
  * @q:		output queue
  * @masks:	the five sets

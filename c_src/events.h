@@ -19,6 +19,7 @@ int ev_error(struct byteq *q, int err, int stage);
 int ev_fail(struct byteq *q, const struct linx_err *e);
 int ev_malformed(struct byteq *q, const struct linx_err *e);
 int ev_data(struct byteq *q, const char *tag, const void *buf, size_t len);
+int ev_stdin_ack(struct byteq *q, uint64_t bytes);
 int ev_caps(struct byteq *q, const uint64_t masks[5]);
 int ev_push(struct byteq *q, ei_x_buff *x);
 

@@ -25,7 +25,8 @@
  *     checkpoint: boolean,
  *     commands: [command]           (as on the wire: :caps_query,
  *                                    {:cap_set_thread, e, p, i}, ...),
- *     winsize: nil | {rows, cols, xpix, ypix}}
+ *     winsize: nil | {rows, cols, xpix, ypix},
+ *     stdio_window: nil | integer}
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -83,6 +84,7 @@ static const struct cmd_row cmd_table[] = {
 	{ "notify_reply",	2, CMD_NOTIFY_REPLY,		false },
 	{ "notify_read",	5, CMD_NOTIFY_READ,		false },
 	{ "notify_fd_path",	4, CMD_NOTIFY_FD_PATH,		false },
+	{ "output_ack",		1, CMD_OUTPUT_ACK,		false },
 };
 
 /**
@@ -742,6 +744,9 @@ static int decode_command(struct tdec *d, struct linx_cmd *c,
 			return -1;
 		c->signal = v;
 		return 0;
+	case CMD_OUTPUT_ACK:
+		path_fmt(p, sizeof(p), "%s.%s", path, tag);
+		return td_uint_max(d, 0, LINX_WINDOW_MAX, &c->bytes, p);
 	default:
 		return 0;
 	}
@@ -1107,6 +1112,13 @@ static int opt_winsize(struct tdec *d, struct linx_request *r,
 	return decode_winsize(d, &r->winsize, path);
 }
 
+static int opt_stdio_window(struct tdec *d, struct linx_request *r,
+			    const char *path)
+{
+	return td_uint_max(d, LINX_WINDOW_MIN, LINX_WINDOW_MAX,
+			   &r->stdio_window, path);
+}
+
 
 /*
  * decode_read_kind() - {:cstring, max} | {:bytes, len} |
@@ -1203,6 +1215,7 @@ static const struct {
 	{ "commands",		opt_commands },
 	{ "winsize",		opt_winsize },
 	{ "notify_reads",	opt_notify_reads },
+	{ "stdio_window",	opt_stdio_window },
 };
 
 /*
@@ -1567,6 +1580,10 @@ int cmd_encode(const struct linx_cmd *cmd, ei_x_buff *x)
 		return ei_x_encode_tuple_header(x, 2) ||
 		       ei_x_encode_atom(x, name) ||
 		       ei_x_encode_long(x, cmd->signal) ? -1 : 0;
+	case CMD_OUTPUT_ACK:
+		return ei_x_encode_tuple_header(x, 2) ||
+		       ei_x_encode_atom(x, name) ||
+		       ei_x_encode_ulonglong(x, cmd->bytes) ? -1 : 0;
 	case CMD_NOTIFY_REPLY:
 	case CMD_NOTIFY_READ:
 	case CMD_NOTIFY_FD_PATH:
@@ -1622,7 +1639,7 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 	int n;
 
 	if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
-	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 13))
+	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 14))
 		return -1;
 
 	if (ei_x_encode_atom(x, "kind") ||
@@ -1696,6 +1713,12 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 	if (ei_x_encode_atom(x, "winsize") ||
 	    (req->has_winsize ? encode_winsize(x, &req->winsize) :
 				ei_x_encode_atom(x, "nil")))
+		return -1;
+
+	if (ei_x_encode_atom(x, "stdio_window") ||
+	    (req->stdio_window ?
+		     ei_x_encode_ulonglong(x, req->stdio_window) :
+		     ei_x_encode_atom(x, "nil")))
 		return -1;
 	return 0;
 }

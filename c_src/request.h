@@ -46,7 +46,19 @@ enum linx_cmd_kind {
 	CMD_NOTIFY_REPLY,
 	CMD_NOTIFY_READ,
 	CMD_NOTIFY_FD_PATH,
+	CMD_OUTPUT_ACK,
 };
+
+/* Largest stdio_window and output_ack (1 TiB): bytes, never near u64 */
+#define LINX_WINDOW_MAX (1ULL << 40)
+/*
+ * What one output frame costs against the window on top of its bytes:
+ * roughly what a message costs the BEAM, so that a window bounds the
+ * number of messages too, not only the bytes (one-byte chunks).
+ */
+#define LINX_FRAME_COST 256
+/* Smallest stdio_window: room for a frame's cost and some bytes */
+#define LINX_WINDOW_MIN 1024
 
 /* ---- seccomp user notification (docs/protocol.md, the last section) */
 
@@ -182,6 +194,7 @@ struct notify_step {
  * @fd:		notify_fd_path: the caller's fd
  * @steps:	notify_reply: the steps (malloc'ed)
  * @nsteps:	how many
+ * @bytes:	output_ack: output bytes the BEAM has consumed
  */
 struct linx_cmd {
 	enum linx_cmd_kind kind;
@@ -200,6 +213,7 @@ struct linx_cmd {
 	int fd;
 	struct notify_step *steps;
 	size_t nsteps;
+	uint64_t bytes;
 };
 
 /**
@@ -236,6 +250,8 @@ struct linx_stdio {
  * @winsize:		initial PTY size
  * @notify_reads:	memory to read with each notification
  * @nnotify_reads:	how many
+ * @stdio_window:	output bytes the agent may send before the BEAM
+ *			acknowledges them ({:output_ack, n}); 0: no limit
  */
 struct linx_request {
 	enum linx_kind kind;
@@ -260,6 +276,7 @@ struct linx_request {
 	struct linx_winsize winsize;
 	struct notify_read *notify_reads;
 	size_t nnotify_reads;
+	uint64_t stdio_window;
 };
 
 int request_decode(const void *buf, size_t len, struct linx_request *req,

@@ -6,6 +6,7 @@
 #define LINX_SESSION_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -81,6 +82,10 @@ enum sess_state {
  * @close_stdin:	close @fd_stdin once @stdin_q is empty
  * @drain_until:	CLOCK_MONOTONIC time at which draining stops (set
  *			when the workload is reaped and its tree swept)
+ * @out_credit:		output bytes the agent may still send (with a
+ *			stdio_window; {:output_ack, n} adds n)
+ * @in_taken:		input bytes received ({:stdin, _}, {:pty_in, _})
+ * @in_acked:		of those, acknowledged with {:stdin_ack, n}
  * @notify:		seccomp user notification listener and state
  * @deferred:		commands read while the child owed an answer
  * @ndeferred:		how many
@@ -111,6 +116,9 @@ struct session {
 	struct byteq pty_q;
 	bool close_stdin;
 	struct timespec drain_until;
+	uint64_t out_credit;
+	uint64_t in_taken;
+	uint64_t in_acked;
 	struct notify_state notify;
 	struct linx_cmd deferred[LINX_DEFERRED_MAX];
 	size_t ndeferred;

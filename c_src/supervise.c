@@ -12,8 +12,12 @@
  *  - a signalfd for SIGCHLD: reap everything, note the workload's status;
  *  - stdout/stderr pipes and the PTY master: {:stdout|:stderr|:pty_out,
  *    bin} in 64 KiB chunks, not polled while more than 1 MiB waits for
- *    fd 4 (backpressure: the workload blocks, nothing is dropped);
- *  - the stdin pipe and the PTY master for queued input;
+ *    fd 4, nor (with a stdio_window) while the BEAM has granted no credit
+ *    (backpressure: the workload blocks, nothing is dropped; fd 3 is read
+ *    whatever the credit, so {:output_ack, n} always gets in);
+ *  - the stdin pipe and the PTY master for queued input, acknowledged
+ *    with {:stdin_ack, n} as it leaves the queue (the BEAM keeps at most
+ *    a window of input in flight, so the queue stays bounded);
  *  - the seccomp notification listener, from the moment the child hands
  *    it over, in every state (notify.c).
  * When the workload is reaped: kill and reap what it left behind, read
@@ -268,6 +272,16 @@ static void close_fd(int *fdp)
 }
 
 /*
+ * take_credit() - spend output credit, never below 0: what take_owed()
+ * reads past the window is owed anyway and bounded by the pipes
+ */
+static void take_credit(struct session *s, uint64_t cost)
+{
+	if (s->req->stdio_window)
+		s->out_credit = s->out_credit > cost ? s->out_credit - cost : 0;
+}
+
+/*
  * take_owed() - read at once what a pipe or the PTY master holds right
  * after the sweep: every byte of it was written by the workload's tree
  * before the tree was gone, so it must arrive before the terminal frame,
@@ -293,6 +307,7 @@ static void take_owed(struct session *s, int fd, const char *tag)
 			return;	/* EIO, EAGAIN: the drain loop decides */
 		if (ev_data(&s->out, tag, buf, n))
 			agent_fail(s, ENOMEM, STAGE_NONE, EXIT_INFRA);
+		take_credit(s, (uint64_t)n + LINX_FRAME_COST);
 		owed -= n;
 	}
 }
@@ -403,14 +418,62 @@ static void reap_children(struct session *s)
 }
 
 /*
- * read_output() - one chunk from a pipe or the PTY master
+ * output_room() - how many output bytes may be read now: at most a chunk,
+ * and with a stdio_window no more than the credit the BEAM granted, less
+ * the frame's own cost (LINX_FRAME_COST)
+ */
+static size_t output_room(const struct session *s)
+{
+	if (!s->req->stdio_window ||
+	    s->out_credit >= READ_CHUNK + LINX_FRAME_COST)
+		return READ_CHUNK;
+	return s->out_credit > LINX_FRAME_COST ?
+		       s->out_credit - LINX_FRAME_COST : 0;
+}
+
+/*
+ * output_events() - what to poll an output fd for: data while the BEAM
+ * has room and credit is left; with the credit spent, only the hang-up
+ * of an empty pipe or PTY master (POLLHUP is reported whatever is asked;
+ * asking for it keeps the fd in the set), so output that ends exactly at
+ * the window still reaches EOF and the terminal frame. A fd with bytes
+ * waiting is left out until credit comes: its hang-up would wake the
+ * loop for nothing.
+ */
+static short output_events(const struct session *s, int fd, bool beam_room)
+{
+	int avail = 0;
+
+	if (fd < 0 || !beam_room)
+		return 0;
+	if (output_room(s))
+		return POLLIN;
+	if (ioctl(fd, FIONREAD, &avail) == 0 && avail == 0)
+		return POLLHUP;
+	return 0;
+}
+
+/*
+ * read_output() - one chunk from a pipe or the PTY master, within credit
  */
 static void read_output(struct session *s, int *fdp, const char *tag)
 {
 	char buf[READ_CHUNK];
-	ssize_t n = read(*fdp, buf, sizeof(buf));
+	size_t room = output_room(s);
+	int avail = 0;
+	ssize_t n;
 
+	if (!room) {
+		/* Polled for the hang-up only (output_events): EOF if empty */
+		if (ioctl(*fdp, FIONREAD, &avail) == 0 && avail == 0)
+			close_fd(fdp);
+		return;
+	}
+	n = read(*fdp, buf, room);
 	if (n > 0) {
+		/* n <= output_room(): the credit covers it */
+		if (s->req->stdio_window)
+			s->out_credit -= n + LINX_FRAME_COST;
 		if (ev_data(&s->out, tag, buf, n))
 			agent_fail(s, ENOMEM, STAGE_NONE, EXIT_INFRA);
 		return;
@@ -467,13 +530,22 @@ static void handle_command(struct session *s, const struct linx_cmd *c)
 	case CMD_PTY_WINSIZE:
 		agent_pty_winsize(s, &c->ws);
 		return;
+	case CMD_OUTPUT_ACK:
+		/* Both at most LINX_WINDOW_MAX: no overflow; keep it so */
+		s->out_credit += c->bytes;
+		if (s->out_credit > LINX_WINDOW_MAX)
+			s->out_credit = LINX_WINDOW_MAX;
+		return;
 	case CMD_PTY_IN:
+		/* Acknowledged even when refused or dropped (ack_input) */
+		s->in_taken += c->len;
 		if (!s->req->pty)
 			agent_bad_state(s);
 		else if (s->pty_master >= 0 && s->state != ST_DRAINING)
 			byteq_push(&s->pty_q, c->data, c->len);
 		return;
 	case CMD_STDIN:
+		s->in_taken += c->len;
 		if (!stdin_pipe || s->close_stdin)
 			agent_bad_state(s);
 		else if (s->fd_stdin >= 0) /* else the reader is gone: drop */
@@ -589,6 +661,23 @@ static void write_input(int *fdp, struct byteq *q)
 	}
 }
 
+/*
+ * ack_input() - {:stdin_ack, n} for input bytes that left the queues
+ * since the last ack: written, dropped because the reader is gone, or
+ * refused. One frame per loop turn at most, so writes are acked in
+ * batches; the BEAM holds writers back until their bytes are acked.
+ */
+static void ack_input(struct session *s)
+{
+	uint64_t done = s->in_taken - byteq_pending(&s->stdin_q) -
+			byteq_pending(&s->pty_q);
+
+	if (done > s->in_acked) {
+		ev_stdin_ack(&s->out, done - s->in_acked);
+		s->in_acked = done;
+	}
+}
+
 static int add_fd(struct pollfd *p, int *n, int fd, short events)
 {
 	p[*n].fd = events ? fd : -1;
@@ -618,10 +707,13 @@ void supervise_run(struct session *s)
 {
 	struct pollfd p[9];
 	int n, i_in, i_out, i_chan, i_sig, i_o1, i_o2, i_pty, i_stdin, i_lis;
-	bool room;
+	bool beam_room, room;
 
+	s->out_credit = s->req->stdio_window;
 	for (;;) {
 		run_deferred(s);
+		/* before the terminal frame: it ends the acks for good */
+		ack_input(s);
 		/* Not while throttled: what was read must reach fd 4 first */
 		if (s->state == ST_DRAINING &&
 		    byteq_pending(&s->out) < LINX_BACKPRESSURE &&
@@ -636,7 +728,12 @@ void supervise_run(struct session *s)
 		    !byteq_pending(&s->stdin_q))
 			close_fd(&s->fd_stdin);	/* EOF after the data */
 
-		room = byteq_pending(&s->out) < LINX_BACKPRESSURE;
+		/*
+		 * No room also while the credit is spent: the drain below
+		 * must not mistake output we do not read for silence.
+		 */
+		beam_room = byteq_pending(&s->out) < LINX_BACKPRESSURE;
+		room = beam_room && output_room(s) > 0;
 		n = 0;
 		/* events 0 on fd 3 still reports POLLHUP: the BEAM left */
 		i_in = n++;
@@ -649,12 +746,12 @@ void supervise_run(struct session *s)
 		i_chan = add_fd(p, &n, s->chan, s->chan >= 0 ? POLLIN : 0);
 		i_sig = add_fd(p, &n, s->sigfd, POLLIN);
 		i_o1 = add_fd(p, &n, s->fd_out[0],
-			      s->fd_out[0] >= 0 && room ? POLLIN : 0);
+			      output_events(s, s->fd_out[0], beam_room));
 		i_o2 = add_fd(p, &n, s->fd_out[1],
-			      s->fd_out[1] >= 0 && room ? POLLIN : 0);
+			      output_events(s, s->fd_out[1], beam_room));
 		i_pty = add_fd(p, &n, s->pty_master,
 			       s->pty_master < 0 ? 0 :
-			       (room ? POLLIN : 0) |
+			       output_events(s, s->pty_master, beam_room) |
 			       (byteq_pending(&s->pty_q) ? POLLOUT : 0));
 		i_stdin = add_fd(p, &n, s->fd_stdin,
 				 s->fd_stdin >= 0 &&

@@ -26,7 +26,8 @@ defmodule ValgrindPaths do
 
     stages ++ ~w(spawned ready running exited signaled aborted stdout stderr pty_out caps malformed
        decoded kind argv env cwd namespaces target stdio no_new_privs on_exit checkpoint
-       commands winsize inherit devnull pipe pty connect_unix kill detach spawn enter)a
+       commands winsize inherit devnull pipe pty connect_unix kill detach spawn enter
+       stdin_ack stdio_window)a
   end
 
   def open(name) do
@@ -174,6 +175,16 @@ results = [
         _ -> []
       end)
     (V.out(evs, :stdout) == "hello " <> String.duplicate("x", 100_000) and s == 0) or {byte_size(V.out(evs, :stdout)), s}
+  end),
+  # Credit-based output: every chunk acknowledged with its cost (+ 256)
+  V.check("output_window", fn ->
+    {evs, s} =
+      V.run("output_window",
+        sh.("head -c 200000 /dev/zero", %{stdio_window: 4096}), fn
+        {:stdout, d} -> [{:output_ack, byte_size(d) + 256}]
+        _ -> []
+      end)
+    (byte_size(V.out(evs, :stdout)) == 200_000 and List.last(evs) == {:status, :exited, 0} and s == 0) or {byte_size(V.out(evs, :stdout)), List.last(evs), s}
   end),
   V.check("spawn_checkpoint_commands", fn ->
     {evs, s} =

@@ -48,6 +48,16 @@ defmodule Linx.Process do
       with `{:error, {:etimedout, :stdio}}`. The workload gets an ordinary
       blocking socket.
     * `:winsize` - `{rows, cols}` of the PTY at spawn (with `stdio: :pty`).
+    * `:stdio_window` - bytes of flow control in each direction, an
+      integer from 1024 up to 2^40 (default 1 MiB, `1_048_576`). Output:
+      at most this many bytes of `{:stdout | :stderr | :pty_out, data}`
+      are on their way to the owner before it has consumed them (each
+      message counts 256 bytes more than its data, so that many tiny
+      chunks are bounded too); past that the agent stops
+      reading the workload's pipes or PTY, and the workload blocks in
+      write(2) until the owner catches up (nothing is dropped). Input: at
+      most this many bytes of `write/2` are queued in the agent; past that
+      `write/2` blocks. See "Flow control" below.
     * `:no_new_privs` - set `PR_SET_NO_NEW_PRIVS` before exec (default `false`).
     * `:uid_map`, `:gid_map` - lists of `{inside, outside, count}` written
       to the new user namespace's maps while the workload waits at its
@@ -103,7 +113,9 @@ defmodule Linx.Process do
       `struct sock_filter`s. Policies are compiled by libseccomp and cached
       before anything starts; a bad one raises `ArgumentError`.
 
-  `run/2` also takes `:stderr_to_stdout` (default `false`).
+  `run/2` also takes `:stderr_to_stdout` (default `false`). `run/2`
+  collects the output as it arrives, so it sets no output window unless
+  `:stdio_window` is given.
 
   Every option is validated before any port opens; a bad one raises
   `ArgumentError` naming the option, the value and what was expected.
@@ -129,6 +141,38 @@ defmodule Linx.Process do
   terminal event. Output from outside the tree (a descendant that escaped
   it, see `enter/2`) is read for at most 2 s more, then dropped.
 
+  ## Flow control
+
+  A workload can write faster than its owner reads, and an owner can
+  write faster than its workload reads. Neither grows memory without
+  bound:
+
+    * **Output.** The server forwards output to the owner and gives the
+      agent credit back (`{:output_ack, n}` in `docs/protocol.md`) once the
+      owner has consumed it, judged from the owner's
+      `:message_queue_len`: while the owner's mailbox holds at most a few
+      messages, or shrinks, output flows; while it only grows, at most
+      `:stdio_window` bytes wait in it (plus up to 16 messages of at
+      most 64 KiB each, let through while it was still short) and the
+      workload is paused in write(2). Owners need nothing
+      special: receiving the messages is the acknowledgement. An owner
+      that never reads holds the workload (and its terminal event, which
+      comes after the last byte) until it reads or exits; when it exits
+      the workload is stopped as `:on_exit` says. Once some process waits
+      in `await/2` (or `stop/2`) the limit is lifted for good, since
+      waiting reads no output; so it is while the owner itself is held in `write/2` or
+      `close_stdin/1` (an owner feeding a filter such as `cat` more than a
+      window before reading its output would otherwise wait for a
+      workload that waits for it). Owners on another node, or no owner,
+      get no limit.
+    * **Input.** `write/2` returns once its data is handed to the agent,
+      and at most `:stdio_window` bytes are in the agent not yet written
+      to the workload; a writer beyond that blocks until the workload
+      reads (writes are served in order; `close_stdin/1` waits its turn
+      behind them). Large writes are split into frames below the agent's
+      16 MiB frame limit. `signal/2` and `stop/2` work while a writer is
+      blocked.
+
   ## Errors before exec
 
   `spawn/1`, `enter/2` and `proceed/1` return `{:error, {errno, stage}}`
@@ -148,7 +192,7 @@ defmodule Linx.Process do
 
   use GenServer, restart: :temporary
 
-  alias Linx.Process.{Options, Wire}
+  alias Linx.Process.{Flow, Options, Wire}
 
   require Logger
 
@@ -241,8 +285,10 @@ defmodule Linx.Process do
     validated = Options.validate!([{:argv, argv} | opts], :run)
     stderr = if validated.stderr_to_stdout, do: :pipe, else: :inherit
     stdio = [stdin: :devnull, stdout: :pipe, stderr: stderr]
+    # collect/2 takes the output as it comes: no window unless asked for
+    window = if Keyword.has_key?(opts, :stdio_window), do: validated.stdio_window
 
-    case start(%{validated | stdio: stdio}, :start) do
+    case start(%{validated | stdio: stdio, stdio_window: window}, :start) do
       {:ok, proc} ->
         result = collect(proc, [])
         send(proc, :release)
@@ -406,16 +452,35 @@ defmodule Linx.Process do
   @doc """
   Writes to the workload's stdin pipe (`stdio: :pipe` or `stdin: :pipe`)
   or to its PTY (`stdio: :pty`).
+
+  Returns `:ok` once every byte is handed to the agent, which then owes
+  at most `:stdio_window` bytes to the workload: with a workload that
+  reads slowly or not at all, `write/2` **blocks** (without a timeout)
+  until enough has been read; writes of any size are delivered whole and
+  in order. `{:error, :not_running}` if the workload ended before all of
+  `data` was handed over (some of it may have been).
+
+  `timeout` (default `:infinity`) bounds the wait: after it `write/3`
+  returns `{:error, :timeout}` and the rest of `data` is still delivered
+  in the background, in order, before any later write.
+
+      :ok = Linx.Process.write(proc, "hello\n")
+      {:error, :timeout} = Linx.Process.write(proc, big, 1000)
   """
-  @spec write(t, iodata) :: :ok | {:error, :no_input | :not_running}
-  def write(proc, data), do: call_running(proc, {:write, IO.iodata_to_binary(data)})
+  @spec write(t, iodata, timeout) :: :ok | {:error, :no_input | :not_running | :timeout}
+  def write(proc, data, timeout \\ :infinity) do
+    call_running(proc, {:write, IO.iodata_to_binary(data)}, timeout)
+  catch
+    :exit, {:timeout, {GenServer, :call, _}} -> {:error, :timeout}
+  end
 
   @doc """
   Closes the workload's stdin pipe once every byte already written has
-  been delivered (the EOF is ordered after the data).
+  been delivered (the EOF is ordered after the data). Waits, like
+  `write/2`, for writers still blocked ahead of it.
   """
   @spec close_stdin(t) :: :ok | {:error, :no_input | :not_running}
-  def close_stdin(proc), do: call_running(proc, :close_stdin)
+  def close_stdin(proc), do: call_running(proc, :close_stdin, :infinity)
 
   @doc "Sets the size of the workload's PTY (`TIOCSWINSZ`)."
   @spec resize(t, 0..65535, 0..65535) :: :ok | {:error, :no_pty | :not_running}
@@ -426,8 +491,8 @@ defmodule Linx.Process do
 
   # A workload whose server has already gone (it lingers a few seconds
   # after the end) is simply not running: an answer, not an exit.
-  defp call_running(proc, request) do
-    GenServer.call(proc, request)
+  defp call_running(proc, request, timeout \\ 5000) do
+    GenServer.call(proc, request, timeout)
   catch
     :exit, {reason, {GenServer, :call, _}} when reason in [:noproc, :normal, :shutdown] ->
       {:error, :not_running}
@@ -553,6 +618,7 @@ defmodule Linx.Process do
       malformed: nil,
       input: input_kind(opts.stdio),
       notify: opts.notify,
+      flow: Flow.new(opts.stdio_window),
       handler: nil,
       cgroup: cgroup
     }
@@ -626,21 +692,17 @@ defmodule Linx.Process do
     {:reply, :ok, s}
   end
 
-  def handle_call({:write, data}, _from, %{input: :pipe} = s) do
-    send_frame(s, {:stdin, data})
-    {:reply, :ok, s}
-  end
-
-  def handle_call({:write, data}, _from, %{input: :pty} = s) do
-    send_frame(s, {:pty_in, data})
-    {:reply, :ok, s}
+  # Writers are answered once their data is handed to the agent, within
+  # the input window (Linx.Process.Flow); the reply may come later.
+  def handle_call({:write, data}, from, %{input: input} = s) when input in [:pipe, :pty] do
+    tag = if input == :pipe, do: :stdin, else: :pty_in
+    {:noreply, flow_input(s, &Flow.input(&1, from, {:data, tag, data}))}
   end
 
   def handle_call({:write, _}, _from, s), do: {:reply, {:error, :no_input}, s}
 
-  def handle_call(:close_stdin, _from, %{input: :pipe} = s) do
-    send_frame(s, :close_stdin)
-    {:reply, :ok, s}
+  def handle_call(:close_stdin, from, %{input: :pipe} = s) do
+    {:noreply, flow_input(s, &Flow.input(&1, from, :close))}
   end
 
   def handle_call(:close_stdin, _from, s), do: {:reply, {:error, :no_input}, s}
@@ -674,11 +736,19 @@ defmodule Linx.Process do
   end
 
   def handle_info(:linger_over, s), do: {:stop, :normal, s}
+
+  def handle_info(:flow_check, s) do
+    {:noreply, flow_output(s, &Flow.check(Flow.timer_fired(&1), s.owner))}
+  end
+
   def handle_info(:release, %{port: nil} = s), do: {:stop, :normal, s}
   def handle_info(:release, s), do: {:noreply, s}
 
-  def handle_info({:await, {pid, tag}}, %{terminal: nil} = s),
-    do: {:noreply, %{s | awaiters: [{pid, tag} | s.awaiters]}}
+  # Waiting reads no output: from now on it is not held back (see Flow).
+  def handle_info({:await, {pid, tag}}, %{terminal: nil} = s) do
+    s = flow_output(s, &Flow.check(Flow.free(&1), s.owner))
+    {:noreply, %{s | awaiters: [{pid, tag} | s.awaiters]}}
+  end
 
   def handle_info({:await, {pid, tag}}, s) do
     send(pid, {tag, s.terminal})
@@ -850,7 +920,11 @@ defmodule Linx.Process do
 
   defp agent_frame({stream, data}, s) when stream in [:stdout, :stderr, :pty_out] do
     notify(s, {stream, data})
-    s
+    flow_output(s, &Flow.output(&1, byte_size(data), s.owner))
+  end
+
+  defp agent_frame({:stdin_ack, bytes}, s) do
+    flow_input(s, &Flow.stdin_ack(&1, bytes))
   end
 
   defp agent_frame({:undecodable, bin}, s) do
@@ -880,7 +954,35 @@ defmodule Linx.Process do
            do: notify(s, terminal)
 
     for {pid, tag} <- s.awaiters, do: send(pid, {tag, terminal})
-    %{s | terminal: terminal, awaiters: [], phase: :done}
+    # Writers still waiting can never be served now
+    {replies, flow} = Flow.drop_writers(s.flow, {:error, :not_running})
+    for {from, reply} <- replies, do: GenServer.reply(from, reply)
+    %{s | terminal: terminal, awaiters: [], phase: :done, flow: flow}
+  end
+
+  ## Flow control (Linx.Process.Flow, docs/protocol.md "Flow control")
+
+  defp flow_output(s, fun) do
+    {bytes, recheck?, flow} = fun.(s.flow)
+    if bytes > 0, do: send_ack(s, {:output_ack, bytes})
+    if recheck?, do: Process.send_after(self(), :flow_check, Flow.recheck_ms())
+    %{s | flow: flow}
+  end
+
+  defp flow_input(s, fun) do
+    {frames, replies, flow} = fun.(s.flow)
+    for frame <- frames, do: send_frame(s, frame)
+    for {from, reply} <- replies, do: GenServer.reply(from, reply)
+    # An owner now held in write/2 reads no output: release what it owes
+    flow_output(%{s | flow: flow}, &Flow.check(&1, s.owner))
+  end
+
+  # An ack may race the agent's exit (the port then closes under us):
+  # nothing is owed to an agent that is gone.
+  defp send_ack(s, term) do
+    send_frame(s, term)
+  catch
+    :error, :badarg -> :ok
   end
 
   # A handler's summary reaches the owner just before the terminal event.

@@ -75,6 +75,8 @@ defmodule E2E do
 end
 
 E2E.atoms()
+# frames that are not stages
+_ = [:stdin_ack]
 
 sh = fn cmd, extra ->
   {:spawn, Map.merge(%{argv: ["/bin/sh", "-c", cmd], stdio: :pipe, checkpoint: false}, extra)}
@@ -508,7 +510,8 @@ results = [
       checkpoint: true,
       commands: [],
       winsize: nil,
-      cgroup: nil
+      cgroup: nil,
+      stdio_window: nil
     } or m
   end)
 ]

@@ -43,7 +43,7 @@ static void full(ei_x_buff *x, bool echo)
 	}
 	ei_x_encode_tuple_header(x, 2);
 	ei_x_encode_atom(x, "enter");
-	ei_x_encode_map_header(x, 13);
+	ei_x_encode_map_header(x, 14);
 
 	ei_x_encode_atom(x, "unknown");
 	ei_x_encode_map_header(x, 1);
@@ -117,6 +117,9 @@ static void full(ei_x_buff *x, bool echo)
 	ei_x_encode_long(x, 0);
 	ei_x_encode_long(x, 65535);
 
+	ei_x_encode_atom(x, "stdio_window");
+	ei_x_encode_long(x, 65536);
+
 	ei_x_encode_atom(x, "no_new_privs_typo");
 	ei_x_encode_tuple_header(x, 0);
 }
@@ -138,6 +141,7 @@ static void test_minimal_defaults(void)
 	for (fd = 0; fd < 3; fd++)
 		CHECK(r.stdio[fd].mode == STDIO_INHERIT);
 	CHECK(r.ncommands == 0);
+	CHECK(r.stdio_window == 0);	/* no window: output unthrottled */
 	request_free(&r);
 	ei_x_free(&x);
 }
@@ -175,6 +179,7 @@ static void test_full_request(void)
 	}
 	CHECK(r.has_winsize && r.winsize.rows == 24 &&
 	      r.winsize.ypix == 65535);
+	CHECK(r.stdio_window == 65536);
 	request_free(&r);
 	ei_x_free(&x);
 }
@@ -196,6 +201,35 @@ static void expect_fail(ei_x_buff *x, int stage, const char *msg)
 static void test_malformed_paths(void)
 {
 	ei_x_buff x;
+
+	/* stdio_window 0: a window that never opens */
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "spawn");
+	ei_x_encode_map_header(&x, 2);
+	ei_x_encode_atom(&x, "argv");
+	ei_x_encode_list_header(&x, 1);
+	bin(&x, "a");
+	ei_x_encode_empty_list(&x);
+	ei_x_encode_atom(&x, "stdio_window");
+	ei_x_encode_long(&x, 0);
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "opts.stdio_window: 0 out of range "
+		    "1024..1099511627776");
+
+	/* stdio_window not an integer */
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "spawn");
+	ei_x_encode_map_header(&x, 2);
+	ei_x_encode_atom(&x, "argv");
+	ei_x_encode_list_header(&x, 1);
+	bin(&x, "a");
+	ei_x_encode_empty_list(&x);
+	ei_x_encode_atom(&x, "stdio_window");
+	ei_x_encode_atom(&x, "infinity");
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "opts.stdio_window: expected an integer, got an atom");
 
 	/* argv[2] an integer */
 	ei_x_new_with_version(&x);
@@ -362,6 +396,33 @@ static void test_commands(void)
 			 "argument(s)");
 	cmd_free(&c);
 
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "output_ack");
+	ei_x_encode_long(&x, 65536);
+	CHECK(decode_one(&x, &c, &e) == 0 && c.kind == CMD_OUTPUT_ACK &&
+	      c.bytes == 65536 && !cmd_is_checkpoint(c.kind));
+	cmd_free(&c);
+
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "output_ack");
+	ei_x_encode_long(&x, -1);
+	CHECK(decode_one(&x, &c, &e) == -1 &&
+	      e.stage == STAGE_MALFORMED_COMMAND);
+	CHECK_STR(e.msg, "command.output_ack: expected an unsigned 64-bit "
+			 "integer");
+	cmd_free(&c);
+
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "output_ack");
+	ei_x_encode_ulonglong(&x, (1ULL << 40) + 1);
+	CHECK(decode_one(&x, &c, &e) == -1);
+	CHECK_STR(e.msg, "command.output_ack: 1099511627777 out of range "
+			 "0..1099511627776");
+	cmd_free(&c);
+
 	/* empty body, bare garbage */
 	CHECK(cmd_decode("", 0, &c, &e) == -1);
 	cmd_free(&c);
@@ -408,7 +469,9 @@ static void test_echo_shape(void)
 	      !strcmp(atom, "decoded"));
 	map = idx;
 	v = map;
-	CHECK(!ei_decode_map_header(out.buff, &v, &arity) && arity == 13);
+	CHECK(!ei_decode_map_header(out.buff, &v, &arity) && arity == 14);
+	CHECK(!find_key(out.buff, map, "stdio_window", &idx) &&
+	      !ei_decode_ulonglong(out.buff, &idx, &u) && u == 65536);
 
 	CHECK(!find_key(out.buff, map, "kind", &idx) &&
 	      !ei_decode_atom(out.buff, &idx, atom) && !strcmp(atom, "enter"));
@@ -449,6 +512,8 @@ static void test_echo_shape(void)
 	      !strcmp(atom, "inherit"));
 	CHECK(!find_key(out.buff, map, "checkpoint", &idx) &&
 	      !ei_decode_atom(out.buff, &idx, atom) && !strcmp(atom, "true"));
+	CHECK(!find_key(out.buff, map, "stdio_window", &idx) &&
+	      !ei_decode_atom(out.buff, &idx, atom) && !strcmp(atom, "nil"));
 	request_free(&r);
 	ei_x_free(&x);
 	ei_x_free(&out);

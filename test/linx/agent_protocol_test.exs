@@ -2,6 +2,7 @@ defmodule Linx.AgentProtocolTest do
   # Frames sent to priv/linx_process directly, bypassing Linx.Process, to pin
   # the agent's answers to bad input (docs/protocol.md).
   use Linx.Case, async: true
+  import Bitwise
 
   @einval 22
   @emsgsize 90
@@ -169,8 +170,142 @@ defmodule Linx.AgentProtocolTest do
 
       send_term(port, {:stdin, "still alive\n"})
       send_term(port, :close_stdin)
+      assert {:stdin_ack, 12} = next_frame(port)
       assert {:stdout, "still alive\n"} = next_frame(port)
       assert [{:status, :exited, 0}, {:exit, 0}] = frames(port)
+    end
+  end
+
+  describe "flow control" do
+    @frame_cost 256
+
+    # Output frames until the agent has been quiet for 300 ms: {bytes,
+    # what they cost against the window}. Any other frame fails.
+    defp held_output(port, acc \\ {0, 0}) do
+      {bytes, cost} = acc
+
+      receive do
+        {^port, {:data, bin}} ->
+          assert {:stdout, data} = :erlang.binary_to_term(bin)
+          n = byte_size(data)
+          held_output(port, {bytes + n, cost + n + @frame_cost})
+      after
+        300 -> acc
+      end
+    end
+
+    test "output stops at the window and resumes with output_ack" do
+      port = open_agent()
+      window = 100_000
+
+      send_term(
+        port,
+        {:spawn,
+         %{
+           argv: ["/usr/bin/head", "-c", "300000", "/dev/zero"],
+           checkpoint: false,
+           stdio: :pipe,
+           stdio_window: window
+         }}
+      )
+
+      assert {:status, :spawned, pid} = next_frame(port)
+      assert {:status, :ready, _} = next_frame(port)
+      assert {:status, :running} = next_frame(port)
+
+      # Up to the window, then nothing: head is blocked in write(2)
+      {bytes, cost} = held_output(port)
+      # (what is left, at most one frame's cost, buys no read)
+      assert cost <= window and cost >= window - @frame_cost
+      refute os_pid_gone?(pid)
+
+      # The credit is back to the window, no more
+      send_term(port, {:output_ack, cost})
+      {more, cost2} = held_output(port)
+      assert cost2 <= window and cost2 >= window - @frame_cost and more > 0
+      refute os_pid_gone?(pid)
+
+      send_term(port, {:output_ack, 1 <<< 30})
+      evs = frames(port)
+      rest = for {:stdout, d} <- evs, reduce: 0, do: (acc -> acc + byte_size(d))
+      assert bytes + more + rest == 300_000
+      assert Enum.take(evs, -2) == [{:status, :exited, 0}, {:exit, 0}]
+    end
+
+    test "after the workload exits, held output outlives the drain timeout" do
+      port = open_agent()
+      # 50 KB fit in the pipe: the workload exits while the agent holds it
+      send_term(
+        port,
+        {:spawn,
+         %{
+           argv: ["/usr/bin/head", "-c", "50000", "/dev/zero"],
+           checkpoint: false,
+           stdio: :pipe,
+           stdio_window: 4096
+         }}
+      )
+
+      assert {:status, :spawned, pid} = next_frame(port)
+      assert {:status, :ready, _} = next_frame(port)
+      assert {:status, :running} = next_frame(port)
+      assert_os_pid_exits(pid)
+      {bytes, cost} = held_output(port)
+      assert cost <= 4096 and bytes > 0
+      # longer than the agent's 2 s drain idle time: nothing may be dropped
+      refute_receive {^port, _}, 2500
+
+      send_term(port, {:output_ack, 1 <<< 30})
+      evs = frames(port)
+      rest = for {:stdout, d} <- evs, reduce: 0, do: (acc -> acc + byte_size(d))
+      assert bytes + rest == 50_000
+      assert Enum.take(evs, -2) == [{:status, :exited, 0}, {:exit, 0}]
+    end
+
+    test "closing the port while output is held ends the agent" do
+      port = open_agent()
+      {:os_pid, agent} = Port.info(port, :os_pid)
+
+      send_term(
+        port,
+        {:spawn,
+         %{
+           argv: ["/usr/bin/head", "-c", "50000", "/dev/zero"],
+           checkpoint: false,
+           stdio: :pipe,
+           stdio_window: 1024
+         }}
+      )
+
+      assert {:status, :spawned, pid} = next_frame(port)
+      assert {:status, :ready, _} = next_frame(port)
+      assert {:status, :running} = next_frame(port)
+      assert_os_pid_exits(pid)
+      assert {bytes, _} = held_output(port)
+      assert bytes in 1..(1024 - @frame_cost)
+      Port.close(port)
+      assert_os_pid_exits(agent)
+    end
+
+    test "stdin_ack accounts for every byte, written or dropped" do
+      port = open_agent()
+      send_term(port, {:spawn, %{argv: ["/bin/cat"], checkpoint: false, stdio: :pipe}})
+      assert {:status, :spawned, _} = next_frame(port)
+      assert {:status, :ready, _} = next_frame(port)
+      assert {:status, :running} = next_frame(port)
+
+      data = :binary.copy("x", 300_000)
+      send_term(port, {:stdin, data})
+      send_term(port, :close_stdin)
+      # refused: stdin is closed already; still acknowledged
+      send_term(port, {:stdin, "late"})
+
+      evs = frames(port, 10_000)
+      acked = for {:stdin_ack, n} <- evs, reduce: 0, do: (acc -> acc + n)
+      assert acked == 300_004
+      assert {:error, @einval, :bad_state} in evs
+      assert for({:stdout, d} <- evs, into: "", do: d) == data
+      assert {:status, :exited, 0} in evs
     end
   end
 

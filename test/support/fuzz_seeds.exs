@@ -81,13 +81,16 @@ defmodule Linx.FuzzSeeds do
       pty_in_empty: {:pty_in, ""},
       stdin: {:stdin, "hello\nworld\n"},
       stdin_binary: {:stdin, :binary.copy(<<0, 255, 10>>, 300)},
+      output_ack: {:output_ack, 65_536},
+      output_ack_max: {:output_ack, 1 <<< 40},
       # frames the agent must refuse without dying
       bad_signal_0: {:signal, 0},
       bad_signal_65: {:signal, 65},
       bad_winsize_arity: {:pty_winsize, {1, 2, 3}},
       bad_unknown_atom: :frobnicate,
       bad_charlist_payload: {:stdin, ~c"abc"},
-      bad_negative_mask: {:cap_drop_bounding, -1}
+      bad_negative_mask: {:cap_drop_bounding, -1},
+      bad_output_ack_over_max: {:output_ack, (1 <<< 40) + 1}
     ]
   end
 
@@ -162,7 +165,8 @@ defmodule Linx.FuzzSeeds do
       on_exit: :detach,
       checkpoint: true,
       commands: all_cmds,
-      winsize: {50, 132, 0, 0}
+      winsize: {50, 132, 0, 0},
+      stdio_window: 1_048_576
     }
 
     minimal = %{argv: ["/bin/true"]}
@@ -172,6 +176,8 @@ defmodule Linx.FuzzSeeds do
       spawn_every_key: {:spawn, full},
       spawn_pty: {:spawn, %{argv: ["/bin/sh"], stdio: :pty, winsize: {24, 80, 640, 480}}},
       spawn_pipe: {:spawn, %{argv: ["/bin/cat"], stdio: :pipe, checkpoint: false}},
+      spawn_stdio_window:
+        {:spawn, %{argv: ["/bin/cat"], stdio: :pipe, checkpoint: false, stdio_window: 4096}},
       spawn_devnull: {:spawn, %{argv: ["/bin/true"], stdio: :devnull, on_exit: :kill}},
       spawn_inherit: {:spawn, %{argv: ["/bin/true"], stdio: :inherit, env: []}},
       spawn_stdio_keywords:

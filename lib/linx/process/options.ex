@@ -31,7 +31,8 @@ defmodule Linx.Process.Options do
             cgroup: :auto,
             uid: nil,
             gid: nil,
-            stderr_to_stdout: false
+            stderr_to_stdout: false,
+            stdio_window: 1_048_576
 
   @type t :: %__MODULE__{}
 
@@ -55,7 +56,8 @@ defmodule Linx.Process.Options do
     :notify,
     :cgroup,
     :uid,
-    :gid
+    :gid,
+    :stdio_window
   ]
 
   @doc false
@@ -251,6 +253,14 @@ defmodule Linx.Process.Options do
   end
 
   defp option(_, :winsize, v, _), do: bad!(:winsize, v, "{rows, cols}")
+
+  # The agent's range (docs/protocol.md, stdio_window)
+  defp option(acc, :stdio_window, v, _)
+       when is_integer(v) and v >= 1024 and v <= 1_099_511_627_776,
+       do: %{acc | stdio_window: v}
+
+  defp option(_, :stdio_window, v, _),
+    do: bad!(:stdio_window, v, "an integer number of bytes from 1024 up to 2^40")
 
   defp option(acc, :stderr_to_stdout, v, _) when is_boolean(v),
     do: %{acc | stderr_to_stdout: v}

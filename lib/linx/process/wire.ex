@@ -25,6 +25,7 @@ defmodule Linx.Process.Wire do
       |> put_if(:target, o.target)
       |> put_if(:cgroup, cgroup)
       |> put_if(:notify_reads, o.notify && Linx.Seccomp.Notify.reads(o.notify))
+      |> put_if(:stdio_window, o.stdio_window)
 
     {o.mode, map}
   end
@@ -37,7 +38,7 @@ defmodule Linx.Process.Wire do
   # them exist before a frame is decoded with [:safe], which refuses to
   # create atoms: a frame from the agent can never grow the atom table.
   @agent_atoms ~w(status spawned ready running exited signaled aborted error malformed
-    stdout stderr pty_out caps decoded set_ids setgroups setresgid setresuid notify notify_failed notify_mem notify_fd_path
+    stdout stderr pty_out stdin_ack caps decoded set_ids setgroups setresgid setresuid notify notify_failed notify_mem notify_fd_path
     execve stdio chdir setsid sigmask pdeathsig no_new_privs cap_drop_bounding
     cap_set_thread cap_set_ambient caps_query seccomp_no_new_privs seccomp_install
     malformed_request request_too_big clone fork sigprocmask pipe2 socketpair signalfd

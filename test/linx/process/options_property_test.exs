@@ -32,6 +32,7 @@ defmodule Linx.Process.OptionsPropertyTest do
     checkpoint: {[true, false], [nil]},
     on_exit: {[:kill, :detach], [:later]},
     winsize: {[{24, 80}, {0, 0}], [{70_000, 1}, {1}]},
+    stdio_window: {[1024, 65_536, 1_048_576], [0, 1023, :infinity]},
     capabilities:
       {[[drop: :all], [keep: [:kill]], [keep: [:net_bind_service], ambient: [:net_bind_service]]],
        [[keep: [:kill], ambient: [:chown]], [keep: [:no_such_cap]], :all]},
@@ -103,7 +104,8 @@ defmodule Linx.Process.OptionsPropertyTest do
       on_exit: map.on_exit,
       checkpoint: map.checkpoint,
       commands: map.commands,
-      winsize: Map.get(map, :winsize)
+      winsize: Map.get(map, :winsize),
+      stdio_window: Map.get(map, :stdio_window)
     }
   end
 

@@ -1,5 +1,6 @@
 defmodule Linx.Process.OptionsTest do
   use ExUnit.Case, async: true
+  import Bitwise
 
   # Validation happens before any port opens: these never reach the agent.
   defp spawn_error(opts) do
@@ -71,6 +72,19 @@ defmodule Linx.Process.OptionsTest do
 
     assert spawn_error(argv: ["/bin/true"], stdio: [stdin: {:connect_unix, 5}]).message =~
              ":stdin"
+  end
+
+  test "stdio_window: bytes from 1024 to 2^40, sent to the agent" do
+    for bad <- [0, -1, 1023, 1.5, :infinity, 1 <<< 41] do
+      e = spawn_error(argv: ["/bin/true"], stdio_window: bad)
+      assert e.message =~ ":stdio_window"
+      assert e.message =~ "from 1024"
+    end
+
+    o = Linx.Process.Options.validate!([argv: ["/bin/true"], stdio_window: 4096], :spawn)
+    assert {:spawn, %{stdio_window: 4096}} = Linx.Process.Wire.request(o, false)
+    o = Linx.Process.Options.validate!([argv: ["/bin/true"]], :spawn)
+    assert {:spawn, %{stdio_window: 1_048_576}} = Linx.Process.Wire.request(o, false)
   end
 
   test "unknown options and bad scalar values" do
