@@ -433,8 +433,19 @@ defmodule Linx.Process do
       try do
         GenServer.call(proc, :started, :infinity)
       catch
-        :exit, reason -> {:error, {:agent_died, reason}}
+        :exit, {reason, {GenServer, :call, _}} -> {:error, server_gone(reason, opts.owner)}
       end
+    end
+  end
+
+  # The server ended before it answered :started: its owner died in the
+  # meantime (it stops when the owner goes), or it was killed or crashed.
+  defp server_gone(reason, owner) do
+    cond do
+      is_pid(owner) and node(owner) == node() and not Process.alive?(owner) -> {:noproc, :owner}
+      is_atom(reason) -> {reason, :server}
+      match?({:shutdown, _}, reason) -> {:shutdown, :server}
+      true -> {:crashed, :server}
     end
   end
 
@@ -456,36 +467,68 @@ defmodule Linx.Process do
   @impl true
   def init(%Options{} = opts) do
     Process.flag(:trap_exit, true)
-    # A pooled agent is already started and waiting for its request.
-    port = Linx.Pool.checkout() || Linx.Pool.open_agent()
 
     # The BEAM stops at the checkpoint itself when it has maps to write.
     needs_maps? = opts.uid_map != nil or opts.gid_map != nil
     agent_checkpoint? = opts.checkpoint or needs_maps?
 
-    case make_cgroup(opts.cgroup) do
-      {:ok, cgroup} ->
-        Port.command(port, Wire.encode(Wire.request(opts, agent_checkpoint?, cgroup)))
-        init_state(opts, port, agent_checkpoint?, cgroup)
+    # Every failure here is a start error {errno, stage}: the owner is
+    # gone (:owner), the cgroup could not be made (:cgroup), or no agent
+    # could be opened, e.g. out of file descriptors (:agent).
+    with :ok <- check_owner(opts.owner),
+         {:ok, cgroup} <- make_cgroup(opts),
+         {:ok, port, pooled?} <- open_agent() do
+      Port.command(port, Wire.encode(Wire.request(opts, agent_checkpoint?, cgroup)))
+      init_state(opts, port, agent_checkpoint?, cgroup, pooled?)
+    else
+      {:error, errno, stage} -> {:stop, {errno, stage}}
+    end
+  end
 
-      {:error, errno} ->
-        Port.close(port)
-        {:stop, {:cgroup, errno}}
+  # A local owner that is already dead would only be noticed by the
+  # monitor after start, as a bare :normal exit; a remote one is left to
+  # the monitor.
+  defp check_owner(nil), do: :ok
+
+  defp check_owner(owner) when node(owner) == node() do
+    if Process.alive?(owner), do: :ok, else: {:error, :noproc, :owner}
+  end
+
+  defp check_owner(_remote), do: :ok
+
+  # A pooled agent is already started and waiting for its request.
+  defp open_agent do
+    case Linx.Pool.checkout() do
+      nil ->
+        case Linx.Pool.try_open_agent() do
+          {:ok, port} -> {:ok, port, false}
+          {:error, errno} -> {:error, errno, :agent}
+        end
+
+      port ->
+        {:ok, port, true}
     end
   end
 
   # The workload's own cgroup (see Linx.Cgroup): required, optional or off.
-  defp make_cgroup(false), do: {:ok, nil}
+  # The janitor removes it should this server die without doing so.
+  defp make_cgroup(%{cgroup: false}), do: {:ok, nil}
 
-  defp make_cgroup(mode) do
-    case Linx.Cgroup.create() do
-      {:ok, path} -> {:ok, path}
-      {:error, errno} when mode == true -> {:error, errno}
-      {:error, _} -> {:ok, nil}
+  defp make_cgroup(%{cgroup: mode, on_exit: on_exit}) do
+    case Linx.Cgroup.create(on_exit) do
+      {:ok, path} ->
+        Linx.Cgroup.Janitor.watch(path, on_exit)
+        {:ok, path}
+
+      {:error, errno} when mode == true ->
+        {:error, errno, :cgroup}
+
+      {:error, _} ->
+        {:ok, nil}
     end
   end
 
-  defp init_state(opts, port, agent_checkpoint?, cgroup) do
+  defp init_state(opts, port, agent_checkpoint?, cgroup, pooled?) do
     state = %{
       port: port,
       opts: opts,
@@ -505,7 +548,9 @@ defmodule Linx.Process do
       input: input_kind(opts.stdio),
       notify: opts.notify,
       handler: nil,
-      cgroup: cgroup
+      cgroup: cgroup,
+      # A pooled agent found dead before it answered is replaced once.
+      retry_agent?: pooled?
     }
 
     case start_handler(state) do
@@ -607,6 +652,27 @@ defmodule Linx.Process do
   # Frames from the agent.
   def handle_info({port, {:data, bin}}, %{port: port} = s) do
     {:noreply, agent_frame(Wire.decode(bin), s)}
+  end
+
+  # A pooled agent that died before answering anything (killed from
+  # outside while it waited in the pool): the workload never started, so
+  # start it once more with a fresh agent. What a half-started dead agent
+  # might have left in the group is killed first. Not with a notify
+  # handler, which writes to the first port.
+  def handle_info({port, {:exit_status, _}} = msg, %{port: port, retry_agent?: true} = s)
+      when s.phase == :starting and s.os_pid == nil and s.terminal == nil and s.handler == nil do
+    s = %{s | retry_agent?: false}
+
+    case Linx.Pool.try_open_agent() do
+      {:ok, fresh} ->
+        if s.cgroup, do: Linx.Cgroup.kill(s.cgroup)
+        request = Wire.request(s.opts, s.agent_checkpoint?, s.cgroup)
+        Port.command(fresh, Wire.encode(request))
+        {:noreply, %{s | port: fresh}}
+
+      {:error, _} ->
+        handle_info(msg, s)
+    end
   end
 
   # The agent exited. After a terminal frame that is the normal end; before
@@ -844,6 +910,11 @@ defmodule Linx.Process do
   end
 
   defp start_error({:error, errno, stage}), do: {:error, {errno, stage}}
+
+  defp start_error({:agent_died, {:port_closed, reason}}) when is_atom(reason),
+    do: {:error, {reason, :agent_died}}
+
+  defp start_error({:agent_died, {:port_closed, _}}), do: {:error, {:port_closed, :agent_died}}
   defp start_error({:agent_died, status}), do: {:error, {status, :agent_died}}
   defp start_error(:aborted), do: {:error, {:aborted, :checkpoint}}
   defp start_error(_), do: {:ok, self()}
