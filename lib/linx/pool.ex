@@ -18,6 +18,15 @@ defmodule Linx.Pool do
   off (or empty at the moment of a spawn) the agent is opened on demand,
   which is always correct, just slower.
 
+  The pool never takes the application down. When an agent cannot be
+  opened (the BEAM is out of file descriptors: `:emfile`), it tries again
+  later, waiting twice as long each time (10 ms up to 5 s), and meanwhile
+  hands out nothing, so `Linx.Process` opens its own agent and reports
+  `{:error, {:emfile, :agent}}` if that fails too. An idle agent killed
+  from outside is dropped when its exit is seen, and never handed out:
+  `checkout/0` skips agents whose port is closed or whose OS process is
+  gone or a zombie.
+
   A pooled agent was started in the BEAM's working directory and
   environment of that moment; `Linx.Process` always sends the workload's
   environment, and the working directory when one is given, so a spawn

@@ -125,6 +125,29 @@ defmodule Linx.Process do
   / `:gid_map` / `:setgroups` (writing the maps), `:seccomp_install`, … —
   the full list is in `docs/protocol.md`.
 
+  `stage` is always an atom and `errno` an atom or an integer, never a
+  stacktrace. Besides the agent's stages, `Linx.Process` itself reports:
+
+    * `{errno, :agent}` - no agent could be started: `:emfile` / `:enfile`
+      (out of file descriptors), `:eagain`, or `:enoent` (the agent is not
+      built). Linx keeps running; a later spawn works once the cause is gone;
+    * `{:noproc, :owner}` - the `:owner` was not alive (nothing is started);
+    * `{:enoent, :cgroup}` (or another errno) - `cgroup: true` and the
+      group could not be made;
+    * `{status, :agent_died}` - the agent exited before it answered:
+      `status` is its exit status (`137` when killed by SIGKILL) or the
+      atom the port closed with (`:epipe`; `:port_closed` otherwise). A
+      pooled agent found dead before it answered anything is replaced once,
+      transparently;
+    * `{reason, :server}` - this server was stopped before it answered
+      (`:killed`, `:shutdown`, `:normal`; `:crashed` for an exception);
+    * `{reason, :notify_handler}` - the `Linx.Seccomp.Notifier` module's
+      `init/1` failed (`reason` when it is an atom, else `:crashed`, the
+      full reason logged);
+    * `{:aborted, :checkpoint}` - `abort/1`.
+
+  `run/2` raises `Linx.Process.Error` with the same `errno` and `stage`.
+
   ## Under a supervisor
 
   `child_spec/1` takes the options of `spawn/1`; the child is started when
@@ -528,6 +551,21 @@ defmodule Linx.Process do
     end
   end
 
+  # A new group for the retry: a half-started dead agent may have left
+  # something in the old one, which is killed; and the kernel (6.18) kills
+  # every process later cloned into a group once written to cgroup.kill.
+  defp fresh_cgroup(%{cgroup: nil}), do: {:ok, nil}
+
+  defp fresh_cgroup(%{cgroup: old, opts: opts}) do
+    Linx.Cgroup.kill(old)
+    Linx.Cgroup.remove(old)
+
+    case make_cgroup(opts) do
+      {:ok, path} -> {:ok, path}
+      {:error, errno, stage} -> {:error, errno, stage}
+    end
+  end
+
   defp init_state(opts, port, agent_checkpoint?, cgroup, pooled?) do
     state = %{
       port: port,
@@ -555,8 +593,16 @@ defmodule Linx.Process do
 
     case start_handler(state) do
       {:ok, state} -> {:ok, state}
-      {:error, reason} -> {:stop, {:notify_handler, reason}}
+      {:error, reason} -> {:stop, {handler_errno(reason), :notify_handler}}
     end
+  end
+
+  # The notifier's own reason is logged; the start error stays {atom, stage}.
+  defp handler_errno(reason) when is_atom(reason), do: reason
+
+  defp handler_errno(reason) do
+    Logger.error("linx_process: the notify handler did not start: #{inspect(reason)}")
+    :crashed
   end
 
   # A Linx.Seccomp.Notifier module runs in its own process, so a slow
@@ -656,22 +702,19 @@ defmodule Linx.Process do
 
   # A pooled agent that died before answering anything (killed from
   # outside while it waited in the pool): the workload never started, so
-  # start it once more with a fresh agent. What a half-started dead agent
-  # might have left in the group is killed first. Not with a notify
-  # handler, which writes to the first port.
+  # start it once more with a fresh agent. Not with a notify handler,
+  # which writes to the first port.
   def handle_info({port, {:exit_status, _}} = msg, %{port: port, retry_agent?: true} = s)
       when s.phase == :starting and s.os_pid == nil and s.terminal == nil and s.handler == nil do
     s = %{s | retry_agent?: false}
 
-    case Linx.Pool.try_open_agent() do
-      {:ok, fresh} ->
-        if s.cgroup, do: Linx.Cgroup.kill(s.cgroup)
-        request = Wire.request(s.opts, s.agent_checkpoint?, s.cgroup)
-        Port.command(fresh, Wire.encode(request))
-        {:noreply, %{s | port: fresh}}
-
-      {:error, _} ->
-        handle_info(msg, s)
+    with {:ok, cgroup} <- fresh_cgroup(s),
+         {:ok, fresh} <- Linx.Pool.try_open_agent() do
+      request = Wire.request(s.opts, s.agent_checkpoint?, cgroup)
+      Port.command(fresh, Wire.encode(request))
+      {:noreply, %{s | port: fresh, cgroup: cgroup}}
+    else
+      _ -> handle_info(msg, s)
     end
   end
 

@@ -14,8 +14,8 @@ defmodule Linx.Cgroup.Janitor do
   #     empty (Linx.Cgroup.remove/1 retries in the background);
   #   * on_exit: :detach - the workload lives on: nothing is killed, the
   #     group is removed only when empty. Detached groups still populated
-  #     are kept in a list and tried again after every later server death,
-  #     so a detached workload that ended leaves no group behind for long.
+  #     are kept in a list and tried again every @retry_ms, so a detached
+  #     workload that ended leaves no group behind for long.
   # A group the server already removed is simply gone (enoent): no-op.
   # Started before Linx.ProcessSupervisor, so it is stopped after it.
   use GenServer
@@ -36,19 +36,28 @@ defmodule Linx.Cgroup.Janitor do
     {:noreply, %{s | watched: Map.put(s.watched, ref, {path, on_exit})}}
   end
 
+  @retry_ms 1_000
+
   @impl true
   def handle_info({:DOWN, ref, :process, _, _}, s) do
     {entry, watched} = Map.pop(s.watched, ref)
-    detached = retry_detached(s.detached)
 
     detached =
       case entry do
-        {path, :detach} -> keep_if_busy(path) ++ detached
-        {path, _kill} -> clean(path, detached)
-        nil -> detached
+        {path, :detach} -> keep_if_busy(path) ++ s.detached
+        {path, _kill} -> clean(path, s.detached)
+        nil -> s.detached
       end
 
+    # One timer while the list is not empty.
+    if s.detached == [] and detached != [], do: Process.send_after(self(), :retry, @retry_ms)
     {:noreply, %{s | watched: watched, detached: detached}}
+  end
+
+  def handle_info(:retry, s) do
+    detached = Enum.flat_map(s.detached, &keep_if_busy/1)
+    if detached != [], do: Process.send_after(self(), :retry, @retry_ms)
+    {:noreply, %{s | detached: detached}}
   end
 
   def handle_info(_other, s), do: {:noreply, s}
@@ -58,8 +67,6 @@ defmodule Linx.Cgroup.Janitor do
     Linx.Cgroup.remove(path)
     detached
   end
-
-  defp retry_detached(paths), do: Enum.flat_map(paths, &keep_if_busy/1)
 
   defp keep_if_busy(path) do
     case Linx.Cgroup.remove_if_empty(path) do
