@@ -163,7 +163,6 @@ defmodule Linx.Process.ReliabilityLifecycleTest do
       [_, pid] = Regex.run(~r/WORKLOAD (\d+)/, out)
       on_exit(fn -> os_kill("-9", pid) end)
       group = group_of(pid)
-      assert Path.basename(group) =~ ~r/^detached-/
 
       next = """
       {:ok, _} = Application.ensure_all_started(:linx)
@@ -174,6 +173,7 @@ defmodule Linx.Process.ReliabilityLifecycleTest do
       Process.sleep(200)
       refute os_pid_gone?(pid), "the next BEAM's sweep killed the detached workload"
       assert File.dir?(group)
+      assert Path.basename(group) =~ ~r/^detached-/
 
       # Once the detached workload is gone, a sweep removes its empty group.
       os_kill("-9", pid)
@@ -264,6 +264,44 @@ defmodule Linx.Process.ReliabilityLifecycleTest do
 
       Process.sleep(200)
       refute File.exists?(marker)
+    end
+
+    @tag :cgroup
+    test "cgroup: true and no group can be made: {:enoent, :cgroup}, nothing runs" do
+      key = {Linx.Cgroup, :base}
+      base = Linx.Cgroup.base()
+      on_exit(fn -> :persistent_term.put(key, base) end)
+      :persistent_term.put(key, "/nonexistent-linx-cgroup-base")
+      marker = Path.join(tmp_dir!("cgroup"), "ran")
+
+      assert Linx.Process.spawn(argv: ["/bin/touch", marker], cgroup: true) ==
+               {:error, {:enoent, :cgroup}}
+
+      Process.sleep(200)
+      refute File.exists?(marker)
+    end
+
+    test "the server killed while it starts: {:killed, :server}" do
+      :ok = Linx.Pool.resize(1)
+      assert eventually(fn -> Linx.Pool.idle() == 1 end)
+      [port] = :queue.to_list(:sys.get_state(Linx.Pool).idle)
+      {:os_pid, agent} = Port.info(port, :os_pid)
+      on_exit(fn -> os_kill("-9", agent) end)
+      # A stopped agent never answers: the server waits in :starting.
+      os_kill("-STOP", agent)
+      pool = Process.whereis(Linx.Pool)
+      task = Task.async(fn -> Linx.Process.spawn(argv: ["/bin/true"]) end)
+
+      server =
+        eventually(fn ->
+          case Port.info(port, :connected) do
+            {:connected, pid} when pid != pool -> pid
+            _ -> nil
+          end
+        end)
+
+      Process.exit(server, :kill)
+      assert Task.await(task, 5000) == {:error, {:killed, :server}}
     end
 
     test "the agent killed before it answers proceed: {status, :agent_died}, status an integer" do
