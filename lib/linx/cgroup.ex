@@ -32,10 +32,12 @@ defmodule Linx.Cgroup do
   `start time` field 22 of its `/proc/PID/stat`.
 
   A group normally goes when its workload does (`Linx.Process`), or when
-  its server dies without cleaning up (`Linx.Cgroup.Janitor`, which
-  watches every server that owns a group). What remains after a BEAM that
-  halted without either is swept by the next BEAM that probes the same
-  directory (its first spawn with a cgroup).
+  its server dies without cleaning up, e.g. killed with
+  `Process.exit(proc, :kill)` (a janitor process in Linx's supervision
+  tree watches every server that owns a group; it kills what remains in a
+  `:kill` group, and removes a detached group once it is empty). What
+  remains after a BEAM that halted without either is swept by the next
+  BEAM that probes the same directory (its first spawn with a cgroup).
 
   ## Why the sweep is sound
 

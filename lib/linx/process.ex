@@ -500,8 +500,9 @@ defmodule Linx.Process do
     # could be opened, e.g. out of file descriptors (:agent).
     with :ok <- check_owner(opts.owner),
          {:ok, cgroup} <- make_cgroup(opts),
-         {:ok, port, pooled?} <- open_agent() do
-      Port.command(port, Wire.encode(Wire.request(opts, agent_checkpoint?, cgroup)))
+         {:ok, port, pooled?} <- open_agent(),
+         request = Wire.encode(Wire.request(opts, agent_checkpoint?, cgroup)),
+         {:ok, port, pooled?} <- send_request(port, pooled?, request) do
       init_state(opts, port, agent_checkpoint?, cgroup, pooled?)
     else
       {:error, errno, stage} -> {:stop, {errno, stage}}
@@ -523,13 +524,32 @@ defmodule Linx.Process do
   defp open_agent do
     case Linx.Pool.checkout() do
       nil ->
-        case Linx.Pool.try_open_agent() do
-          {:ok, port} -> {:ok, port, false}
-          {:error, errno} -> {:error, errno, :agent}
-        end
+        fresh_agent()
 
       port ->
         {:ok, port, true}
+    end
+  end
+
+  # A pooled agent that died while idle may have its port closed by the
+  # time we write (Port.command raises): the workload never started, so a
+  # fresh agent takes its place, once.
+  defp send_request(port, pooled?, request) do
+    Port.command(port, request)
+    {:ok, port, pooled?}
+  rescue
+    ArgumentError ->
+      if pooled? do
+        with {:ok, fresh, _} <- fresh_agent(), do: send_request(fresh, false, request)
+      else
+        {:error, :port_closed, :agent_died}
+      end
+  end
+
+  defp fresh_agent do
+    case Linx.Pool.try_open_agent() do
+      {:ok, port} -> {:ok, port, false}
+      {:error, errno} -> {:error, errno, :agent}
     end
   end
 

@@ -223,12 +223,12 @@ defmodule Linx.Process.ReliabilityLifecycleTest do
       assert eventually(fn -> Linx.Pool.idle() == 2 end)
       pool = Process.whereis(Linx.Pool)
 
-      for round <- 1..5 do
+      for round <- 1..10 do
         agents = idle_agent_os_pids()
         assert length(agents) == 2
         for a <- agents, do: os_kill("-9", "#{a}")
 
-        for i <- 1..6 do
+        for i <- 1..4 do
           assert {"#{round}.#{i}\n", 0} == Linx.Process.run(["/bin/echo", "#{round}.#{i}"])
         end
 
