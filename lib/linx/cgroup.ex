@@ -48,10 +48,12 @@ defmodule Linx.Cgroup do
   time namespace inodes: there the pid is looked up in the pid namespace
   it was written in, and the start time (which the kernel reports
   relative to the reader's time namespace, hence `timens` in the name)
-  tells a live owner from a different process that reused its pid. A group
-  is stale only when `/proc/PID/stat` does not exist or shows another
-  start time; any other answer (an unreadable file, a name this version
-  did not write) leaves the group alone. Groups of any other namespace
+  tells a live owner from a different process that reused its pid. Only
+  groups owned by the sweeping BEAM's own uid are judged: `/proc` mounted
+  with `hidepid` hides other users' processes, which must not read as
+  dead. A group is stale only when `/proc/PID/stat` does not exist or
+  shows another start time; any other answer (an unreadable file, a name
+  this version did not write) leaves the group alone. Groups of any other namespace
   are never touched: a leak there is possible, a wrong kill is not. This
   needs no lock file (a BEAM in another mount namespace would not see it)
   and no helper process.
@@ -250,12 +252,14 @@ defmodule Linx.Cgroup do
          {:ok, own_id} <- beam_id() do
       [own_pid_ns, own_time_ns | _] = String.split(own_id, "-")
 
+      own_uid = uid("/proc/self")
+
       for name <- names,
           {detached?, pid_ns, time_ns, pid, start} <- [parse_name(name)],
           pid_ns == own_pid_ns and time_ns == own_time_ns,
+          path = Path.join(dir, name),
+          own_uid != nil and uid(path) == own_uid,
           owner_gone?(pid, start) do
-        path = Path.join(dir, name)
-
         if detached? do
           remove_if_empty(path)
         else
@@ -266,6 +270,13 @@ defmodule Linx.Cgroup do
     end
 
     :ok
+  end
+
+  defp uid(path) do
+    case File.stat(path) do
+      {:ok, %{uid: uid}} -> uid
+      {:error, _} -> nil
+    end
   end
 
   defp parse_name(name) do

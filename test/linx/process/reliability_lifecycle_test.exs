@@ -127,6 +127,18 @@ defmodule Linx.Process.ReliabilityLifecycleTest do
       end
     end
 
+    test "a group of another user is never judged (hidepid may hide its BEAM)" do
+      me = own_id()
+      other_user = fake_group(me.pid_ns, me.time_ns, dead_pid(), me.start)
+      File.chown!(other_user, 65_534)
+      {_, os_pid} = sleeper_in(other_user)
+
+      :ok = Linx.Cgroup.sweep_stale(Linx.Cgroup.base())
+      Process.sleep(200)
+      refute os_pid_gone?(os_pid)
+      assert File.dir?(other_user)
+    end
+
     test "a group of this pid namespace whose BEAM is dead, or whose pid was reused, is swept" do
       me = own_id()
       dead_owner = fake_group(me.pid_ns, me.time_ns, dead_pid(), me.start)
