@@ -21,8 +21,19 @@ defmodule Linx.Process.ReliabilityLifecycleTest do
   end
 
   # Another BEAM running `script` against the compiled Linx; `prefix` is
-  # a command (and args) to run it under, e.g. unshare.
+  # a command (and args) to run it under, e.g. unshare. It waits until its
+  # own non-detached groups are gone, so that none is left behind.
   defp other_beam(script, prefix \\ []) do
+    script =
+      script <>
+        """
+        {:ok, id} = Linx.Cgroup.beam_id()
+        Enum.find(1..150, fn _ ->
+          Process.sleep(20)
+          not Enum.any?(File.ls!(Linx.Cgroup.base()), &String.starts_with?(&1, id))
+        end)
+        """
+
     {cmd, args} =
       case prefix do
         [] -> {System.find_executable("elixir"), []}
