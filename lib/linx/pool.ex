@@ -18,6 +18,15 @@ defmodule Linx.Pool do
   off (or empty at the moment of a spawn) the agent is opened on demand,
   which is always correct, just slower.
 
+  The pool never takes the application down. When an agent cannot be
+  opened (the BEAM is out of file descriptors: `:emfile`), it tries again
+  later, waiting twice as long each time (10 ms up to 5 s), and meanwhile
+  hands out nothing, so `Linx.Process` opens its own agent and reports
+  `{:error, {:emfile, :agent}}` if that fails too. An idle agent killed
+  from outside is dropped when its exit is seen, and never handed out:
+  `checkout/0` skips agents whose port is closed or whose OS process is
+  gone or a zombie.
+
   A pooled agent was started in the BEAM's working directory and
   environment of that moment; `Linx.Process` always sends the workload's
   environment, and the working directory when one is given, so a spawn
@@ -63,7 +72,8 @@ defmodule Linx.Pool do
 
   @doc """
   Opens one agent port owned by the caller, without the pool: what
-  `Linx.Process` does on a cold start.
+  `Linx.Process` does on a cold start. Raises when the port cannot be
+  opened (see `try_open_agent/0`).
   """
   @spec open_agent() :: port
   def open_agent do
@@ -73,6 +83,25 @@ defmodule Linx.Pool do
       {:packet, 4},
       :exit_status
     ])
+  end
+
+  @doc """
+  Opens one agent port owned by the caller, or says why it could not:
+  `{:error, :emfile}` (or `:enfile`, `:eagain`, …) when the BEAM is out
+  of file descriptors or processes, `{:error, :enoent}` when the agent is
+  not built.
+  """
+  @spec try_open_agent() :: {:ok, port} | {:error, atom}
+  def try_open_agent do
+    {:ok, open_agent()}
+  rescue
+    e in ErlangError ->
+      {:error, if(is_atom(e.original), do: e.original, else: :eio)}
+
+    e in RuntimeError ->
+      require Logger
+      Logger.error(Exception.message(e))
+      {:error, :enoent}
   end
 
   @doc false
@@ -88,28 +117,26 @@ defmodule Linx.Pool do
 
   ## Server
 
+  # After a failed open (out of fds, of processes) the pool waits before
+  # trying again, twice as long each time up to @max_backoff_ms, and
+  # serves checkouts with nil meanwhile: never a crash, which would take
+  # the application (and every running workload) down with it.
+  @min_backoff_ms 10
+  @max_backoff_ms 5_000
+
   @impl true
   def init(opts) do
     Process.flag(:trap_exit, true)
     size = Keyword.get(opts, :size, Application.get_env(:linx, :pool_size, @default_size))
     send(self(), :refill)
-    {:ok, %{size: size, idle: :queue.new()}}
+    {:ok, %{size: size, idle: :queue.new(), backoff: nil}}
   end
 
   @impl true
   def handle_call({:checkout, pid}, _from, s) do
-    case :queue.out(s.idle) do
-      {{:value, port}, rest} ->
-        # The new owner gets the port's messages and its link; ours goes.
-        Port.connect(port, pid)
-        Process.unlink(port)
-        refill_later()
-        {:reply, port, %{s | idle: rest}}
-
-      {:empty, _} ->
-        refill_later()
-        {:reply, nil, s}
-    end
+    {port, idle} = take_live(s.idle, pid)
+    refill_later(s)
+    {:reply, port, %{s | idle: idle}}
   end
 
   def handle_call({:resize, size}, _from, s) do
@@ -124,35 +151,95 @@ defmodule Linx.Pool do
   # Opens one agent per message, so checkouts are served between opens.
   def handle_info(:refill, s) do
     if :queue.len(s.idle) < s.size do
-      port = open_agent()
-      send(self(), :refill)
-      {:noreply, %{s | idle: :queue.in(port, s.idle)}}
+      case try_open_agent() do
+        {:ok, port} ->
+          send(self(), :refill)
+          {:noreply, %{s | idle: :queue.in(port, s.idle), backoff: nil}}
+
+        # The agent is not built (yet): run without a pool.
+        {:error, :enoent} ->
+          {:noreply, %{s | size: 0}}
+
+        {:error, _errno} ->
+          backoff = min(2 * (s.backoff || div(@min_backoff_ms, 2)), @max_backoff_ms)
+          Process.send_after(self(), :retry_refill, backoff)
+          {:noreply, %{s | backoff: backoff}}
+      end
     else
       {:noreply, s}
     end
-  rescue
-    # The agent is not built (yet): run without a pool rather than crash.
-    RuntimeError -> {:noreply, %{s | size: 0}}
   end
+
+  def handle_info(:retry_refill, s), do: handle_info(:refill, s)
 
   # An idle agent died (killed from outside): forget it, open another.
   def handle_info({port, {:exit_status, _}}, s) when is_port(port) do
-    send(self(), :refill)
+    refill_later(s)
     {:noreply, %{s | idle: :queue.filter(&(&1 != port), s.idle)}}
   end
 
   def handle_info({:EXIT, _port, _}, s), do: {:noreply, s}
   def handle_info(_, s), do: {:noreply, s}
 
+  # The first idle agent that is still alive, handed to `pid`; dead ones
+  # (killed from outside, their exit_status not handled yet) are dropped.
+  defp take_live(idle, pid) do
+    case :queue.out(idle) do
+      {{:value, port}, rest} ->
+        if alive?(port) and hand_over(port, pid) do
+          {port, rest}
+        else
+          close(port)
+          take_live(rest, pid)
+        end
+
+      {:empty, rest} ->
+        {nil, rest}
+    end
+  end
+
+  # The port is open and its OS process exists and is not a zombie.
+  defp alive?(port) do
+    case Port.info(port, :os_pid) do
+      {:os_pid, os_pid} ->
+        case File.read("/proc/#{os_pid}/stat") do
+          {:ok, stat} -> not Regex.match?(~r/^.*\) [ZXx]/s, stat)
+          {:error, :enoent} -> false
+          # Unknown (out of fds): let the new owner find out.
+          {:error, _} -> true
+        end
+
+      nil ->
+        false
+    end
+  end
+
+  # The new owner gets the port's messages and its link; ours goes.
+  defp hand_over(port, pid) do
+    Port.connect(port, pid)
+    Process.unlink(port)
+    true
+  rescue
+    ArgumentError -> false
+  end
+
+  defp close(port) do
+    Port.close(port)
+  rescue
+    ArgumentError -> :ok
+  end
+
   # Opening an agent is a fork and an exec on a machine with few cores: not
   # while the workload that just took one is being cloned and exec'd.
+  # While backing off, the pending retry refills.
   @refill_delay_ms 5
-  defp refill_later, do: Process.send_after(self(), :refill, @refill_delay_ms)
+  defp refill_later(%{backoff: nil}), do: Process.send_after(self(), :refill, @refill_delay_ms)
+  defp refill_later(_s), do: :ok
 
   defp shrink(s) do
     if :queue.len(s.idle) > s.size do
       {{:value, port}, rest} = :queue.out(s.idle)
-      Port.close(port)
+      close(port)
       shrink(%{s | idle: rest})
     else
       s

@@ -182,6 +182,29 @@ defmodule Linx.Process do
   / `:gid_map` / `:setgroups` (writing the maps), `:seccomp_install`, … —
   the full list is in `docs/protocol.md`.
 
+  `stage` is always an atom and `errno` an atom or an integer, never a
+  stacktrace. Besides the agent's stages, `Linx.Process` itself reports:
+
+    * `{errno, :agent}` - no agent could be started: `:emfile` / `:enfile`
+      (out of file descriptors), `:eagain`, or `:enoent` (the agent is not
+      built). Linx keeps running; a later spawn works once the cause is gone;
+    * `{:noproc, :owner}` - the `:owner` was not alive (nothing is started);
+    * `{:enoent, :cgroup}` (or another errno) - `cgroup: true` and the
+      group could not be made;
+    * `{status, :agent_died}` - the agent exited before it answered:
+      `status` is its exit status (`137` when killed by SIGKILL) or the
+      atom the port closed with (`:epipe`; `:port_closed` otherwise). A
+      pooled agent found dead before it answered anything is replaced once,
+      transparently;
+    * `{reason, :server}` - this server was stopped before it answered
+      (`:killed`, `:shutdown`, `:normal`; `:crashed` for an exception);
+    * `{reason, :notify_handler}` - the `Linx.Seccomp.Notifier` module's
+      `init/1` failed (`reason` when it is an atom, else `:crashed`, the
+      full reason logged);
+    * `{:aborted, :checkpoint}` - `abort/1`.
+
+  `run/2` raises `Linx.Process.Error` with the same `errno` and `stage`.
+
   ## Under a supervisor
 
   `child_spec/1` takes the options of `spawn/1`; the child is started when
@@ -547,8 +570,19 @@ defmodule Linx.Process do
       try do
         GenServer.call(proc, :started, :infinity)
       catch
-        :exit, reason -> {:error, {:agent_died, reason}}
+        :exit, {reason, {GenServer, :call, _}} -> {:error, server_gone(reason, opts.owner)}
       end
+    end
+  end
+
+  # The server ended before it answered :started: its owner died in the
+  # meantime (it stops when the owner goes), or it was killed or crashed.
+  defp server_gone(reason, owner) do
+    cond do
+      is_pid(owner) and node(owner) == node() and not Process.alive?(owner) -> {:noproc, :owner}
+      is_atom(reason) -> {reason, :server}
+      match?({:shutdown, _}, reason) -> {:shutdown, :server}
+      true -> {:crashed, :server}
     end
   end
 
@@ -570,36 +604,103 @@ defmodule Linx.Process do
   @impl true
   def init(%Options{} = opts) do
     Process.flag(:trap_exit, true)
-    # A pooled agent is already started and waiting for its request.
-    port = Linx.Pool.checkout() || Linx.Pool.open_agent()
 
     # The BEAM stops at the checkpoint itself when it has maps to write.
     needs_maps? = opts.uid_map != nil or opts.gid_map != nil
     agent_checkpoint? = opts.checkpoint or needs_maps?
 
-    case make_cgroup(opts.cgroup) do
-      {:ok, cgroup} ->
-        Port.command(port, Wire.encode(Wire.request(opts, agent_checkpoint?, cgroup)))
-        init_state(opts, port, agent_checkpoint?, cgroup)
+    # Every failure here is a start error {errno, stage}: the owner is
+    # gone (:owner), the cgroup could not be made (:cgroup), or no agent
+    # could be opened, e.g. out of file descriptors (:agent).
+    with :ok <- check_owner(opts.owner),
+         {:ok, cgroup} <- make_cgroup(opts),
+         {:ok, port, pooled?} <- open_agent(),
+         request = Wire.encode(Wire.request(opts, agent_checkpoint?, cgroup)),
+         {:ok, port, pooled?} <- send_request(port, pooled?, request) do
+      init_state(opts, port, agent_checkpoint?, cgroup, pooled?)
+    else
+      {:error, errno, stage} -> {:stop, {errno, stage}}
+    end
+  end
 
-      {:error, errno} ->
-        Port.close(port)
-        {:stop, {:cgroup, errno}}
+  # A local owner that is already dead would only be noticed by the
+  # monitor after start, as a bare :normal exit; a remote one is left to
+  # the monitor.
+  defp check_owner(nil), do: :ok
+
+  defp check_owner(owner) when node(owner) == node() do
+    if Process.alive?(owner), do: :ok, else: {:error, :noproc, :owner}
+  end
+
+  defp check_owner(_remote), do: :ok
+
+  # A pooled agent is already started and waiting for its request.
+  defp open_agent do
+    case Linx.Pool.checkout() do
+      nil ->
+        fresh_agent()
+
+      port ->
+        {:ok, port, true}
+    end
+  end
+
+  # A pooled agent that died while idle may have its port closed by the
+  # time we write (Port.command raises): the workload never started, so a
+  # fresh agent takes its place, once.
+  defp send_request(port, pooled?, request) do
+    Port.command(port, request)
+    {:ok, port, pooled?}
+  rescue
+    ArgumentError ->
+      if pooled? do
+        with {:ok, fresh, _} <- fresh_agent(), do: send_request(fresh, false, request)
+      else
+        {:error, :port_closed, :agent_died}
+      end
+  end
+
+  defp fresh_agent do
+    case Linx.Pool.try_open_agent() do
+      {:ok, port} -> {:ok, port, false}
+      {:error, errno} -> {:error, errno, :agent}
     end
   end
 
   # The workload's own cgroup (see Linx.Cgroup): required, optional or off.
-  defp make_cgroup(false), do: {:ok, nil}
+  # The janitor removes it should this server die without doing so.
+  defp make_cgroup(%{cgroup: false}), do: {:ok, nil}
 
-  defp make_cgroup(mode) do
-    case Linx.Cgroup.create() do
-      {:ok, path} -> {:ok, path}
-      {:error, errno} when mode == true -> {:error, errno}
-      {:error, _} -> {:ok, nil}
+  defp make_cgroup(%{cgroup: mode, on_exit: on_exit}) do
+    case Linx.Cgroup.create(on_exit) do
+      {:ok, path} ->
+        Linx.Cgroup.Janitor.watch(path, on_exit)
+        {:ok, path}
+
+      {:error, errno} when mode == true ->
+        {:error, errno, :cgroup}
+
+      {:error, _} ->
+        {:ok, nil}
     end
   end
 
-  defp init_state(opts, port, agent_checkpoint?, cgroup) do
+  # A new group for the retry: a half-started dead agent may have left
+  # something in the old one, which is killed; and the kernel (6.18) kills
+  # every process later cloned into a group once written to cgroup.kill.
+  defp fresh_cgroup(%{cgroup: nil}), do: {:ok, nil}
+
+  defp fresh_cgroup(%{cgroup: old, opts: opts}) do
+    Linx.Cgroup.kill(old)
+    Linx.Cgroup.remove(old)
+
+    case make_cgroup(opts) do
+      {:ok, path} -> {:ok, path}
+      {:error, errno, stage} -> {:error, errno, stage}
+    end
+  end
+
+  defp init_state(opts, port, agent_checkpoint?, cgroup, pooled?) do
     state = %{
       port: port,
       opts: opts,
@@ -620,13 +721,23 @@ defmodule Linx.Process do
       notify: opts.notify,
       flow: Flow.new(opts.stdio_window),
       handler: nil,
-      cgroup: cgroup
+      cgroup: cgroup,
+      # A pooled agent found dead before it answered is replaced once.
+      retry_agent?: pooled?
     }
 
     case start_handler(state) do
       {:ok, state} -> {:ok, state}
-      {:error, reason} -> {:stop, {:notify_handler, reason}}
+      {:error, reason} -> {:stop, {handler_errno(reason), :notify_handler}}
     end
+  end
+
+  # The notifier's own reason is logged; the start error stays {atom, stage}.
+  defp handler_errno(reason) when is_atom(reason), do: reason
+
+  defp handler_errno(reason) do
+    Logger.error("linx_process: the notify handler did not start: #{inspect(reason)}")
+    :crashed
   end
 
   # A Linx.Seccomp.Notifier module runs in its own process, so a slow
@@ -718,6 +829,24 @@ defmodule Linx.Process do
   # Frames from the agent.
   def handle_info({port, {:data, bin}}, %{port: port} = s) do
     {:noreply, agent_frame(Wire.decode(bin), s)}
+  end
+
+  # A pooled agent that died before answering anything (killed from
+  # outside while it waited in the pool): the workload never started, so
+  # start it once more with a fresh agent. Not with a notify handler,
+  # which writes to the first port.
+  def handle_info({port, {:exit_status, _}} = msg, %{port: port, retry_agent?: true} = s)
+      when s.phase == :starting and s.os_pid == nil and s.terminal == nil and s.handler == nil do
+    s = %{s | retry_agent?: false}
+
+    with {:ok, cgroup} <- fresh_cgroup(s),
+         {:ok, fresh} <- Linx.Pool.try_open_agent() do
+      request = Wire.request(s.opts, s.agent_checkpoint?, cgroup)
+      Port.command(fresh, Wire.encode(request))
+      {:noreply, %{s | port: fresh, cgroup: cgroup}}
+    else
+      _ -> handle_info(msg, s)
+    end
   end
 
   # The agent exited. After a terminal frame that is the normal end; before
@@ -1007,6 +1136,11 @@ defmodule Linx.Process do
   end
 
   defp start_error({:error, errno, stage}), do: {:error, {errno, stage}}
+
+  defp start_error({:agent_died, {:port_closed, reason}}) when is_atom(reason),
+    do: {:error, {reason, :agent_died}}
+
+  defp start_error({:agent_died, {:port_closed, _}}), do: {:error, {:port_closed, :agent_died}}
   defp start_error({:agent_died, status}), do: {:error, {status, :agent_died}}
   defp start_error(:aborted), do: {:error, {:aborted, :checkpoint}}
   defp start_error(_), do: {:ok, self()}

@@ -15,7 +15,7 @@ defmodule Linx.Process.CgroupTest do
     {:ok, proc} = Linx.Process.spawn(argv: ["/bin/cat", "/proc/self/cgroup"], stdio: :pipe)
     out = collect_events(proc) |> output()
     [_, path] = Regex.run(~r/^0::(.*)$/m, out)
-    assert path =~ ~r{/linx/\d+-\d+$}
+    assert path =~ ~r{/linx/\d+-\d+-\d+-\d+-\d+$}
     dir = Path.join(Linx.Cgroup.base(), Path.basename(path))
     assert eventually(fn -> not File.dir?(dir) end), "#{dir} was not removed"
   end
