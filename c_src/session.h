@@ -81,7 +81,9 @@ enum sess_state {
  * @pty_q:		bytes for @pty_master
  * @close_stdin:	close @fd_stdin once @stdin_q is empty
  * @drain_until:	CLOCK_MONOTONIC time at which draining stops (set
- *			when the workload is reaped and its tree swept)
+ *			once what the swept tree left in the pipes is read)
+ * @drain_armed:	@drain_until is set
+ * @owed:		bytes the swept tree left in stdout, stderr, the PTY
  * @out_credit:		output bytes the agent may still send (with a
  *			stdio_window; {:output_ack, n} adds n)
  * @in_taken:		input bytes received ({:stdin, _}, {:pty_in, _})
@@ -116,6 +118,8 @@ struct session {
 	struct byteq pty_q;
 	bool close_stdin;
 	struct timespec drain_until;
+	bool drain_armed;
+	size_t owed[3];
 	uint64_t out_credit;
 	uint64_t in_taken;
 	uint64_t in_acked;

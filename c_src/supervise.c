@@ -60,9 +60,9 @@
  * And however busy such an outsider keeps a pipe (a daemon the sweep could
  * not find: adopted by the init of a pid namespace we entered without a
  * cgroup), draining stops this long after the workload was reaped and its
- * tree swept: the terminal status is never withheld for it. What the tree
- * wrote before it was gone is not at stake: it is taken at once
- * (take_owed).
+ * tree swept and what the tree left in the pipes was read: the terminal
+ * status is never withheld for it. What the tree wrote before it was gone
+ * is not at stake (drain_start).
  */
 #define DRAIN_MAX_MS 2000
 
@@ -272,44 +272,38 @@ static void close_fd(int *fdp)
 }
 
 /*
- * take_credit() - spend output credit, never below 0: what take_owed()
- * reads past the window is owed anyway and bounded by the pipes
+ * owed_slot() - the counter of bytes still owed on an output fd: what
+ * the fd held when the tree was swept (see drain_start)
  */
-static void take_credit(struct session *s, uint64_t cost)
+static size_t *owed_slot(struct session *s, const int *fdp)
 {
-	if (s->req->stdio_window)
-		s->out_credit = s->out_credit > cost ? s->out_credit - cost : 0;
+	if (fdp == &s->fd_out[0])
+		return &s->owed[0];
+	if (fdp == &s->fd_out[1])
+		return &s->owed[1];
+	return &s->owed[2];
 }
 
 /*
- * take_owed() - read at once what a pipe or the PTY master holds right
- * after the sweep: every byte of it was written by the workload's tree
- * before the tree was gone, so it must arrive before the terminal frame,
- * even if an outsider keeps writing behind it until the drain deadline.
- * Pipes are FIFOs: FIONREAD counts exactly those bytes. (On the PTY some
- * may still be in flight to the master's line discipline; the drain
- * that follows reads them.)
- * Not throttled: it is bounded by the pipes' capacity (64 KiB each unless
- * the tree raised it with F_SETPIPE_SZ).
+ * owed_total() - bytes still owed on every output fd still open
  */
-static void take_owed(struct session *s, int fd, const char *tag)
+static size_t owed_total(const struct session *s)
 {
-	char buf[READ_CHUNK];
-	int owed = 0;
-	ssize_t n;
+	return (s->fd_out[0] >= 0 ? s->owed[0] : 0) +
+	       (s->fd_out[1] >= 0 ? s->owed[1] : 0) +
+	       (s->pty_master >= 0 ? s->owed[2] : 0);
+}
 
-	if (fd < 0 || ioctl(fd, FIONREAD, &owed))
-		return;
-	while (owed > 0) {
-		n = read(fd, buf, (size_t)owed < sizeof(buf) ? (size_t)owed :
-							       sizeof(buf));
-		if (n <= 0)
-			return;	/* EIO, EAGAIN: the drain loop decides */
-		if (ev_data(&s->out, tag, buf, n))
-			agent_fail(s, ENOMEM, STAGE_NONE, EXIT_INFRA);
-		take_credit(s, (uint64_t)n + LINX_FRAME_COST);
-		owed -= n;
-	}
+/*
+ * fd_pending() - bytes a pipe or the PTY master holds now (0 if unknown)
+ */
+static size_t fd_pending(int fd)
+{
+	int avail = 0;
+
+	if (fd < 0 || ioctl(fd, FIONREAD, &avail) || avail < 0)
+		return 0;
+	return (size_t)avail;
 }
 
 /*
@@ -325,13 +319,30 @@ static long ms_left(const struct timespec *t)
 }
 
 /*
- * drain_start() - the tree is gone: take what it wrote, set the deadline
+ * drain_start() - the tree is gone: note what it left in each pipe
+ *
+ * A workload that writes into a full pipe cannot exit, so what the pipes
+ * and the PTY hold now is bounded by their capacity, and every byte of it
+ * was written by the workload's tree: it is owed to the BEAM before the
+ * terminal frame, however long the owner takes to grant credit for it
+ * (the window still applies). Pipes are FIFOs: FIONREAD counts exactly
+ * those bytes. (On the PTY some may still be in flight to the master's
+ * line discipline; the bounded drain that follows reads them.)
  */
 static void drain_start(struct session *s)
 {
-	take_owed(s, s->fd_out[0], "stdout");
-	take_owed(s, s->fd_out[1], "stderr");
-	take_owed(s, s->pty_master, "pty_out");
+	s->owed[0] = fd_pending(s->fd_out[0]);
+	s->owed[1] = fd_pending(s->fd_out[1]);
+	s->owed[2] = fd_pending(s->pty_master);
+	s->drain_armed = false;
+}
+
+/*
+ * drain_arm() - everything owed is read: from now on only outsiders write
+ * (see DRAIN_MAX_MS), so set the deadline
+ */
+static void drain_arm(struct session *s)
+{
 	clock_gettime(CLOCK_MONOTONIC, &s->drain_until);
 	s->drain_until.tv_sec += DRAIN_MAX_MS / 1000;
 	s->drain_until.tv_nsec += (DRAIN_MAX_MS % 1000) * 1000000L;
@@ -339,6 +350,7 @@ static void drain_start(struct session *s)
 		s->drain_until.tv_sec++;
 		s->drain_until.tv_nsec -= 1000000000L;
 	}
+	s->drain_armed = true;
 }
 
 /*
@@ -353,14 +365,19 @@ static void drain_stop(struct session *s)
 }
 
 /*
- * drain_poll_ms() - poll timeout while draining: the idle bound, cut to
- * the deadline. Past the deadline we are only here while throttled (fd 4
- * is full; its POLLOUT wakes us), so no busy loop.
+ * drain_poll_ms() - poll timeout while draining: none while bytes are
+ * still owed (only credit, output or the BEAM's EOF can move us then);
+ * else the idle bound, cut to the deadline. Past the deadline we are only
+ * here while throttled (fd 4 is full; its POLLOUT wakes us), so no busy
+ * loop.
  */
 static int drain_poll_ms(const struct session *s)
 {
-	long left = ms_left(&s->drain_until);
+	long left;
 
+	if (!s->drain_armed)
+		return -1;
+	left = ms_left(&s->drain_until);
 	return left > 0 && left < DRAIN_IDLE_MS ? (int)left : DRAIN_IDLE_MS;
 }
 
@@ -471,6 +488,9 @@ static void read_output(struct session *s, int *fdp, const char *tag)
 	}
 	n = read(*fdp, buf, room);
 	if (n > 0) {
+		size_t *owed = owed_slot(s, fdp);
+
+		*owed = *owed > (size_t)n ? *owed - (size_t)n : 0;
 		/* n <= output_room(): the credit covers it */
 		if (s->req->stdio_window)
 			s->out_credit -= n + LINX_FRAME_COST;
@@ -714,8 +734,11 @@ void supervise_run(struct session *s)
 		run_deferred(s);
 		/* before the terminal frame: it ends the acks for good */
 		ack_input(s);
+		if (s->state == ST_DRAINING && !s->drain_armed &&
+		    !owed_total(s))
+			drain_arm(s);
 		/* Not while throttled: what was read must reach fd 4 first */
-		if (s->state == ST_DRAINING &&
+		if (s->state == ST_DRAINING && s->drain_armed &&
 		    byteq_pending(&s->out) < LINX_BACKPRESSURE &&
 		    ms_left(&s->drain_until) <= 0)
 			drain_stop(s);
@@ -769,7 +792,8 @@ void supervise_run(struct session *s)
 				continue;
 			agent_fail(s, errno, STAGE_NONE, EXIT_INFRA);
 		}
-		if (n == 0 && s->state == ST_DRAINING && room) {
+		if (n == 0 && s->state == ST_DRAINING && s->drain_armed &&
+		    room) {
 			drain_stop(s);
 			continue;
 		}
