@@ -8,7 +8,7 @@ defmodule Linx.ReadmeTest do
   import ExUnit.CaptureIO
 
   @root Path.expand("../..", __DIR__)
-  @files ["README.md", "docs/seccomp.md"]
+  @files ["README.md", "docs/seccomp.md", "docs/notify.md"]
 
   for file <- @files, path = Path.join(@root, file), block <- Linx.DocBlocks.blocks(path) do
     @external_resource path
