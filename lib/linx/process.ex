@@ -892,7 +892,6 @@ defmodule Linx.Process do
   def handle_info({:DOWN, ref, :process, _, _}, %{owner_ref: ref} = s),
     do: {:stop, :normal, s}
 
-  # The port's own exit signal follows its exit_status: nothing to do.
   # The port's own exit signal: :normal follows its exit_status (handled
   # above). Anything else (:epipe: a write found the agent gone) means the
   # port closed without an exit status, and possibly without the frames

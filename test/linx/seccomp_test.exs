@@ -1,33 +1,13 @@
 defmodule Linx.SeccompTest do
   # Real programs under compiled policies, through the agent: the filter is
   # installed at the checkpoint and applies to the workload's execve.
-  # Needs Linx.Process.run/2 with `seccomp:` accepting policies (and the
-  # agent built): tagged :integration.
+  # Tagged :integration (needs the agent built). Nothing here is skipped:
+  # a policy that libseccomp cannot compile raises in the test, which fails.
   use ExUnit.Case, async: true
 
   alias Linx.Seccomp
 
   @moduletag :integration
-
-  # Until Linx.Process accepts policies in `seccomp:` (it is being wired),
-  # skip with the reason rather than fail; the check uses the real option
-  # validation, so the tests switch on by themselves when it lands.
-  policies_accepted? =
-    try do
-      Linx.Process.Options.validate!(
-        [argv: ["/bin/true"], seccomp: Linx.Seccomp.deny_namespace_creation()],
-        :run
-      )
-
-      true
-    rescue
-      ArgumentError -> false
-      UndefinedFunctionError -> false
-    end
-
-  unless policies_accepted? do
-    @moduletag skip: "Linx.Process does not accept seccomp policies in `seccomp:` yet"
-  end
 
   @docker elem(Code.eval_file("test/fixtures/docker_default.exs"), 0)
   @python "/usr/bin/python3"

@@ -37,20 +37,28 @@ defmodule Linx.Process.Wire do
   # Every atom the agent may send (docs/protocol.md). Naming them here makes
   # them exist before a frame is decoded with [:safe], which refuses to
   # create atoms: a frame from the agent can never grow the atom table.
+  # The stage atoms are read from the agent's own table, c_src/error.h, at
+  # compile time, so the two cannot drift apart.
+  @error_h Path.expand("../../../c_src/error.h", __DIR__)
+  @external_resource @error_h
+
+  @stage_atoms (for [_, name] <- Regex.scan(~r/^\s*X\(\w+,\s*"(\w+)"\)/m, File.read!(@error_h)) do
+                  String.to_atom(name)
+                end)
+
+  if length(@stage_atoms) < 10,
+    do: raise(CompileError, description: "no stage table found in #{@error_h}")
+
   @agent_atoms ~w(status spawned ready running exited signaled aborted error malformed
-    stdout stderr pty_out stdin_ack caps decoded set_ids setgroups setresgid setresuid notify notify_failed notify_mem notify_fd_path
-    execve stdio chdir setsid sigmask pdeathsig no_new_privs cap_drop_bounding
-    cap_set_thread cap_set_ambient caps_query seccomp_no_new_privs seccomp_install
-    malformed_request request_too_big clone fork sigprocmask pipe2 socketpair signalfd
-    posix_openpt ptsetup ptsname pts_open ready_frame malformed_ready exec_outcome
-    command_too_big malformed_command bad_state pidfd subreaper)a ++
-                 for(
-                   ns <- Linx.Process.Options.namespaces(),
-                   do: [:"open_ns_#{ns}", :"setns_#{ns}"]
-                 )
+    stdout stderr pty_out stdin_ack caps decoded set_ids setgroups setresgid setresuid
+    notify notify_failed notify_mem notify_fd_path)a ++ @stage_atoms
+
+  @doc "The stage atoms of the agent's table (c_src/error.h), in its order."
+  @spec stages() :: [atom]
+  def stages, do: @stage_atoms
 
   @doc false
-  def agent_atoms, do: List.flatten(@agent_atoms)
+  def agent_atoms, do: Enum.uniq(@agent_atoms)
 
   @doc """
   Decodes a frame body from the agent. A frame that is not valid ETF, or
