@@ -440,6 +440,32 @@ defmodule Linx.Seccomp.BPFTest do
     end
   end
 
+  describe "the ALU table" do
+    alias Linx.Seccomp.BPF.Opcodes
+
+    test "the assembler takes exactly the seccomp-allowed ALU ops; each validates and disassembles" do
+      for {name, bits, sym, seccomp?} <- Opcodes.alu_table() do
+        k = if name in [:lsh, :rsh], do: 3, else: 5
+
+        if seccomp? do
+          bpf = BPF.assemble([{:ld, :nr}, {name, k}, {:ret, :a}])
+          assert <<_::64, code::little-16, _::48, _::binary>> = bpf
+          assert code == (0x04 ||| bits)
+          assert BPF.validate(bpf) == :ok
+          assert BPF.disassemble(bpf) =~ "A #{sym}= "
+          refute BPF.disassemble(bpf) =~ "not allowed"
+        else
+          assert_raise ArgumentError, fn -> BPF.assemble([{:ld, :nr}, {name, k}, {:ret, :a}]) end
+          raw = BPF.encode([{0x20, 0, 0, 0}, {0x04 ||| bits, 0, 0, k}, {0x16, 0, 0, 0}])
+          assert BPF.validate(raw) == {:error, {1, {:not_allowed_in_seccomp, 0x04 ||| bits}}}
+          assert BPF.disassemble(raw) =~ "A #{sym}= 0x#{k} (not allowed in seccomp)"
+        end
+      end
+
+      assert {:mod, 0x90, "%", false} in Opcodes.alu_table()
+    end
+  end
+
   describe "action_value/1 and action_from_value/1" do
     test "round trip" do
       for action <- [

@@ -10,17 +10,8 @@ defmodule Linx.Seccomp.BPF.Assembler do
   alias Linx.Seccomp.BPF
   alias Linx.Syscalls
 
-  @alu_ops %{
-    add: 0x00,
-    sub: 0x10,
-    mul: 0x20,
-    div: 0x30,
-    or: 0x40,
-    and: 0x50,
-    lsh: 0x60,
-    rsh: 0x70,
-    xor: 0xA0
-  }
+  # seccomp's ALU operations, from the one table (Opcodes.alu/0)
+  @alu_ops Linx.Seccomp.BPF.Opcodes.seccomp_alu_ops()
   @jmp_ops %{jeq: {0x10, false}, jgt: {0x20, false}, jge: {0x30, false}, jset: {0x40, false}}
   # the negated forms swap jt and jf
   @neg_jmp_ops %{jne: 0x10, jle: 0x20, jlt: 0x30}

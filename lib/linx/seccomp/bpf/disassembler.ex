@@ -9,6 +9,7 @@ defmodule Linx.Seccomp.BPF.Disassembler do
   import Bitwise
 
   alias Linx.Seccomp.BPF
+  alias Linx.Seccomp.BPF.Opcodes
   alias Linx.Syscalls
 
   @arch_names %{
@@ -145,33 +146,21 @@ defmodule Linx.Seccomp.BPF.Disassembler do
     end
   end
 
-  @alu_syms %{
-    0x00 => "+",
-    0x10 => "-",
-    0x20 => "*",
-    0x30 => "/",
-    0x40 => "|",
-    0x50 => "&",
-    0x60 => "<<",
-    0x70 => ">>",
-    0x90 => "%",
-    0xA0 => "^"
-  }
-
   defp describe_class(code, jt, jf, k, pc, a_source) do
     op = code &&& 0xF0
     x? = (code &&& 0x08) != 0
 
-    exact_alu? =
-      (code &&& 0x07) == 0x04 and Map.has_key?(@alu_syms, op) and (code &&& ~~~0xF8) == 0x04
+    alu = Opcodes.alu_op(op)
+    exact_alu? = (code &&& 0x07) == 0x04 and alu != nil and (code &&& ~~~0xF8) == 0x04
 
     exact_jmp? = (code &&& ~~~0xF8) == 0x05 and op in [0x10, 0x20, 0x30, 0x40]
 
     cond do
       exact_alu? ->
+        {sym, seccomp?} = alu
         src = if x?, do: "X", else: alu_operand(op, k)
-        suffix = if op == 0x90, do: " (not allowed in seccomp)", else: ""
-        "A #{@alu_syms[op]}= #{src}" <> suffix
+        suffix = if seccomp?, do: "", else: " (not allowed in seccomp)"
+        "A #{sym}= #{src}" <> suffix
 
       exact_jmp? ->
         src = if x?, do: "X", else: constant(k, a_source)

@@ -37,19 +37,23 @@ defmodule Linx.Seccomp.BPF.Opcodes do
   def x, do: 0x08
   def a, do: 0x10
 
-  # ALU operations, name => op bits
-  @alu_ops [
-    add: 0x00,
-    sub: 0x10,
-    mul: 0x20,
-    div: 0x30,
-    or: 0x40,
-    and: 0x50,
-    lsh: 0x60,
-    rsh: 0x70,
-    mod: 0x90,
-    xor: 0xA0
+  # The one ALU table: name, op bits, the C operator the disassembler
+  # prints, and whether seccomp_check_filter() accepts it (BPF_MOD is
+  # classic BPF but not seccomp). The assembler, the disassembler and the
+  # opcode sets below all read it.
+  @alu [
+    {:add, 0x00, "+", true},
+    {:sub, 0x10, "-", true},
+    {:mul, 0x20, "*", true},
+    {:div, 0x30, "/", true},
+    {:or, 0x40, "|", true},
+    {:and, 0x50, "&", true},
+    {:lsh, 0x60, "<<", true},
+    {:rsh, 0x70, ">>", true},
+    {:mod, 0x90, "%", false},
+    {:xor, 0xA0, "^", true}
   ]
+  @alu_ops for {name, bits, _, _} <- @alu, do: {name, bits}
   @neg 0x80
   # jumps
   @jmp_ops [ja: 0x00, jeq: 0x10, jgt: 0x20, jge: 0x30, jset: 0x40]
@@ -58,13 +62,24 @@ defmodule Linx.Seccomp.BPF.Opcodes do
   @txa 0x80
 
   def alu_ops, do: @alu_ops
+
+  @doc "The ALU table (`alu_table/0`): `{name, op_bits, c_operator, seccomp_allowed?}`."
+  def alu_table, do: @alu
+
+  @doc "Op bits of each ALU operation seccomp accepts, by name."
+  def seccomp_alu_ops, do: Map.new(for {name, bits, _, true} <- @alu, do: {name, bits})
+
+  @doc "`{c_operator, seccomp_allowed?}` of ALU op bits, or nil."
+  def alu_op(bits) do
+    Enum.find_value(@alu, fn {_, b, sym, ok?} -> if b == bits, do: {sym, ok?} end)
+  end
+
   def jmp_ops, do: @jmp_ops
   def neg, do: @neg
   def tax, do: @tax
   def txa, do: @txa
 
-  @seccomp_alu for {op, bits} <- @alu_ops,
-                   op != :mod,
+  @seccomp_alu for {_op, bits, _sym, true} <- @alu,
                    src <- [0x00, 0x08],
                    do: 0x04 ||| bits ||| src
   @cond_jumps for {op, bits} <- @jmp_ops,
@@ -101,9 +116,7 @@ defmodule Linx.Seccomp.BPF.Opcodes do
   @classic MapSet.union(
              @seccomp,
              MapSet.new([
-               # ALU MOD K/X
-               0x94,
-               0x9C,
+               # ALU ops seccomp refuses (MOD), K and X
                # LD H ABS, LD B ABS, LD W/H/B IND, LDX B MSH
                0x28,
                0x30,
@@ -112,6 +125,11 @@ defmodule Linx.Seccomp.BPF.Opcodes do
                0x50,
                0xB1
              ])
+           )
+           |> MapSet.union(
+             MapSet.new(
+               for {_, bits, _, false} <- @alu, src <- [0x00, 0x08], do: 0x04 ||| bits ||| src
+             )
            )
 
   def seccomp, do: @seccomp
