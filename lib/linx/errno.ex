@@ -163,6 +163,21 @@ defmodule Linx.Errno do
   def number(name) when is_atom(name), do: Map.fetch(@by_name, name)
   def number(_), do: :error
 
+  @doc """
+  The number of an errno atom, for code that names errnos rather than
+  writing numbers. Raises `ArgumentError` for a name Linux does not have.
+
+      iex> Linx.Errno.number!(:enosys)
+      38
+  """
+  @spec number!(atom) :: pos_integer
+  def number!(name) when is_atom(name) do
+    case Map.fetch(@by_name, name) do
+      {:ok, n} -> n
+      :error -> raise ArgumentError, "unknown errno #{inspect(name)}"
+    end
+  end
+
   @doc "Every known errno name."
   @spec names() :: [atom]
   def names, do: Keyword.keys(@table)

@@ -1,10 +1,14 @@
 defmodule Linx.Process.Wire do
   @moduledoc false
-  # Encodes validated options into the agent's request frame and decodes the
-  # agent's frames. The grammar is docs/protocol.md; this module is its only
+  # Encodes validated options into the agent's request frame, builds every
+  # frame the BEAM sends (commands, acks, notify replies and reads) and
+  # decodes the agent's frames, and says which of the agent's events end a
+  # workload. The grammar is docs/protocol.md; this module is its only
   # Elixir reader and writer.
 
   alias Linx.Process.Options
+
+  @enosys Linx.Errno.number!(:enosys)
 
   @doc "The request term for a validated option set."
   @spec request(Options.t(), boolean, Path.t() | nil) :: {:spawn | :enter, map}
@@ -59,6 +63,96 @@ defmodule Linx.Process.Wire do
 
   @doc false
   def agent_atoms, do: Enum.uniq(@agent_atoms)
+
+  ## Events: what ends a workload
+
+  # A command the agent refuses (docs/protocol.md, "Commands") is answered
+  # {:error, errno, stage} with one of these stages, and the workload goes
+  # on: the one definition of a non-fatal error.
+  @command_refusals [:malformed_command, :bad_state, :command_too_big]
+
+  @doc "The stages of a refused command: `{:error, errno, stage}` events that are not terminal."
+  @spec command_refusals() :: [atom]
+  def command_refusals, do: @command_refusals
+
+  @doc "True for the stage of a refused command (the workload goes on)."
+  defguard is_command_refusal(stage) when stage in @command_refusals
+
+  @doc """
+  True for a terminal event of `Linx.Process` (its `t:Linx.Process.terminal/0`):
+  exited, signaled, agent died, aborted, or an error that is not a refused
+  command.
+  """
+  defguard is_terminal(event)
+           when event == :aborted or
+                  (is_tuple(event) and tuple_size(event) == 2 and
+                     elem(event, 0) in [:exited, :signaled, :agent_died]) or
+                  (is_tuple(event) and tuple_size(event) == 3 and elem(event, 0) == :error and
+                     not is_command_refusal(elem(event, 2)))
+
+  ## Frames the BEAM sends (docs/protocol.md, "Commands")
+
+  @doc "Checkpoint and control commands without arguments."
+  @spec command(:proceed | :abort | :caps_query) :: atom
+  def command(cmd) when cmd in [:proceed, :abort, :caps_query], do: cmd
+
+  @doc "Send signal `n` to the workload (through its pidfd)."
+  @spec signal(pos_integer) :: {:signal, pos_integer}
+  def signal(n) when is_integer(n) and n > 0, do: {:signal, n}
+
+  @doc "Set the PTY's window size."
+  @spec pty_winsize(0..65535, 0..65535) :: {:pty_winsize, tuple}
+  def pty_winsize(rows, cols), do: {:pty_winsize, {rows, cols, 0, 0}}
+
+  @doc "Give the agent `n` bytes of output credit back (flow control)."
+  @spec output_ack(pos_integer) :: {:output_ack, pos_integer}
+  def output_ack(n), do: {:output_ack, n}
+
+  @doc "The answer to notification `id`: wire steps (see `Linx.Seccomp.Notify`)."
+  @spec notify_reply(non_neg_integer, list) :: {:notify_reply, non_neg_integer, list}
+  def notify_reply(id, steps) when is_list(steps), do: {:notify_reply, id, steps}
+
+  @doc "The answer to notification `id` when nothing decides it: the call fails with ENOSYS."
+  @spec notify_unanswered(non_neg_integer) :: {:notify_reply, non_neg_integer, list}
+  def notify_unanswered(id), do: notify_reply(id, [{:errno, @enosys}])
+
+  @doc "Ask the agent for `len` bytes at `addr` of the caller of notification `id`."
+  @spec notify_read(integer, non_neg_integer, pos_integer, non_neg_integer, non_neg_integer) ::
+          tuple
+  def notify_read(ref, id, pid, addr, len), do: {:notify_read, ref, id, pid, addr, len}
+
+  @doc "Ask the agent for the path of fd `fd` of the caller of notification `id`."
+  @spec notify_fd_path(integer, non_neg_integer, pos_integer, non_neg_integer) :: tuple
+  def notify_fd_path(ref, id, pid, fd), do: {:notify_fd_path, ref, id, pid, fd}
+
+  ## Frames the agent sends (docs/protocol.md)
+
+  @doc "Tags of the agent's answers to a handler's `notify_read` / `notify_fd_path`."
+  defguard is_notify_agent_reply(tag) when tag in [:notify_mem, :notify_fd_path]
+
+  @doc """
+  The notification map `Linx.Seccomp.Notify.decide/2` and handlers take,
+  from the agent's `{:notify, id, pid, tid, nr, arch, ip, args, mem}` frame.
+  """
+  @spec notification(tuple) :: Linx.Seccomp.Notifier.notification()
+  def notification({:notify, id, pid, tid, nr, arch, ip, args, mem}) do
+    %{
+      id: id,
+      pid: pid,
+      tid: tid,
+      nr: nr,
+      syscall: Linx.Syscalls.name(nr),
+      arch: arch,
+      ip: ip,
+      args: args |> Linx.Seccomp.Notify.Steps.args_tuple() |> Tuple.to_list(),
+      mem: Linx.Seccomp.Notify.Steps.mem_map(mem)
+    }
+  end
+
+  @doc "The capability sets of a `{:caps, eff, prm, inh, bnd, amb}` frame, as masks."
+  @spec caps(tuple) :: %{atom => non_neg_integer}
+  def caps({:caps, eff, prm, inh, bnd, amb}),
+    do: %{effective: eff, permitted: prm, inheritable: inh, bounding: bnd, ambient: amb}
 
   @doc """
   Decodes a frame body from the agent. A frame that is not valid ETF, or

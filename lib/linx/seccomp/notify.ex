@@ -158,7 +158,8 @@ defmodule Linx.Seccomp.Notify do
   alias Linx.Seccomp.BPF
   alias Linx.Seccomp.Notify.{Match, Rules, Steps}
 
-  @enosys 38
+  @enosys Linx.Errno.number!(:enosys)
+  @eperm Linx.Errno.number!(:eperm)
   @x86_64 0xC000003E
   @x32_bit 0x40000000
   # A conditional BPF jump reaches 255 instructions: syscall checks are
@@ -174,7 +175,7 @@ defmodule Linx.Seccomp.Notify do
             handler: nil,
             default: [{:errno, @enosys}],
             handler_timeout: 1000,
-            handler_errno: 1
+            handler_errno: @eperm
 
   @typedoc "A validated `notify:` option."
   @type t :: %__MODULE__{
@@ -422,19 +423,7 @@ defmodule Linx.Seccomp.Notify do
       {:getpid, [0, 0, 0, 0, 0, 0], %{}}
   """
   @spec notification(tuple()) :: Linx.Seccomp.Notifier.notification()
-  def notification({:notify, id, pid, tid, nr, arch, ip, args, mem}) do
-    %{
-      id: id,
-      pid: pid,
-      tid: tid,
-      nr: nr,
-      syscall: Linx.Syscalls.name(nr),
-      arch: arch,
-      ip: ip,
-      args: args |> Steps.args_tuple() |> Tuple.to_list(),
-      mem: Steps.mem_map(mem)
-    }
-  end
+  def notification(frame), do: Linx.Process.Wire.notification(frame)
 
   @doc """
   Decides one notification: `{:reply, steps}` (send
@@ -507,7 +496,7 @@ defmodule Linx.Seccomp.Notify do
           {:ok, binary()} | {:error, term()}
   def read_memory(%{id: id, pid: pid}, addr, len)
       when is_integer(addr) and is_integer(len) and len >= 0 do
-    agent_request(fn ref -> {:notify_read, ref, id, pid, addr, len} end)
+    agent_request(&Linx.Process.Wire.notify_read(&1, id, pid, addr, len))
   end
 
   @doc """
@@ -516,7 +505,7 @@ defmodule Linx.Seccomp.Notify do
   """
   @spec fd_path(map(), non_neg_integer()) :: {:ok, binary()} | {:error, term()}
   def fd_path(%{id: id, pid: pid}, fd) when is_integer(fd) and fd >= 0 do
-    agent_request(fn ref -> {:notify_fd_path, ref, id, pid, fd} end)
+    agent_request(&Linx.Process.Wire.notify_fd_path(&1, id, pid, fd))
   end
 
   @doc false

@@ -83,7 +83,7 @@ defmodule Linx.Seccomp.OCI do
     "mipsel" => "mipsle"
   }
 
-  @eperm 1
+  @eperm Linx.Errno.number!(:eperm)
 
   @doc """
   Converts a decoded OCI / Docker seccomp object. Options: `caps:`

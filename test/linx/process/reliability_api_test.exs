@@ -27,6 +27,27 @@ defmodule Linx.Process.ReliabilityApiTest do
     end
   end
 
+  describe "a refused command is not terminal (issue 10)" do
+    test "await/2 after the server is gone skips a refused command and finds the terminal event" do
+      {:ok, p} = P.spawn(argv: ["/bin/sleep", "30"])
+      os_pid = P.os_pid(p)
+      ref = Process.monitor(p)
+      Process.exit(p, :kill)
+      assert_receive {:DOWN, ^ref, :process, ^p, :killed}
+
+      # What a refused command leaves in the owner's mailbox: not the end.
+      send(self(), {:linx_process, p, {:error, :einval, :bad_state}})
+      assert P.await(p) == {:error, :noproc}
+
+      send(self(), {:linx_process, p, {:error, :einval, :bad_state}})
+      send(self(), {:linx_process, p, {:signaled, 9}})
+      assert P.await(p) == {:signaled, 9}
+
+      # The agent saw its port close and killed the workload.
+      assert_os_pid_exits(os_pid)
+    end
+  end
+
   describe "after the server's linger (item 13)" do
     test "signal/2, write/2, resize/3 and close_stdin/1 answer {:error, :not_running}" do
       {:ok, p} = P.spawn(argv: ["/bin/cat"], stdio: :pipe)

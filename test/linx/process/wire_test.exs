@@ -33,4 +33,29 @@ defmodule Linx.Process.WireTest do
       assert Wire.decode(bin) == {:undecodable, bin}
     end
   end
+
+  describe "terminal events" do
+    require Wire
+
+    defp terminal?(event) when Wire.is_terminal(event), do: true
+    defp terminal?(_), do: false
+
+    test "a refused command is the one error that is not terminal" do
+      for event <- [{:exited, 0}, {:signaled, 9}, {:agent_died, 137}, :aborted] do
+        assert terminal?(event), inspect(event)
+      end
+
+      for stage <- Wire.stages() -- Wire.command_refusals() do
+        assert terminal?({:error, :eperm, stage}), inspect(stage)
+      end
+
+      for stage <- Wire.command_refusals() do
+        refute terminal?({:error, :einval, stage})
+        assert stage in Wire.stages()
+      end
+
+      refute terminal?({:stdout, "x"})
+      refute terminal?({:notify_summary, :ok})
+    end
+  end
 end

@@ -16,7 +16,7 @@ defmodule Linx.Seccomp.BPF.Linter do
   @x86_64 0xC000003E
   @i386 0x40000003
   @x32_bit 0x40000000
-  @enosys 38
+  @enosys Linx.Errno.number!(:enosys)
 
   # numbers sampled when comparing decisions across ABIs
   @sample_nrs 0..470

@@ -26,7 +26,10 @@ defmodule Linx.Seccomp.Notify.Handler do
 
   require Logger
 
+  alias Linx.Process.Wire
   alias Linx.Seccomp.Notify
+
+  require Wire
 
   @typedoc "Sends one term to the agent (encoded and written by `Linx.Process`)."
   @type send_fun :: (term() -> any())
@@ -53,7 +56,7 @@ defmodule Linx.Seccomp.Notify.Handler do
   """
   @spec agent_reply(GenServer.server(), tuple()) :: :ok
   def agent_reply(server, {tag, _ref, _result} = frame)
-      when tag in [:notify_mem, :notify_fd_path],
+      when Wire.is_notify_agent_reply(tag),
       do: GenServer.cast(server, {:agent_reply, frame})
 
   @doc """
@@ -261,7 +264,7 @@ defmodule Linx.Seccomp.Notify.Handler do
   end
 
   defp reply(s, n, steps) do
-    s.send.({:notify_reply, n.id, steps})
+    s.send.(Wire.notify_reply(n.id, steps))
   rescue
     e ->
       Logger.error("Linx.Seccomp.Notify.Handler: sending a reply failed: #{Exception.message(e)}")

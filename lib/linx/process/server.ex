@@ -1,0 +1,633 @@
+defmodule Linx.Process.Server do
+  @moduledoc false
+  # The GenServer behind a `Linx.Process` pid (the public API and its docs
+  # are in Linx.Process). One per workload: it owns the port of the agent
+  # (priv/linx_process), sends it the request, then
+  #
+  #   * follows the agent's frames (docs/protocol.md, "Life of a session"):
+  #     writes the id maps at :ready (Linx.Process.IdMaps), answers the
+  #     callers of spawn/enter/proceed/abort/capabilities, forwards output
+  #     and the terminal event to the owner and to awaiters;
+  #   * runs flow control in both directions (Linx.Process.Flow);
+  #   * dispatches seccomp notifications: rules here, the rest to the
+  #     handler process (Linx.Seccomp.Notify.Handler);
+  #   * makes and removes the workload's cgroup (Linx.Cgroup).
+  #
+  # Every frame is built and read by Linx.Process.Wire.
+
+  use GenServer, restart: :temporary
+
+  alias Linx.Process.{Flow, IdMaps, Options, Wire}
+
+  require Logger
+  require Wire
+
+  @typedoc "Where the workload is on its way (see the agent_frame/2 clauses)."
+  @type phase ::
+          :starting
+          | :proceeding_internal
+          | :ready
+          | :proceeding
+          | :aborting
+          | :running
+          | :failed
+          | :done
+
+  @typedoc "The server state."
+  @type t :: %__MODULE__{
+          port: port | nil,
+          opts: Options.t(),
+          owner: pid | nil,
+          owner_ref: reference | nil,
+          phase: phase,
+          os_pid: pos_integer | nil,
+          ns_pid: pos_integer | nil,
+          agent_checkpoint?: boolean,
+          start_from: GenServer.from() | nil,
+          proceed_from: GenServer.from() | nil,
+          abort_from: GenServer.from() | nil,
+          caps_from: GenServer.from() | nil,
+          awaiters: [{pid | reference, term}],
+          terminal: Linx.Process.terminal() | nil,
+          malformed: {atom, binary} | nil,
+          input: :pipe | :pty | nil,
+          notify: Linx.Seccomp.Notify.t() | nil,
+          flow: Flow.t(),
+          handler: pid | nil,
+          cgroup: Path.t() | nil,
+          retry_agent?: boolean
+        }
+
+  @enforce_keys [:port, :opts, :flow]
+  defstruct port: nil,
+            opts: nil,
+            owner: nil,
+            owner_ref: nil,
+            phase: :starting,
+            os_pid: nil,
+            ns_pid: nil,
+            agent_checkpoint?: false,
+            start_from: nil,
+            proceed_from: nil,
+            abort_from: nil,
+            caps_from: nil,
+            awaiters: [],
+            terminal: nil,
+            malformed: nil,
+            input: nil,
+            notify: nil,
+            flow: nil,
+            handler: nil,
+            cgroup: nil,
+            retry_agent?: false
+
+  @linger_ms 5_000
+
+  @impl true
+  def init(%Options{} = opts) do
+    Process.flag(:trap_exit, true)
+
+    # The BEAM stops at the checkpoint itself when it has maps to write.
+    needs_maps? = opts.uid_map != nil or opts.gid_map != nil
+    agent_checkpoint? = opts.checkpoint or needs_maps?
+
+    # Every failure here is a start error {errno, stage}: the owner is
+    # gone (:owner), the cgroup could not be made (:cgroup), or no agent
+    # could be opened, e.g. out of file descriptors (:agent).
+    with :ok <- check_owner(opts.owner),
+         {:ok, cgroup} <- make_cgroup(opts),
+         {:ok, port, pooled?} <- open_agent(),
+         request = Wire.encode(Wire.request(opts, agent_checkpoint?, cgroup)),
+         {:ok, port, pooled?} <- send_request(port, pooled?, request) do
+      init_state(opts, port, agent_checkpoint?, cgroup, pooled?)
+    else
+      {:error, errno, stage} -> {:stop, {errno, stage}}
+    end
+  end
+
+  # A local owner that is already dead would only be noticed by the
+  # monitor after start, as a bare :normal exit; a remote one is left to
+  # the monitor.
+  defp check_owner(nil), do: :ok
+
+  defp check_owner(owner) when node(owner) == node() do
+    if Process.alive?(owner), do: :ok, else: {:error, :noproc, :owner}
+  end
+
+  defp check_owner(_remote), do: :ok
+
+  # A pooled agent is already started and waiting for its request.
+  defp open_agent do
+    case Linx.Pool.checkout() do
+      nil ->
+        fresh_agent()
+
+      port ->
+        {:ok, port, true}
+    end
+  end
+
+  # A pooled agent that died while idle may have its port closed by the
+  # time we write (Port.command raises): the workload never started, so a
+  # fresh agent takes its place, once.
+  defp send_request(port, pooled?, request) do
+    Port.command(port, request)
+    {:ok, port, pooled?}
+  rescue
+    ArgumentError ->
+      if pooled? do
+        with {:ok, fresh, _} <- fresh_agent(), do: send_request(fresh, false, request)
+      else
+        {:error, :port_closed, :agent_died}
+      end
+  end
+
+  defp fresh_agent do
+    case Linx.Pool.try_open_agent() do
+      {:ok, port} -> {:ok, port, false}
+      {:error, errno} -> {:error, errno, :agent}
+    end
+  end
+
+  # The workload's own cgroup (see Linx.Cgroup): required, optional or off.
+  # The janitor removes it should this server die without doing so.
+  defp make_cgroup(%{cgroup: false}), do: {:ok, nil}
+
+  defp make_cgroup(%{cgroup: mode, on_exit: on_exit}) do
+    case Linx.Cgroup.create(on_exit) do
+      {:ok, path} ->
+        Linx.Cgroup.Janitor.watch(path, on_exit)
+        {:ok, path}
+
+      {:error, errno} when mode == true ->
+        {:error, errno, :cgroup}
+
+      {:error, _} ->
+        {:ok, nil}
+    end
+  end
+
+  # A new group for the retry: a half-started dead agent may have left
+  # something in the old one, which is killed; and the kernel (6.18) kills
+  # every process later cloned into a group once written to cgroup.kill.
+  defp fresh_cgroup(%{cgroup: nil}), do: {:ok, nil}
+
+  defp fresh_cgroup(%{cgroup: old, opts: opts}) do
+    Linx.Cgroup.kill(old)
+    Linx.Cgroup.remove(old)
+
+    case make_cgroup(opts) do
+      {:ok, path} -> {:ok, path}
+      {:error, errno, stage} -> {:error, errno, stage}
+    end
+  end
+
+  defp init_state(opts, port, agent_checkpoint?, cgroup, pooled?) do
+    state = %__MODULE__{
+      port: port,
+      opts: opts,
+      owner: opts.owner,
+      owner_ref: opts.owner && Process.monitor(opts.owner),
+      agent_checkpoint?: agent_checkpoint?,
+      input: input_kind(opts.stdio),
+      notify: opts.notify,
+      flow: Flow.new(opts.stdio_window),
+      cgroup: cgroup,
+      # A pooled agent found dead before it answered is replaced once.
+      retry_agent?: pooled?
+    }
+
+    case start_handler(state) do
+      {:ok, state} -> {:ok, state}
+      {:error, reason} -> {:stop, {handler_errno(reason), :notify_handler}}
+    end
+  end
+
+  # The notifier's own reason is logged; the start error stays {atom, stage}.
+  defp handler_errno(reason) when is_atom(reason), do: reason
+
+  defp handler_errno(reason) do
+    Logger.error("linx_process: the notify handler did not start: #{inspect(reason)}")
+    :crashed
+  end
+
+  # A Linx.Seccomp.Notifier module runs in its own process, so a slow
+  # handler never blocks this server; it writes its answers to the port.
+  defp start_handler(%{notify: nil} = s), do: {:ok, s}
+
+  defp start_handler(%{notify: notify, port: port} = s) do
+    if Linx.Seccomp.Notify.handler?(notify) do
+      send_fun = fn term -> Port.command(port, Wire.encode(term)) end
+
+      with {:ok, pid} <- Linx.Seccomp.Notify.Handler.start_link(notify, send_fun) do
+        {:ok, %{s | handler: pid}}
+      end
+    else
+      {:ok, s}
+    end
+  end
+
+  defp input_kind(:pty), do: :pty
+  defp input_kind(:pipe), do: :pipe
+  defp input_kind(stdio) when is_list(stdio), do: if(stdio[:stdin] == :pipe, do: :pipe)
+  defp input_kind(_), do: nil
+
+  @impl true
+  def handle_call(:started, _from, %{terminal: t} = s) when t != nil,
+    do: {:reply, start_error(t), s}
+
+  def handle_call(:started, from, %{phase: phase} = s)
+      when phase in [:starting, :proceeding_internal],
+      do: {:noreply, %{s | start_from: from}}
+
+  def handle_call(:started, _from, s), do: {:reply, {:ok, self()}, s}
+
+  def handle_call(:proceed, from, %{phase: :ready} = s) do
+    send_frame(s, Wire.command(:proceed))
+    {:noreply, %{s | phase: :proceeding, proceed_from: from}}
+  end
+
+  def handle_call(:proceed, _from, s), do: {:reply, {:error, :not_at_checkpoint}, s}
+
+  def handle_call(:abort, from, %{phase: :ready} = s) do
+    send_frame(s, Wire.command(:abort))
+    {:noreply, %{s | phase: :aborting, abort_from: from}}
+  end
+
+  def handle_call(:abort, _from, s), do: {:reply, {:error, :not_at_checkpoint}, s}
+
+  def handle_call(:caps_query, from, %{phase: :ready, caps_from: nil} = s) do
+    send_frame(s, Wire.command(:caps_query))
+    {:noreply, %{s | caps_from: from}}
+  end
+
+  def handle_call(:caps_query, _from, s), do: {:reply, {:error, :not_at_checkpoint}, s}
+
+  def handle_call(:os_pid, _from, s), do: {:reply, s.os_pid, s}
+  def handle_call(:ns_pid, _from, s), do: {:reply, s.ns_pid, s}
+
+  def handle_call(_, _from, %{terminal: t} = s) when t != nil,
+    do: {:reply, {:error, :not_running}, s}
+
+  def handle_call({:signal, n}, _from, s) do
+    send_frame(s, Wire.signal(n))
+    {:reply, :ok, s}
+  end
+
+  # Writers are answered once their data is handed to the agent, within
+  # the input window (Linx.Process.Flow); the reply may come later.
+  def handle_call({:write, data}, from, %{input: input} = s) when input in [:pipe, :pty] do
+    tag = if input == :pipe, do: :stdin, else: :pty_in
+    {:noreply, flow_input(s, &Flow.input(&1, from, {:data, tag, data}))}
+  end
+
+  def handle_call({:write, _}, _from, s), do: {:reply, {:error, :no_input}, s}
+
+  def handle_call(:close_stdin, from, %{input: :pipe} = s) do
+    {:noreply, flow_input(s, &Flow.input(&1, from, :close))}
+  end
+
+  def handle_call(:close_stdin, _from, s), do: {:reply, {:error, :no_input}, s}
+
+  def handle_call({:resize, rows, cols}, _from, %{input: :pty} = s) do
+    send_frame(s, Wire.pty_winsize(rows, cols))
+    {:reply, :ok, s}
+  end
+
+  def handle_call({:resize, _, _}, _from, s), do: {:reply, {:error, :no_pty}, s}
+
+  @impl true
+  # Frames from the agent.
+  def handle_info({port, {:data, bin}}, %{port: port} = s) do
+    {:noreply, agent_frame(Wire.decode(bin), s)}
+  end
+
+  # A pooled agent that died before answering anything (killed from
+  # outside while it waited in the pool): the workload never started, so
+  # start it once more with a fresh agent. Not with a notify handler,
+  # which writes to the first port.
+  def handle_info({port, {:exit_status, _}} = msg, %{port: port, retry_agent?: true} = s)
+      when s.phase == :starting and s.os_pid == nil and s.terminal == nil and s.handler == nil do
+    s = %{s | retry_agent?: false}
+
+    with {:ok, cgroup} <- fresh_cgroup(s),
+         {:ok, fresh} <- Linx.Pool.try_open_agent() do
+      request = Wire.request(s.opts, s.agent_checkpoint?, cgroup)
+      Port.command(fresh, Wire.encode(request))
+      {:noreply, %{s | port: fresh, cgroup: cgroup}}
+    else
+      _ -> handle_info(msg, s)
+    end
+  end
+
+  # The agent exited. After a terminal frame that is the normal end; before
+  # one, the agent died and we say so instead of leaving callers waiting.
+  def handle_info({port, {:exit_status, status}}, %{port: port} = s) do
+    s = %{s | port: nil}
+    # An agent that died without a terminal frame could not kill the tree:
+    # the cgroup can, whatever escaped it.
+    if s.terminal == nil and s.cgroup, do: Linx.Cgroup.kill(s.cgroup)
+    s = release_cgroup(s)
+    s = if s.terminal == nil, do: finish(s, {:agent_died, status}), else: s
+    # The agent is gone; the server lingers briefly so that a late await/2
+    # (from a process other than the owner) still gets the terminal event.
+    Process.send_after(self(), :linger_over, @linger_ms)
+    {:noreply, s}
+  end
+
+  def handle_info(:linger_over, s), do: {:stop, :normal, s}
+
+  def handle_info(:flow_check, s) do
+    {:noreply, flow_output(s, &Flow.check(Flow.timer_fired(&1), s.owner))}
+  end
+
+  def handle_info(:release, %{port: nil} = s), do: {:stop, :normal, s}
+  def handle_info(:release, s), do: {:noreply, s}
+
+  # Waiting reads no output: from now on it is not held back (see Flow).
+  def handle_info({:await, {pid, tag}}, %{terminal: nil} = s) do
+    s = flow_output(s, &Flow.check(Flow.free(&1), s.owner))
+    {:noreply, %{s | awaiters: [{pid, tag} | s.awaiters]}}
+  end
+
+  def handle_info({:await, {pid, tag}}, s) do
+    send(pid, {tag, s.terminal})
+    {:noreply, s}
+  end
+
+  def handle_info({:unawait, tag}, s),
+    do: {:noreply, %{s | awaiters: Enum.reject(s.awaiters, &match?({_, ^tag}, &1))}}
+
+  # The owner is gone: closing the port makes the agent see EOF on fd 3,
+  # and it kills the workload's whole tree (unless on_exit: :detach).
+  def handle_info({:DOWN, ref, :process, _, _}, %{owner_ref: ref} = s),
+    do: {:stop, :normal, s}
+
+  # The port's own exit signal: :normal follows its exit_status (handled
+  # above). Anything else (:epipe: a write found the agent gone) means the
+  # port closed without an exit status, and possibly without the frames
+  # the agent wrote last: end here rather than wait for a status that will
+  # never come.
+  def handle_info({:EXIT, port, :normal}, s) when is_port(port), do: {:noreply, s}
+
+  def handle_info({:EXIT, port, reason}, %{port: port} = s) do
+    handle_info({port, {:exit_status, {:port_closed, reason}}}, s)
+  end
+
+  def handle_info({:EXIT, port, _reason}, s) when is_port(port), do: {:noreply, s}
+
+  # Linked (start_link) parent exits: same as the owner going away.
+  def handle_info({:EXIT, _from, reason}, s), do: {:stop, reason, s}
+
+  def handle_info(_other, s), do: {:noreply, s}
+
+  @impl true
+  def terminate(_reason, s) do
+    if is_port(s.port) do
+      try do
+        Port.close(s.port)
+      catch
+        :error, _ -> :ok
+      end
+    end
+
+    # Closing the port makes the agent kill the tree; unless detached,
+    # make sure with the cgroup too, then remove it once empty.
+    if s.cgroup && s.opts.on_exit == :kill && s.terminal == nil, do: Linx.Cgroup.kill(s.cgroup)
+    release_cgroup(s)
+    :ok
+  end
+
+  defp release_cgroup(%{cgroup: nil} = s), do: s
+
+  defp release_cgroup(%{cgroup: path, opts: %{on_exit: :detach}, terminal: nil} = s) do
+    # A detached workload lives on in its group; the group stays.
+    _ = path
+    %{s | cgroup: nil}
+  end
+
+  defp release_cgroup(%{cgroup: path} = s) do
+    Linx.Cgroup.remove(path)
+    %{s | cgroup: nil}
+  end
+
+  ## Agent frames (docs/protocol.md, "Life of a session")
+
+  defp agent_frame({:status, :spawned, pid}, s), do: %{s | os_pid: pid}
+
+  defp agent_frame({:status, :ready, ns_pid}, s) do
+    s = %{s | ns_pid: ns_pid}
+
+    case IdMaps.write(s.os_pid, s.opts) do
+      :ok ->
+        for cmd <- Wire.deferred_commands(s.opts), do: send_frame(s, cmd)
+
+        cond do
+          s.opts.checkpoint ->
+            s = reply(s, :start_from, {:ok, self()})
+            %{s | phase: :ready}
+
+          s.agent_checkpoint? ->
+            send_frame(s, Wire.command(:proceed))
+            %{s | phase: :proceeding_internal}
+
+          true ->
+            %{s | phase: :proceeding_internal}
+        end
+
+      {:error, errno, stage} ->
+        # The workload must not run with half-written maps: abort it and
+        # report the failure as the start error.
+        send_frame(s, Wire.command(:abort))
+        s = reply(s, :start_from, {:error, {errno, stage}})
+        %{s | terminal: {:error, errno, stage}, phase: :failed}
+    end
+  end
+
+  defp agent_frame({:status, :running}, s) do
+    s = reply(s, :start_from, {:ok, self()})
+    s = reply(s, :proceed_from, :ok)
+    %{s | phase: :running}
+  end
+
+  defp agent_frame({:status, :aborted, _}, s) do
+    s = reply(s, :abort_from, :ok)
+
+    case s.terminal do
+      nil -> finish(s, :aborted)
+      _ -> s
+    end
+  end
+
+  defp agent_frame({:status, :exited, code}, s), do: finish(s, {:exited, code})
+  defp agent_frame({:status, :signaled, sig}, s), do: finish(s, {:signaled, sig})
+
+  defp agent_frame({:malformed, stage, what}, s) do
+    Logger.warning("linx_process #{inspect(stage)}: #{what}")
+    %{s | malformed: {stage, what}}
+  end
+
+  defp agent_frame({:error, errno, stage}, s) when Wire.is_command_refusal(stage) do
+    notify(s, {:error, Linx.Errno.name(errno), stage})
+    s
+  end
+
+  defp agent_frame({:error, errno, stage}, s) do
+    errno = Linx.Errno.name(errno)
+    s = reply(s, :start_from, {:error, {errno, stage}})
+    s = reply(s, :proceed_from, {:error, {errno, stage}})
+    s = reply(s, :abort_from, {:error, {errno, stage}})
+    s = reply(s, :caps_from, {:error, {errno, stage}})
+
+    case s.terminal do
+      nil -> finish(s, {:error, errno, stage})
+      _ -> s
+    end
+  end
+
+  # One intercepted system call: rules answer at once, here; what they do
+  # not match goes to the handler process. The caller is always answered.
+  defp agent_frame({:notify, id, _, _, _, _, _, _, _} = frame, s) do
+    notification = Wire.notification(frame)
+
+    case s.notify && Linx.Seccomp.Notify.decide(s.notify, notification) do
+      {:reply, steps} -> send_frame(s, Wire.notify_reply(id, steps))
+      :handler -> Linx.Seccomp.Notify.Handler.handle(s.handler, notification)
+      nil -> send_frame(s, Wire.notify_unanswered(id))
+    end
+
+    s
+  end
+
+  defp agent_frame({tag, _ref, _result} = frame, s) when Wire.is_notify_agent_reply(tag) do
+    if s.handler, do: Linx.Seccomp.Notify.Handler.agent_reply(s.handler, frame)
+    s
+  end
+
+  defp agent_frame({:notify_failed, id, step, errno}, s) do
+    Logger.warning(
+      "linx_process: notification #{id}: step #{step} failed with #{Linx.Errno.name(errno)}"
+    )
+
+    s
+  end
+
+  defp agent_frame({:caps, _, _, _, _, _} = frame, s) do
+    reply(s, :caps_from, {:ok, Wire.caps(frame)})
+  end
+
+  defp agent_frame({stream, data}, s) when stream in [:stdout, :stderr, :pty_out] do
+    notify(s, {stream, data})
+    flow_output(s, &Flow.output(&1, byte_size(data), s.owner))
+  end
+
+  defp agent_frame({:stdin_ack, bytes}, s) do
+    flow_input(s, &Flow.stdin_ack(&1, bytes))
+  end
+
+  defp agent_frame({:undecodable, bin}, s) do
+    Logger.error("linx_process: undecodable frame from the agent: #{inspect(bin, limit: 64)}")
+    s
+  end
+
+  defp agent_frame(other, s) do
+    Logger.warning("linx_process: unexpected frame #{inspect(other, limit: 10)}")
+    s
+  end
+
+  # The terminal event: told to the owner first, then to awaiters, so an
+  # owner that awaits finds the event already in its mailbox and await/2
+  # can flush it.
+  defp finish(s, terminal) do
+    notify_summary(s)
+    s = reply(s, :start_from, start_error(terminal))
+    s = reply(s, :proceed_from, proceed_result(terminal))
+    s = reply(s, :abort_from, {:error, :not_at_checkpoint})
+    s = reply(s, :caps_from, {:error, :not_at_checkpoint})
+
+    # A start error is returned by spawn/enter itself; the owner is told
+    # only about workloads it was handed.
+    unless s.phase in [:starting, :proceeding_internal] and
+             start_error(terminal) != {:ok, self()},
+           do: notify(s, terminal)
+
+    for {pid, tag} <- s.awaiters, do: send(pid, {tag, terminal})
+    # Writers still waiting can never be served now
+    {replies, flow} = Flow.drop_writers(s.flow, {:error, :not_running})
+    for {from, reply} <- replies, do: GenServer.reply(from, reply)
+    %{s | terminal: terminal, awaiters: [], phase: :done, flow: flow}
+  end
+
+  ## Flow control (Linx.Process.Flow, docs/protocol.md "Flow control")
+
+  defp flow_output(s, fun) do
+    {bytes, recheck?, flow} = fun.(s.flow)
+    if bytes > 0, do: send_ack(s, Wire.output_ack(bytes))
+    if recheck?, do: Process.send_after(self(), :flow_check, Flow.recheck_ms())
+    %{s | flow: flow}
+  end
+
+  defp flow_input(s, fun) do
+    {frames, replies, flow} = fun.(s.flow)
+    for frame <- frames, do: send_frame(s, frame)
+    for {from, reply} <- replies, do: GenServer.reply(from, reply)
+    # An owner now held in write/2 reads no output: release what it owes
+    flow_output(%{s | flow: flow}, &Flow.check(&1, s.owner))
+  end
+
+  # An ack may race the agent's exit (the port then closes under us):
+  # nothing is owed to an agent that is gone.
+  defp send_ack(s, term) do
+    send_frame(s, term)
+  catch
+    :error, :badarg -> :ok
+  end
+
+  # A handler's summary reaches the owner just before the terminal event.
+  defp notify_summary(%{handler: nil}), do: :ok
+
+  defp notify_summary(%{handler: h} = s) do
+    case Linx.Seccomp.Notify.Handler.summary(h) do
+      {:ok, summary} -> notify(s, {:notify_summary, summary})
+      :none -> :ok
+    end
+  catch
+    :exit, _ -> :ok
+  end
+
+  # A proceed/1 still waiting when the workload ends never saw it exec:
+  # killed at its checkpoint by a signal, it is no longer there.
+  defp proceed_result(terminal) do
+    case start_error(terminal) do
+      {:ok, _} -> {:error, :not_at_checkpoint}
+      error -> error
+    end
+  end
+
+  defp start_error({:error, errno, stage}), do: {:error, {errno, stage}}
+
+  defp start_error({:agent_died, {:port_closed, reason}}) when is_atom(reason),
+    do: {:error, {reason, :agent_died}}
+
+  defp start_error({:agent_died, {:port_closed, _}}), do: {:error, {:port_closed, :agent_died}}
+  defp start_error({:agent_died, status}), do: {:error, {status, :agent_died}}
+  defp start_error(:aborted), do: {:error, {:aborted, :checkpoint}}
+  defp start_error(_), do: {:ok, self()}
+
+  defp reply(s, key, value) do
+    case Map.fetch!(s, key) do
+      nil ->
+        s
+
+      from ->
+        GenServer.reply(from, value)
+        Map.put(s, key, nil)
+    end
+  end
+
+  defp notify(%{owner: nil}, _event), do: :ok
+  defp notify(s, event), do: send(s.owner, {:linx_process, self(), event})
+
+  defp send_frame(%{port: nil}, _term), do: :ok
+  defp send_frame(%{port: port}, term), do: Port.command(port, Wire.encode(term))
+end
