@@ -13,6 +13,7 @@ defmodule Linx.Process.Commands do
 
   import Bitwise
   alias Linx.Capabilities
+  alias Linx.Process.Wire
 
   @cap_keys [:keep, :drop, :ambient, :effective, :permitted, :inheritable, :bounding]
 
@@ -131,9 +132,9 @@ defmodule Linx.Process.Commands do
     all = Capabilities.to_mask(:all)
 
     [
-      {:cap_drop_bounding, all &&& ~~~s.bounding},
-      {:cap_set_thread, s.effective, s.permitted, s.inheritable},
-      {:cap_set_ambient, s.ambient}
+      Wire.cap_drop_bounding(all &&& ~~~s.bounding),
+      Wire.cap_set_thread(s.effective, s.permitted, s.inheritable),
+      Wire.cap_set_ambient(s.ambient)
     ]
   end
 
@@ -157,7 +158,7 @@ defmodule Linx.Process.Commands do
   defp seccomp_commands(filters) do
     case Linx.Seccomp.to_bpf_list(filters) do
       {:ok, bpfs} ->
-        Enum.map(bpfs, &{:seccomp_install, &1})
+        Enum.map(bpfs, &Wire.seccomp_install/1)
 
       {:error, reason} ->
         raise ArgumentError,

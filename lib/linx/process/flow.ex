@@ -34,6 +34,8 @@ defmodule Linx.Process.Flow do
 
   import Bitwise
 
+  alias Linx.Process.Wire
+
   # What one output frame costs against the window besides its bytes: the
   # agent's LINX_FRAME_COST (c_src/request.h), so the window bounds the
   # number of messages as well
@@ -157,7 +159,7 @@ defmodule Linx.Process.Flow do
 
       {:value, {from, :close}} ->
         f = %{f | writers: :queue.drop(f.writers)}
-        pump(f, [:close_stdin | frames], [{from, :ok} | replies])
+        pump(f, [Wire.close_stdin() | frames], [{from, :ok} | replies])
 
       {:value, {from, {:data, _, ""}}} ->
         pump(%{f | writers: :queue.drop(f.writers)}, frames, [{from, :ok} | replies])
@@ -172,10 +174,10 @@ defmodule Linx.Process.Flow do
 
         if rest == "" do
           f = %{f | writers: :queue.drop(f.writers)}
-          pump(f, [{tag, piece} | frames], [{from, :ok} | replies])
+          pump(f, [Wire.input(tag, piece) | frames], [{from, :ok} | replies])
         else
           writers = :queue.in_r({from, {:data, tag, rest}}, :queue.drop(f.writers))
-          pump(%{f | writers: writers}, [{tag, piece} | frames], replies)
+          pump(%{f | writers: writers}, [Wire.input(tag, piece) | frames], replies)
         end
     end
   end

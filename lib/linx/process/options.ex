@@ -7,6 +7,8 @@ defmodule Linx.Process.Options do
   # validate!/2 returns a %Linx.Process.Options{} whose fields are already
   # in the shape the wire encoder (Linx.Process.Wire) wants.
 
+  alias Linx.Process.Wire
+
   @namespaces [:user, :mount, :uts, :ipc, :cgroup, :net, :time, :pid]
   @stdio_modes [:inherit, :devnull, :pty, :pipe]
   @fd_modes [:inherit, :devnull, :pipe]
@@ -350,7 +352,7 @@ defmodule Linx.Process.Options do
     commands = with_notify_filter(commands, acc.notify)
     # Credentials first: the capability commands then shape what the new
     # uid keeps (see caps_set_ids in c_src/caps.c).
-    commands = if acc.uid, do: [{:set_ids, acc.uid, acc.gid} | commands], else: commands
+    commands = if acc.uid, do: [Wire.set_ids(acc.uid, acc.gid) | commands], else: commands
     %{acc | commands: commands}
   end
 
@@ -360,8 +362,8 @@ defmodule Linx.Process.Options do
   defp with_notify_filter(commands, nil), do: commands
 
   defp with_notify_filter(commands, notify) do
-    {caps, filters} = Enum.split_while(commands, &(elem(&1, 0) != :seccomp_install))
-    caps ++ [{:seccomp_notify_install, Linx.Seccomp.Notify.filter(notify)} | filters]
+    {caps, filters} = Enum.split_while(commands, &(not Wire.seccomp_install?(&1)))
+    caps ++ [Wire.seccomp_notify_install(Linx.Seccomp.Notify.filter(notify)) | filters]
   end
 
   # The permitted set the child holds at its checkpoint: all of them in a

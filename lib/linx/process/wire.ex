@@ -92,6 +92,42 @@ defmodule Linx.Process.Wire do
 
   ## Frames the BEAM sends (docs/protocol.md, "Commands")
 
+  @doc "Checkpoint command: drop these capabilities (a mask) from the bounding set."
+  @spec cap_drop_bounding(non_neg_integer) :: tuple
+  def cap_drop_bounding(mask), do: {:cap_drop_bounding, mask}
+
+  @doc "Checkpoint command: set the thread's effective, permitted, inheritable masks."
+  @spec cap_set_thread(non_neg_integer, non_neg_integer, non_neg_integer) :: tuple
+  def cap_set_thread(eff, prm, inh), do: {:cap_set_thread, eff, prm, inh}
+
+  @doc "Checkpoint command: raise these capabilities (a mask) into the ambient set."
+  @spec cap_set_ambient(non_neg_integer) :: tuple
+  def cap_set_ambient(mask), do: {:cap_set_ambient, mask}
+
+  @doc "Checkpoint command: install a seccomp filter (raw `struct sock_filter`s)."
+  @spec seccomp_install(binary) :: {:seccomp_install, binary}
+  def seccomp_install(bpf), do: {:seccomp_install, bpf}
+
+  @doc "Checkpoint command: install the notify filter and hand its listener to the agent."
+  @spec seccomp_notify_install(binary) :: {:seccomp_notify_install, binary}
+  def seccomp_notify_install(bpf), do: {:seccomp_notify_install, bpf}
+
+  @doc "True for a `seccomp_install/1` command."
+  @spec seccomp_install?(tuple) :: boolean
+  def seccomp_install?(cmd), do: elem(cmd, 0) == :seccomp_install
+
+  @doc "Checkpoint command: become `uid`/`gid` inside the user namespace."
+  @spec set_ids(non_neg_integer, non_neg_integer) :: tuple
+  def set_ids(uid, gid), do: {:set_ids, uid, gid}
+
+  @doc "Input for the workload: `tag` is `:stdin` (its pipe) or `:pty_in`."
+  @spec input(:stdin | :pty_in, binary) :: {:stdin | :pty_in, binary}
+  def input(tag, data) when tag in [:stdin, :pty_in], do: {tag, data}
+
+  @doc "Close the workload's stdin pipe (after the input already sent)."
+  @spec close_stdin() :: :close_stdin
+  def close_stdin, do: :close_stdin
+
   @doc "Checkpoint and control commands without arguments."
   @spec command(:proceed | :abort | :caps_query) :: atom
   def command(cmd) when cmd in [:proceed, :abort, :caps_query], do: cmd
