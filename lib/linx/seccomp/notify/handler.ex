@@ -162,8 +162,20 @@ defmodule Linx.Seccomp.Notify.Handler do
   def handle_info(_other, s), do: {:noreply, s}
 
   @impl true
+  # A call still running dies with us, and after us: a reaper kills it once
+  # we are gone, so whoever sees the call process dead finds this handler
+  # dead too (the link alone would spare it when we stop with :normal).
   def terminate(_reason, %{job: %{pid: pid}}) do
-    Process.exit(pid, :kill)
+    handler = self()
+
+    spawn(fn ->
+      ref = Process.monitor(handler)
+
+      receive do
+        {:DOWN, ^ref, :process, _, _} -> Process.exit(pid, :kill)
+      end
+    end)
+
     :ok
   end
 
