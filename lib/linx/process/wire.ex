@@ -46,7 +46,7 @@ defmodule Linx.Process.Wire do
   @error_h Path.expand("../../../c_src/error.h", __DIR__)
   @external_resource @error_h
 
-  @stage_atoms (for [_, name] <- Regex.scan(~r/^\s*X\(\w+,\s*"(\w+)"\)/m, File.read!(@error_h)) do
+  @stage_atoms (for [_, name] <- Regex.scan(~r/^\s*X\(\w+,\s*"(\w+)"/m, File.read!(@error_h)) do
                   String.to_atom(name)
                 end)
 
@@ -165,6 +165,10 @@ defmodule Linx.Process.Wire do
 
   @doc "Tags of the agent's answers to a handler's `notify_read` / `notify_fd_path`."
   defguard is_notify_agent_reply(tag) when tag in [:notify_mem, :notify_fd_path]
+
+  @doc "`{ref, result}` of an agent's `{:notify_mem | :notify_fd_path, ref, result}` frame."
+  @spec notify_agent_reply(tuple) :: {integer, term}
+  def notify_agent_reply({tag, ref, result}) when is_notify_agent_reply(tag), do: {ref, result}
 
   @doc """
   The notification map `Linx.Seccomp.Notify.decide/2` and handlers take,

@@ -5,7 +5,7 @@ defmodule Linx.Process.WireTest do
 
   # The agent's stage table, read the way a reviewer reads it: the names
   # in c_src/error.h, as binaries (no atom is created here).
-  @stage_names Regex.scan(~r/^\s*X\(\w+,\s*"(\w+)"\)/m, File.read!("c_src/error.h"))
+  @stage_names Regex.scan(~r/^\s*X\(\w+,\s*"(\w+)"/m, File.read!("c_src/error.h"))
                |> Enum.map(fn [_, name] -> name end)
 
   # {:error, 2, stage} as the agent encodes it (SMALL_ATOM_UTF8_EXT), built

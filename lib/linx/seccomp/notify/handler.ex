@@ -111,7 +111,9 @@ defmodule Linx.Seccomp.Notify.Handler do
   @impl true
   def handle_cast({:handle, notification}, s), do: {:noreply, enqueue(s, {:call, notification})}
 
-  def handle_cast({:agent_reply, {_tag, ref, result}}, s) do
+  def handle_cast({:agent_reply, frame}, s) do
+    {ref, result} = Wire.notify_agent_reply(frame)
+
     case Map.pop(s.waiting, ref) do
       {nil, _} ->
         {:noreply, s}
