@@ -27,18 +27,12 @@
  *
  * A reply ({:notify_reply, id, steps}) carries only the id: the agent
  * remembers the caller's tgid of each notification sent until it is
- * answered (the kernel keeps everything else). Steps run in order; every
- * step that touches the caller checks NOTIF_ID_VALID first; the last one
- * answers (NOTIF_SEND, or ADDFD with SEND). A step that fails answers
- * the caller with its errno and emits {:notify_failed, id, index, errno};
- * a caller found gone is dropped silently (SEND's ENOENT likewise). A
- * reply for an id we do not know is ignored. Several notifications may
- * be pending at once (threads) and be answered in any order.
- *
- * A {:call} step runs in a helper process (notify_call.c) the event loop
- * polls like any other descriptor: the reply's remaining steps run when
- * the helper answers (notify_reply.c), and meanwhile output, signals,
- * commands and other notifications keep moving.
+ * answered (the kernel keeps everything else). Several notifications may
+ * be pending at once (threads) and be answered in any order. Their steps
+ * run in notify_reply.c; a {:call} step runs in a helper process
+ * (notify_call.c) the event loop polls like any other descriptor, so
+ * output, signals, commands and other notifications keep moving while it
+ * works.
  *
  * The module sees only struct notify_state and what it borrows from the
  * session (struct notify_env: the agent's /proc, the output queue, the

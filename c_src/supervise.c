@@ -19,7 +19,8 @@
  *    with {:stdin_ack, n} as it leaves the queue (the BEAM keeps at most
  *    a window of input in flight, so the queue stays bounded);
  *  - the seccomp notification listener, from the moment the child hands
- *    it over, in every state (notify.c).
+ *    it over, in every state (notify.c), and the socket of a {:call}
+ *    step's helper while one runs, with its deadline (notify_reply.c).
  * When the workload is reaped: kill and reap what it left behind, read
  * every pipe and the PTY to EOF/EIO, then the terminal frame, flush, exit.
  */
