@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +31,16 @@
 #include "notify_helper.h"
 #include "notify_path.h"
 #include "util.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
 
 /**
  * notify_keep_release() - close the directories a reply's steps resolved
@@ -142,6 +153,7 @@ void notify_call_init(struct notify_call *c)
 	memset(c, 0, sizeof(*c));
 	c->sock = -1;
 	c->pid = -1;
+	c->pidfd = -1;
 }
 
 /**
@@ -189,6 +201,11 @@ int notify_call_start(struct notify_call *c, int proc_fd, pid_t tgid,
 	}
 	close(sv[1]);
 	c->pid = pid;
+	/*
+	 * Now, before the event loop's SIGCHLD handler can reap it: from
+	 * then on its pid may be reused, its pidfd names it still.
+	 */
+	c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	c->sock = sv[0];
 	c->st = st;
 	clock_gettime(CLOCK_MONOTONIC, &c->deadline);
@@ -242,18 +259,33 @@ int notify_call_ms_left(const struct notify_call *c)
  * Why wait even after a result: the helper is exiting right after its
  * sendmsg, and the next step must not race a killed call still in the
  * kernel. The event loop's SIGCHLD handler may have reaped it already
- * (waitpid(-1)): ECHILD then, at once.
+ * (waitpid(-1)): ECHILD then, at once. Killed and waited for by pidfd
+ * where the kernel has them, so a reaped helper's reused pid is never
+ * signalled.
  */
 static void end_helper(struct notify_call *c, bool kill_it)
 {
-	int st;
+	siginfo_t si;
+	int st, rc;
 
 	close(c->sock);
 	c->sock = -1;
-	if (kill_it)
-		kill(c->pid, SIGKILL);
-	while (waitpid(c->pid, &st, 0) < 0 && errno == EINTR)
-		;
+	if (kill_it && c->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
+	else if (kill_it)
+		kill(c->pid, SIGKILL);	/* no pidfd (before 5.3) */
+	rc = -1;
+	errno = EINVAL;
+	if (c->pidfd >= 0)
+		while ((rc = waitid(P_PIDFD, c->pidfd, &si, WEXITED)) < 0 &&
+		       errno == EINTR)
+			;
+	if (rc < 0 && errno == EINVAL)	/* no P_PIDFD (before 5.4) */
+		while (waitpid(c->pid, &st, 0) < 0 && errno == EINTR)
+			;
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	c->pidfd = -1;
 	c->pid = -1;
 	c->st = NULL;
 }

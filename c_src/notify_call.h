@@ -48,12 +48,14 @@ struct notify_keep {
 /**
  * struct notify_call - the helper of the {:call} step being run
  * @pid:	the helper, or -1
+ * @pidfd:	its pidfd, or -1 (none: a kernel before 5.3)
  * @sock:	the agent's end of its socket (polled), or -1: no helper
  * @st:		the step it runs
  * @deadline:	CLOCK_MONOTONIC time past which it is killed (ETIMEDOUT)
  */
 struct notify_call {
 	pid_t pid;
+	int pidfd;
 	int sock;
 	const struct notify_step *st;
 	struct timespec deadline;

@@ -7,8 +7,9 @@
  * {:notify, ...} frame and its declared read, reply steps (return, write,
  * errno), a malformed reply (ENOSYS), {:notify_read}, a {:call} step run
  * by a polled helper (the reply parked until it answers, a second reply
- * with a call queued behind it, a call-free one answered at once), and
- * detach with a helper running.
+ * with a call queued behind it, a call-free one answered at once), a
+ * helper killed past its deadline (ETIMEDOUT), and detach with a helper
+ * running.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,6 +27,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ei.h>
@@ -620,12 +622,54 @@ static void test_detach_kills_helper(void)
 	trap_end(&t);
 }
 
+static void test_call_deadline(void)
+{
+	uint8_t nap[16] = { 0 };
+	struct notify_step a[2];
+	struct trap_result r;
+	struct linx_cmd c;
+	struct trap t;
+	struct seen s;
+	char tag[MAXATOMLEN];
+	pid_t helper;
+
+	nap[0] = 30;				/* 30 s */
+	a[0] = call_step(SYS_nanosleep, nap, sizeof(nap));
+	a[1] = (struct notify_step){ .kind = NSTEP_RETURN_LAST };
+	if (!started(&t, 1))
+		return;
+	trap_recv(&t, 1);
+	CHECK(!next_notify(&t, &s));
+	c = reply(s.id, a, 2);
+	notify_reply(&t.n, &c);
+	helper = t.n.run.call.pid;
+	CHECK(helper > 0);
+
+	/* not yet due: nothing happens */
+	notify_on_call(&t.n, 0);
+	CHECK(notify_call_pollfd(&t.n) >= 0 && trap_quiet(&t));
+
+	/* the deadline passes (moved, rather than waiting 5 s) */
+	clock_gettime(CLOCK_MONOTONIC, &t.n.run.call.deadline);
+	CHECK(notify_poll_timeout(&t.n, -1) == 0);
+	notify_on_call(&t.n, 0);
+	CHECK(notify_call_pollfd(&t.n) < 0);
+	CHECK(kill(helper, 0) && errno == ESRCH);	/* killed, reaped */
+	CHECK(!trap_result(&t, &r));
+	CHECK(r.ret == -1 && r.err == ETIMEDOUT);
+	next_tag(&t, tag);
+	CHECK_STR(tag, "notify_failed");
+	trap_end(&t);
+}
+
 TESTS(notify_agent_tests) = {
 	{ "notify: frame, declared read, :return", test_frame_and_return },
 	{ "notify: :write then :errno; a failed step", test_write_and_errno },
 	{ "notify: notify_read; a malformed reply", test_malformed_and_read },
 	{ "notify: {:call} polled, queued, others served",
 	  test_call_polled },
+	{ "notify: a helper past its deadline: ETIMEDOUT",
+	  test_call_deadline },
 	{ "notify: detach kills a running helper", test_detach_kills_helper },
 	TEST_END
 };
