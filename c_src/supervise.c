@@ -728,7 +728,7 @@ void supervise_run(struct session *s)
 {
 	struct pollfd p[10];
 	int n, i_in, i_out, i_chan, i_sig, i_o1, i_o2, i_pty, i_stdin, i_lis;
-	int i_call;
+	int i_call, call_fd;
 	bool beam_room, room;
 
 	s->out_credit = s->req->stdio_window;
@@ -788,8 +788,8 @@ void supervise_run(struct session *s)
 		i_lis = add_fd(p, &n, s->notify.listener,
 			       s->notify.listener >= 0 ? POLLIN : 0);
 		/* A {:call} step's helper: its answer resumes the reply */
-		i_call = notify_call_pollfd(&s->notify);
-		i_call = add_fd(p, &n, i_call, i_call >= 0 ? POLLIN : 0);
+		call_fd = notify_call_pollfd(&s->notify);
+		i_call = add_fd(p, &n, call_fd, call_fd >= 0 ? POLLIN : 0);
 
 		n = poll(p, n, notify_poll_timeout(&s->notify,
 			 s->state == ST_DRAINING ? drain_poll_ms(s) : -1));
@@ -799,7 +799,7 @@ void supervise_run(struct session *s)
 			agent_fail(s, errno, STAGE_NONE, EXIT_INFRA);
 		}
 		if (n == 0 && s->state == ST_DRAINING && s->drain_armed &&
-		    room && notify_call_pollfd(&s->notify) < 0) {
+		    room && call_fd < 0) {
 			drain_stop(s);
 			continue;
 		}
