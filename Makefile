@@ -36,8 +36,14 @@ AGENT_OBJS := $(patsubst c_src/%.c,$(BUILD)/agent/%.o,$(AGENT_SRCS))
 
 # The pure modules the unit tests (and fuzzers) link against: no main,
 # no process control.
-PURE_MODS := error term request chan framing ns caps notify_path
+PURE_MODS := error term request chan framing ns caps notify_path procfs
 PURE_OBJS := $(patsubst %,$(BUILD)/agent/%.o,$(PURE_MODS))
+
+# The agent's side of seccomp user notification, unit-tested against a
+# real listener (test/c/test_notify_agent.c): not pure (it forks the
+# {:call} helpers), so the fuzzers do not link it.
+NOTIFY_MODS := notify notify_reply notify_call notify_helper unix_sock events
+NOTIFY_OBJS := $(patsubst %,$(BUILD)/agent/%.o,$(NOTIFY_MODS))
 
 TEST_SRCS := $(sort $(wildcard test/c/*.c))
 TEST_OBJS := $(patsubst test/c/%.c,$(BUILD)/test/%.o,$(TEST_SRCS))
@@ -71,7 +77,7 @@ $(BUILD)/agent/%.o: c_src/%.c | $(BUILD)/agent
 $(BUILD)/test/%.o: test/c/%.c | $(BUILD)/test
 	$(CC) $(CPPFLAGS) -Ic_src $(CFLAGS) -c -o $@ $<
 
-$(TEST_BIN): $(TEST_OBJS) $(PURE_OBJS)
+$(TEST_BIN): $(TEST_OBJS) $(PURE_OBJS) $(NOTIFY_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_AGENT)
 
 test-c: $(TEST_BIN)

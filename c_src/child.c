@@ -104,6 +104,7 @@
 #include "caps.h"
 #include "chan.h"
 #include "child.h"
+#include "unix_sock.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -208,54 +209,10 @@ static void child_checkpoint(const struct child_plan *p)
 /*
  * How long connect() may wait for room in a listener's backlog. A listener
  * that never accepts would otherwise hold the child (and, without a
- * checkpoint, the agent suspended in its vfork) forever.
+ * checkpoint, the agent suspended in its vfork) forever: unix_connect()
+ * fails it with ETIMEDOUT past this.
  */
 #define CONNECT_TIMEOUT_S 5
-
-/*
- * connect_unix() - a stream socket connected to @path, within
- * CONNECT_TIMEOUT_S; ETIMEDOUT if the listener's backlog stays full
- *
- * The deadline is the kernel's own: unix_stream_connect() waits for room
- * in the backlog for at most SO_SNDTIMEO, then fails with EAGAIN. (A
- * non-blocking AF_UNIX connect never returns EINPROGRESS: it fails at once
- * with EAGAIN when the backlog is full, so it would need a sleep-and-retry
- * loop; the timed wait wakes as soon as the listener accepts.) The socket
- * stays blocking throughout, and the timeout is cleared again before the
- * workload gets it, so its writes block as on any socket.
- */
-static int connect_unix(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval limit = { .tv_sec = CONNECT_TIMEOUT_S };
-	const struct timeval none = { 0 };
-	size_t len = strlen(path);
-	int fd, e;
-
-	if (len >= sizeof(sa.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(sa.sun_path, path, len);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit)))
-		goto fail;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		if (errno == EAGAIN)
-			errno = ETIMEDOUT;	/* the backlog stayed full */
-		goto fail;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none)))
-		goto fail;
-	return fd;
-fail:
-	e = errno;
-	close(fd);
-	errno = e;
-	return -1;
-}
 
 /*
  * child_stdio() - stage 6. The agent made sure fds 0-2 are open at
@@ -286,7 +243,8 @@ static int child_stdio(const struct child_plan *p)
 			src = p->stdio[fd].fd;
 			break;
 		case STDIO_CONNECT_UNIX:
-			src = connect_unix(p->stdio[fd].path);
+			src = unix_connect(p->stdio[fd].path,
+					  CONNECT_TIMEOUT_S);
 			break;
 		default:
 			errno = EINVAL;

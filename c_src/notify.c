@@ -27,13 +27,16 @@
  *
  * A reply ({:notify_reply, id, steps}) carries only the id: the agent
  * remembers the caller's tgid of each notification sent until it is
- * answered (the kernel keeps everything else). Steps run in order; every
- * step that touches the caller checks NOTIF_ID_VALID first; the last one
- * answers (NOTIF_SEND, or ADDFD with SEND). A step that fails answers
- * the caller with its errno and emits {:notify_failed, id, index, errno};
- * a caller found gone is dropped silently (SEND's ENOENT likewise). A
- * reply for an id we do not know is ignored. Several notifications may
- * be pending at once (threads) and be answered in any order.
+ * answered (the kernel keeps everything else). Several notifications may
+ * be pending at once (threads) and be answered in any order. Their steps
+ * run in notify_reply.c; a {:call} step runs in a helper process
+ * (notify_call.c) the event loop polls like any other descriptor, so
+ * output, signals, commands and other notifications keep moving while it
+ * works.
+ *
+ * The module sees only struct notify_state and what it borrows from the
+ * session (struct notify_env: the agent's /proc, the output queue, the
+ * declared reads), bound when the listener arrives (notify_attach()).
  *
  * When the BEAM goes away the listener is closed first: the kernel then
  * fails every pending and future notified call with ENOSYS, so nothing
@@ -49,22 +52,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "events.h"
 #include "notify.h"
-#include "notify_call.h"
+#include "procfs.h"
 #include "session.h"
 #include "util.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
 #endif
 
 /* At most this many notifications are received per poll wake-up */
@@ -80,16 +78,10 @@ void notify_init(struct notify_state *n)
 {
 	memset(n, 0, sizeof(*n));
 	n->listener = -1;
+	n->env.proc_fd = -1;
+	notify_call_init(&n->run.call);
 }
 
-/**
- * notify_attach() - take the listener the child sent
- * @s:		session
- * @listener:	the descriptor (ours now)
- * @err:	on failure
- *
- * Return: 0, or -1 (the listener is closed)
- */
 #ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
 #define LINX_SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
 #else
@@ -97,9 +89,19 @@ void notify_init(struct notify_state *n)
 #endif
 #define LINX_SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP 1ULL
 
-int notify_attach(struct session *s, int listener, struct linx_err *err)
+/**
+ * notify_listen() - take a listener and what serving it borrows
+ * @n:		state
+ * @env:	the agent's /proc, the output queue, the declared reads
+ *		(copied; what they point to must outlive @n's use)
+ * @listener:	the descriptor (ours now)
+ * @err:	on failure
+ *
+ * Return: 0, or -1 (the listener is closed)
+ */
+int notify_listen(struct notify_state *n, const struct notify_env *env,
+		  int listener, struct linx_err *err)
 {
-	struct notify_state *n = &s->notify;
 	struct seccomp_notif_sizes sz;
 	cleanup_close int fd = listener;
 
@@ -127,29 +129,60 @@ int notify_attach(struct session *s, int listener, struct linx_err *err)
 	 */
 	ioctl(fd, LINX_SECCOMP_IOCTL_NOTIF_SET_FLAGS,
 	      LINX_SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+	n->env = *env;
 	n->listener = steal_fd(&fd);
 	return 0;
 }
 
 /**
- * notify_detach() - close the listener: the kernel fails pending and
- * future notified calls with ENOSYS
+ * notify_attach() - take the listener the child sent, serving it with the
+ * session's /proc, output queue and declared reads (the one function of
+ * notify that sees the session; relay.c calls it)
  * @s:		session
+ * @listener:	the descriptor (ours now)
+ * @err:	on failure
+ *
+ * Return: 0, or -1 (the listener is closed)
  */
-void notify_detach(struct session *s)
+int notify_attach(struct session *s, int listener, struct linx_err *err)
 {
-	if (s->notify.listener >= 0)
-		close(s->notify.listener);
-	s->notify.listener = -1;
-	s->notify.npending = 0;
+	const struct notify_env env = {
+		.proc_fd = s->proc_fd,
+		.out = &s->out,
+		.reads = s->req->notify_reads,
+		.nreads = s->req->nnotify_reads,
+	};
+
+	return notify_listen(&s->notify, &env, listener, err);
+}
+
+/**
+ * notify_detach() - close the listener: the kernel fails pending and
+ * future notified calls with ENOSYS; a running {:call} helper is killed
+ * and the replies waiting for it dropped (nobody can be answered)
+ * @n:		state
+ */
+void notify_detach(struct notify_state *n)
+{
+	if (n->listener >= 0)
+		close(n->listener);
+	n->listener = -1;
+	n->npending = 0;
+	notify_replies_drop(n);
 }
 
 /* ------------------------------------------------------------- helpers */
 
-static bool id_valid(const struct session *s, uint64_t id)
+/**
+ * notify_id_valid() - is notification @id still waiting for an answer
+ * (its caller alive, its pid still its own)?
+ * @n:		state
+ * @id:		the kernel's cookie
+ */
+bool notify_id_valid(const struct notify_state *n, uint64_t id)
 {
-	return s->notify.listener >= 0 &&
-	       !ioctl(s->notify.listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id);
+	return n->listener >= 0 &&
+	       !ioctl(n->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id);
 }
 
 static int pending_add(struct notify_state *n, uint64_t id, pid_t tgid)
@@ -169,12 +202,14 @@ static int pending_add(struct notify_state *n, uint64_t id, pid_t tgid)
 	return 0;
 }
 
-/*
- * pending_take() - remove @id from the pending table
+/**
+ * notify_pending_take() - remove @id from the pending table
+ * @n:		state
+ * @id:		the kernel's cookie
  *
  * Return: its tgid, or 0 if we never sent it (or it was answered)
  */
-static pid_t pending_take(struct notify_state *n, uint64_t id)
+pid_t notify_pending_take(struct notify_state *n, uint64_t id)
 {
 	pid_t tgid;
 	size_t i;
@@ -187,20 +222,6 @@ static pid_t pending_take(struct notify_state *n, uint64_t id)
 		return tgid;
 	}
 	return 0;
-}
-
-/*
- * resolve_tgid() - the thread group of thread @tid (pidfd_open for a
- * leader, else /proc/TID/status)
- *
- * Return: the tgid, or 0 if the thread is gone
- */
-static int open_status(int proc_fd, pid_t tid)
-{
-	char path[32];
-
-	snprintf(path, sizeof(path), "%d/status", (int)tid);
-	return openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
 }
 
 /*
@@ -220,22 +241,23 @@ static bool is_group_leader(pid_t tid)
 	return true;
 }
 
+/*
+ * resolve_tgid() - the thread group of thread @tid (pidfd_open for a
+ * leader, else /proc/TID/status)
+ *
+ * Return: the tgid, or 0 if the thread is gone
+ */
 static pid_t resolve_tgid(int proc_fd, pid_t tid)
 {
 	cleanup_close int fd = -1;
 	char text[4096], *p, *end;
-	ssize_t n;
 	long tgid;
 
 	if (is_group_leader(tid))
 		return tid;
-	fd = open_status(proc_fd, tid);
-	if (fd < 0)
+	fd = procfs_open(proc_fd, tid, "status", O_RDONLY);
+	if (fd < 0 || procfs_read_text(fd, text, sizeof(text)) <= 0)
 		return 0;
-	n = read(fd, text, sizeof(text) - 1);
-	if (n <= 0)
-		return 0;
-	text[n] = '\0';
 	p = strstr(text, "\nTgid:");
 	if (!p)
 		return 0;
@@ -244,14 +266,6 @@ static pid_t resolve_tgid(int proc_fd, pid_t tid)
 	if (errno || end == p + 6 || tgid <= 0 || tgid > INT_MAX)
 		return 0;
 	return tgid;
-}
-
-static int open_mem(int proc_fd, pid_t tgid, int flags)
-{
-	char path[32];
-
-	snprintf(path, sizeof(path), "%d/mem", (int)tgid);
-	return openat(proc_fd, path, flags | O_CLOEXEC);
 }
 
 /*
@@ -295,18 +309,17 @@ static ssize_t read_mem(int fd, uint64_t addr, uint8_t *buf, size_t len,
 /*
  * do_reads() - the declared reads for this notification's syscall
  */
-static size_t do_reads(struct session *s, const struct seccomp_notif *nf,
+static size_t do_reads(struct notify_state *n, const struct seccomp_notif *nf,
 		       pid_t tgid, struct ev_mem *mem, uint8_t **bufs,
 		       size_t max)
 {
-	const struct linx_request *r = s->req;
 	cleanup_close int fd = -1;
 	size_t i, k = 0, len;
 	int open_err = 0;
-	ssize_t n;
+	ssize_t got;
 
-	for (i = 0; i < r->nnotify_reads && k < max; i++) {
-		const struct notify_read *rd = &r->notify_reads[i];
+	for (i = 0; i < n->env.nreads && k < max; i++) {
+		const struct notify_read *rd = &n->env.reads[i];
 		uint64_t addr = nf->data.args[rd->arg];
 
 		if (rd->nr != (uint32_t)nf->data.nr)
@@ -317,7 +330,8 @@ static size_t do_reads(struct session *s, const struct seccomp_notif *nf,
 		    nf->data.args[rd->len_arg] < len)
 			len = nf->data.args[rd->len_arg];
 		if (fd < 0 && !open_err) {
-			fd = open_mem(s->proc_fd, tgid, O_RDONLY);
+			fd = procfs_open(n->env.proc_fd, tgid, "mem",
+					 O_RDONLY);
 			if (fd < 0)
 				open_err = errno;
 		}
@@ -334,36 +348,41 @@ static size_t do_reads(struct session *s, const struct seccomp_notif *nf,
 			mem[k++].err = ENOMEM;
 			continue;
 		}
-		n = len ? read_mem(fd, addr, bufs[k], len,
-				   rd->kind == NREAD_CSTRING) : 0;
-		if (n < 0)
+		got = len ? read_mem(fd, addr, bufs[k], len,
+				     rd->kind == NREAD_CSTRING) : 0;
+		if (got < 0)
 			mem[k].err = errno;
-		else if (rd->kind != NREAD_CSTRING && (size_t)n < len)
+		else if (rd->kind != NREAD_CSTRING && (size_t)got < len)
 			mem[k].err = EFAULT;	/* a struct cut short */
 		mem[k].data = bufs[k];
-		mem[k].len = n < 0 ? 0 : n;
+		mem[k].len = got < 0 ? 0 : got;
 		k++;
 	}
 	return k;
 }
 
-/*
- * send_resp() - NOTIF_SEND; ENOENT (the caller died or was interrupted)
- * is not an error
+/**
+ * notify_send_resp() - NOTIF_SEND; ENOENT (the caller died or was
+ * interrupted) is not an error
+ * @n:		state
+ * @id:		the notification
+ * @val:	the call's return value (when @err is 0)
+ * @err:	an errno to fail the call with, or 0
+ * @flags:	SECCOMP_USER_NOTIF_FLAG_CONTINUE, or 0
  */
-static void send_resp(struct session *s, uint64_t id, int64_t val, int err,
-		      uint32_t flags)
+void notify_send_resp(struct notify_state *n, uint64_t id, int64_t val,
+		      int err, uint32_t flags)
 {
-	struct seccomp_notif_resp *resp = s->notify.resp;
+	struct seccomp_notif_resp *resp = n->resp;
 
-	if (s->notify.listener < 0)
+	if (n->listener < 0)
 		return;
-	memset(resp, 0, s->notify.resp_size);
+	memset(resp, 0, n->resp_size);
 	resp->id = id;
 	resp->val = err ? 0 : val;
 	resp->error = err ? -err : 0;
 	resp->flags = flags;
-	while (ioctl(s->notify.listener, SECCOMP_IOCTL_NOTIF_SEND, resp) &&
+	while (ioctl(n->listener, SECCOMP_IOCTL_NOTIF_SEND, resp) &&
 	       errno == EINTR)
 		;
 }
@@ -373,9 +392,8 @@ static void send_resp(struct session *s, uint64_t id, int64_t val, int err,
  *
  * Return: 0, or -1 when the listener cannot be read any more
  */
-static int recv_one(struct session *s)
+static int recv_one(struct notify_state *n)
 {
-	struct notify_state *n = &s->notify;
 	struct seccomp_notif *nf = n->notif;
 	struct ev_mem mem[16];
 	uint8_t *bufs[16] = { NULL };
@@ -388,24 +406,24 @@ static int recv_one(struct session *s)
 			return 0;
 		return -1;
 	}
-	tgid = resolve_tgid(s->proc_fd, nf->pid);
+	tgid = resolve_tgid(n->env.proc_fd, nf->pid);
 	if (!tgid) {
 		/* The thread is gone (or not ours to see): never hang it */
-		send_resp(s, nf->id, 0, ENOSYS, 0);
+		notify_send_resp(n, nf->id, 0, ENOSYS, 0);
 		return 0;
 	}
-	nmem = do_reads(s, nf, tgid, mem, bufs, ARRAY_SIZE(mem));
+	nmem = do_reads(n, nf, tgid, mem, bufs, ARRAY_SIZE(mem));
 	/*
 	 * After reading: if the caller died, its pid may be another
 	 * process's now, and what we read is not the caller's memory.
 	 */
-	if (id_valid(s, nf->id)) {
+	if (notify_id_valid(n, nf->id)) {
 		if (pending_add(n, nf->id, tgid) ||
-		    ev_notify(&s->out, nf->id, tgid, nf->pid, nf->data.nr,
+		    ev_notify(n->env.out, nf->id, tgid, nf->pid, nf->data.nr,
 			      nf->data.arch, nf->data.instruction_pointer,
 			      (const uint64_t *)nf->data.args, mem, nmem)) {
-			pending_take(n, nf->id);
-			send_resp(s, nf->id, 0, ENOMEM, 0);
+			notify_pending_take(n, nf->id);
+			notify_send_resp(n, nf->id, 0, ENOMEM, 0);
 		}
 	}
 	for (i = 0; i < nmem; i++)
@@ -415,25 +433,25 @@ static int recv_one(struct session *s)
 
 /**
  * notify_on_listener() - the listener polled readable (or hung up)
- * @s:		session
+ * @n:		state
  * @revents:	poll events
  *
  * POLLHUP without POLLIN: no task uses the filter any more, nothing can
  * come: close it (else poll reports it forever).
  */
-void notify_on_listener(struct session *s, short revents)
+void notify_on_listener(struct notify_state *n, short revents)
 {
-	struct pollfd p = { .fd = s->notify.listener, .events = POLLIN };
+	struct pollfd p = { .fd = n->listener, .events = POLLIN };
 	int i;
 
 	if (!(revents & POLLIN)) {
 		if (revents & (POLLHUP | POLLERR | POLLNVAL))
-			notify_detach(s);
+			notify_detach(n);
 		return;
 	}
-	for (i = 0; i < RECV_BATCH && s->notify.listener >= 0; i++) {
-		if (recv_one(s)) {
-			notify_detach(s);
+	for (i = 0; i < RECV_BATCH && n->listener >= 0; i++) {
+		if (recv_one(n)) {
+			notify_detach(n);
 			return;
 		}
 		p.revents = 0;
@@ -442,232 +460,71 @@ void notify_on_listener(struct session *s, short revents)
 	}
 }
 
-/* --------------------------------------------------------------- replies */
-
-static int write_mem(struct session *s, pid_t tgid,
-		     const struct notify_step *st)
-{
-	cleanup_close int fd = open_mem(s->proc_fd, tgid, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = pwrite(fd, st->data, st->len, st->addr);
-	if (n < 0 || (size_t)n != st->len) {
-		errno = n < 0 && errno != EIO ? errno : EFAULT;
-		return -1;
-	}
-	return 0;
-}
-
-static int connect_unix(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	cleanup_close int fd = -1;
-	size_t len = strlen(path);
-
-	if (len >= sizeof(sa.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(sa.sun_path, path, len);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
-		return -1;
-	return steal_fd(&fd);
-}
-
-/*
- * fd_source() - the descriptor an :addfd step injects, made by the agent
- * in its own context (namespaces, credentials)
- */
-static int fd_source(const struct notify_step *st)
-{
-	cleanup_close int pidfd = -1;
-
-	switch (st->src) {
-	case NFD_OPEN:
-		return open((const char *)st->data, st->oflags | O_CLOEXEC,
-			    st->mode);
-	case NFD_CONNECT_UNIX:
-		return connect_unix((const char *)st->data);
-	default:
-		pidfd = syscall(SYS_pidfd_open, st->pid, 0);
-		if (pidfd < 0)
-			return -1;
-		return syscall(SYS_pidfd_getfd, pidfd, st->fd, 0);
-	}
-}
-
-/*
- * addfd() - inject the step's descriptor into the caller
- *
- * Return: the fd number in the caller (with SEND: the call is answered),
- * or -1 with errno (ENOENT from the ioctl: the caller is gone)
- */
-static int addfd(struct session *s, uint64_t id, const struct notify_step *st,
-		 bool *gone)
-{
-	struct seccomp_notif_addfd a = { .id = id };
-	cleanup_close int src = fd_source(st);
-	int rc;
-
-	*gone = false;
-	if (src < 0)
-		return -1;
-	a.srcfd = src;
-	if (st->target >= 0) {
-		a.flags |= SECCOMP_ADDFD_FLAG_SETFD;
-		a.newfd = st->target;
-	}
-	if (st->cloexec)
-		a.newfd_flags = O_CLOEXEC;
-	if (st->send)
-		a.flags |= SECCOMP_ADDFD_FLAG_SEND;
-	do
-		rc = ioctl(s->notify.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
-	while (rc < 0 && errno == EINTR);
-	if (rc < 0 && errno == ENOENT)
-		*gone = true;
-	return rc;	/* our copy is closed on return */
-}
-
-/**
- * notify_reply() - run the steps of {:notify_reply, id, steps}
- * @s:		session
- * @c:		decoded reply (the decoder checked that only the last step
- *		answers)
- */
-void notify_reply(struct session *s, const struct linx_cmd *c)
-{
-	pid_t tgid = pending_take(&s->notify, c->id);
-	struct notify_keep keep
-		__attribute__((cleanup(notify_keep_release))) = { .n = 0 };
-	int64_t last = 0, ret;
-	bool gone;
-	size_t i;
-	int e;
-
-	if (!tgid || s->notify.listener < 0)
-		return;		/* unknown id, or answered already */
-
-	for (i = 0; i < c->nsteps; i++) {
-		const struct notify_step *st = &c->steps[i];
-
-		switch (st->kind) {
-		case NSTEP_WRITE:
-			if (!id_valid(s, c->id))
-				return;
-			if (write_mem(s, tgid, st))
-				goto failed;
-			continue;
-		case NSTEP_CALL:
-			if (!id_valid(s, c->id))
-				return;
-			if (notify_call(s->proc_fd, tgid, st, &keep, &ret))
-				goto failed;
-			last = ret;
-			continue;
-		case NSTEP_ADDFD:
-			ret = addfd(s, c->id, st, &gone);
-			if (gone)
-				return;
-			if (ret < 0)
-				goto failed;
-			if (st->send)
-				return;	/* injected and answered */
-			last = ret;
-			continue;
-		case NSTEP_CONTINUE:
-			send_resp(s, c->id, 0, 0,
-				  SECCOMP_USER_NOTIF_FLAG_CONTINUE);
-			return;
-		case NSTEP_RETURN:
-			send_resp(s, c->id, (int64_t)st->val, 0, 0);
-			return;
-		case NSTEP_ERRNO:
-			send_resp(s, c->id, 0, st->err, 0);
-			return;
-		case NSTEP_RETURN_LAST:
-			send_resp(s, c->id, last, 0, 0);
-			return;
-		}
-	}
-	/* Unreachable: the decoder requires a response last */
-	send_resp(s, c->id, 0, ENOSYS, 0);
-	return;
-
-failed:
-	e = errno ? errno : EIO;
-	send_resp(s, c->id, 0, e, 0);
-	ev_notify_failed(&s->out, c->id, i, e);
-}
-
 /**
  * notify_reply_malformed() - a reply for @id did not decode: answer the
  * caller ENOSYS so it never waits for an answer that will not come
- * @s:		session
+ * @n:		state
  * @id:		the id the reply named
  */
-void notify_reply_malformed(struct session *s, uint64_t id)
+void notify_reply_malformed(struct notify_state *n, uint64_t id)
 {
-	if (pending_take(&s->notify, id))
-		send_resp(s, id, 0, ENOSYS, 0);
+	if (notify_pending_take(n, id))
+		notify_send_resp(n, id, 0, ENOSYS, 0);
 }
 
 /**
  * notify_read_cmd() - {:notify_read, ref, id, pid, addr, len}
- * @s:		session
+ * @n:		state
  * @c:		decoded request
  */
-void notify_read_cmd(struct session *s, const struct linx_cmd *c)
+void notify_read_cmd(struct notify_state *n, const struct linx_cmd *c)
 {
 	uint8_t *buf = malloc(c->rlen ? c->rlen : 1);
-	ssize_t n = 0;
+	ssize_t got = 0;
 	int fd, e = 0;
 
 	if (!buf) {
 		e = ENOMEM;
-	} else if (!id_valid(s, c->id)) {
+	} else if (!notify_id_valid(n, c->id)) {
 		e = ENOENT;
 	} else {
-		fd = open_mem(s->proc_fd, c->pid, O_RDONLY);
+		fd = procfs_open(n->env.proc_fd, c->pid, "mem", O_RDONLY);
 		if (fd >= 0 && c->rlen)
-			n = read_mem(fd, c->addr, buf, c->rlen, false);
-		if (fd < 0 || n < 0)
+			got = read_mem(fd, c->addr, buf, c->rlen, false);
+		if (fd < 0 || got < 0)
 			e = errno;
 		if (fd >= 0)
 			close(fd);	/* close() keeps a success's errno */
 	}
 	/* After reading: the memory was the caller's only if it still is */
-	if (!e && !id_valid(s, c->id))
+	if (!e && !notify_id_valid(n, c->id))
 		e = ENOENT;
-	ev_notify_answer(&s->out, "notify_mem", c->ref, c->ref_len, buf,
-			 e ? 0 : n, e);
+	ev_notify_answer(n->env.out, "notify_mem", c->ref, c->ref_len, buf,
+			 e ? 0 : got, e);
 	free(buf);
 }
 
 /**
  * notify_fd_path_cmd() - {:notify_fd_path, ref, id, pid, fd}
- * @s:		session
+ * @n:		state
  * @c:		decoded request
  */
-void notify_fd_path_cmd(struct session *s, const struct linx_cmd *c)
+void notify_fd_path_cmd(struct notify_state *n, const struct linx_cmd *c)
 {
 	char path[64], target[4096];
-	ssize_t n = 0;
+	ssize_t len = 0;
 	int e = 0;
 
 	snprintf(path, sizeof(path), "%d/fd/%d", c->pid, c->fd);
-	if (!id_valid(s, c->id))
+	if (!notify_id_valid(n, c->id))
 		e = ENOENT;
-	else if ((n = readlinkat(s->proc_fd, path, target,
-				 sizeof(target) - 1)) < 0)
+	else if ((len = readlinkat(n->env.proc_fd, path, target,
+				   sizeof(target) - 1)) < 0)
 		e = errno;
 	else
-		target[n] = '\0';	/* readlink does not terminate */
-	if (!e && !id_valid(s, c->id))
+		target[len] = '\0';	/* readlink does not terminate */
+	if (!e && !notify_id_valid(n, c->id))
 		e = ENOENT;
-	ev_notify_answer(&s->out, "notify_fd_path", c->ref, c->ref_len, target,
-			 e ? 0 : (size_t)n, e);
+	ev_notify_answer(n->env.out, "notify_fd_path", c->ref, c->ref_len,
+			 target, e ? 0 : (size_t)len, e);
 }

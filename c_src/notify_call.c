@@ -1,477 +1,46 @@
 /*
- * notify_call.c - {:call, nr, args, ctx}: a system call done for a notified
- * caller, in a helper process forked by the agent for that one call.
+ * notify_call.c - {:call, nr, args, ctx}: the agent's side of a system call
+ * done for a notified caller by a helper process (notify_helper.c).
  *
- * The helper, in order:
- *   1. opens, while it still sees the agent's world, the caller's
- *      namespaces named by ctx.ns (/proc/TGID/ns/...), its root and its
- *      cwd (/proc/TGID/root, /proc/TGID/cwd): after a setns the paths
- *      would resolve elsewhere;
- *   2. joins those namespaces, the user namespace first (the others are
- *      then owned by the namespace we are in). Joining a user namespace
- *      gives up host privileges: the default is [:mount] only, so a
- *      mknod done for an unprivileged container runs as host root inside
- *      the container's mounts (what LXD does);
- *   3. ctx.creds: reads the caller's ids from /proc/TGID/status, opened
- *      now, after setns, so they are translated into the user namespace
- *      the helper is in;
- *   4. ctx.root: fchdir to the caller's root and chroot("."); ctx.cwd:
- *      fchdir to its cwd (else "/"). Before dropping ids: chroot needs
- *      CAP_SYS_CHROOT;
- *   5. ctx.creds true: setgroups, setresgid, then setresuid (the gid
- *      while we still may change it; seitan got this order wrong);
- *      :caller_fs: setgroups, setfsgid, setfsuid, then CAP_MKNOD and
- *      CAP_CHOWN raised again (the kernel clears the file capabilities
- *      when the fsuid leaves 0; the DAC overrides stay off, so the
- *      caller's permissions decide the path, as LXD's forkmknod);
- *   6. unless ctx resolve: :follow, the path arguments of a call
- *      notify_path.c knows are resolved without following symlinks,
- *      after 5 so the lookups are checked with the ids the call uses;
- *   7. syscall(nr, args...) with {:str, _}/{:buf, _} pointing into its own
- *      copy of the decoded reply (fork copied it);
- *   8. sends {return value, errno} to the agent over a socket, with the
- *      parent directories step 6 opened (SCM_RIGHTS), and exits.
- * The agent waits for the result at most NOTIFY_CALL_TIMEOUT_MS, kills
- * the helper past that (ETIMEDOUT) and always reaps it. The agent is
- * single threaded, so fork is safe (no lock held by another thread).
+ * The agent forks the helper (it is single threaded, so fork is safe: no
+ * lock is held by another thread) and does not wait for it: the helper's
+ * socket is one more descriptor of the event loop (notify_call_fd()),
+ * with a deadline (notify_call_ms_left()). When the socket is readable
+ * (a result, or EOF: the helper died) or the deadline has passed,
+ * notify_call_finish() takes the result, kills the helper past
+ * NOTIFY_CALL_TIMEOUT_MS (ETIMEDOUT) and always reaps it. Meanwhile the
+ * loop moves output, signals, commands and other notifications.
  *
- * The parent directories come back so that a later step of the same reply
- * naming the same path (mknodat, then fchownat of what it made) acts in
- * the directory the first one resolved, not through the path again: the
- * agent keeps them (struct notify_keep) until the reply is done, and the
- * next helper inherits them across fork.
+ * The parent directories a helper resolved come back so that a later step
+ * of the same reply naming the same path (mknodat, then fchownat of what
+ * it made) acts in the directory the first one resolved, not through the
+ * path again: the agent keeps them (struct notify_keep) until the reply
+ * is done, and the next helper inherits them across fork.
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <poll.h>
-#include <sched.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/capability.h>
-#include <sys/fsuid.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "notify_call.h"
+#include "notify_helper.h"
 #include "notify_path.h"
-#include "ns.h"
 #include "util.h"
 
-#define MAX_GROUPS 256
-
-/* Room for a resolved path: PATH_MAX and the "." a split may add */
-#define NPATH_BUF 4100
-
-/**
- * struct call_result - what the helper sends the agent
- * @ret:	the syscall's return value, or -1
- * @err:	its errno (0 on success)
- * @nfds:	parent directories attached (SCM_RIGHTS), in pair order
- * @pair:	the pair index of each
- */
-struct call_result {
-	int64_t ret;
-	int32_t err;
-	int32_t nfds;
-	int32_t pair[NPATH_MAX_PAIRS];
-};
-
-/**
- * struct helper_fds - descriptors a helper uses beyond its step
- * @kept:	per pair, a parent directory an earlier step resolved, or -1
- * @fresh:	per pair, one this helper resolved (sent back), or -1
- */
-struct helper_fds {
-	int kept[NPATH_MAX_PAIRS];
-	int fresh[NPATH_MAX_PAIRS];
-};
-
-/*
- * open_proc() - /proc/TGID/@what, relative to the agent's /proc
- */
-static int open_proc(int proc_fd, pid_t tgid, const char *what, int flags)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "%d/%s", (int)tgid, what);
-	return openat(proc_fd, path, flags | O_CLOEXEC);
-}
-
-/*
- * same_ns() - is the namespace behind @fd the one we are in?
- */
-static bool same_ns(int fd, const char *proc)
-{
-	struct stat a, b;
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/self/ns/%s", proc);
-	return !fstat(fd, &a) && !stat(path, &b) && a.st_ino == b.st_ino &&
-	       a.st_dev == b.st_dev;
-}
-
-/*
- * status_ids() - the four ids (real, effective, saved, fs) after @key
- * ("Uid:" or "Gid:") and the groups, from the text of /proc/PID/status
- */
-static int status_ids(const char *text, const char *key, unsigned ids[4])
-{
-	const char *p = strstr(text, key);
-	unsigned long v;
-	char *end;
-	int i;
-
-	if (!p)
-		return -1;
-	p += strlen(key);
-	for (i = 0; i < 4; i++) {
-		errno = 0;
-		v = strtoul(p, &end, 10);
-		if (errno || end == p || v > UINT32_MAX)
-			return -1;
-		ids[i] = v;
-		p = end;
-	}
-	return 0;
-}
-
-static int status_groups(const char *text, gid_t *groups, int *n)
-{
-	const char *p = strstr(text, "\nGroups:");
-	char *end;
-	unsigned long v;
-
-	*n = 0;
-	if (!p)
-		return -1;
-	p += strlen("\nGroups:");
-	for (;;) {
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p < '0' || *p > '9')
-			return 0;
-		v = strtoul(p, &end, 10);
-		if (*n >= MAX_GROUPS)
-			return -1;
-		groups[(*n)++] = v;
-		p = end;
-	}
-}
-
-/**
- * struct caller_ids - the caller's ids, from its /proc/TGID/status
- * @uid:	real, effective, saved, fs
- * @gid:	likewise
- * @groups:	supplementary groups
- * @ngroups:	how many
- */
-struct caller_ids {
-	unsigned uid[4], gid[4];
-	gid_t groups[MAX_GROUPS];
-	int ngroups;
-};
-
-/*
- * read_ids() - the caller's ids, translated into our current user
- * namespace (the file is opened after setns)
- */
-static int read_ids(int proc_fd, pid_t tgid, struct caller_ids *ids)
-{
-	cleanup_close int fd = open_proc(proc_fd, tgid, "status", O_RDONLY);
-	char text[8192];
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, text, sizeof(text) - 1);
-	if (n <= 0)
-		return -1;
-	text[n] = '\0';
-	if (status_ids(text, "\nUid:", ids->uid) ||
-	    status_ids(text, "\nGid:", ids->gid) ||
-	    status_groups(text, ids->groups, &ids->ngroups)) {
-		errno = EPROTO;
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * helper_creds() - take the caller's ids: groups, gid, then uid
- */
-static int helper_creds(int proc_fd, pid_t tgid)
-{
-	struct caller_ids ids;
-
-	if (read_ids(proc_fd, tgid, &ids))
-		return -1;
-	if (setgroups(ids.ngroups, ids.groups) ||
-	    setresgid(ids.gid[0], ids.gid[1], ids.gid[2]) ||
-	    setresuid(ids.uid[0], ids.uid[1], ids.uid[2]))
-		return -1;
-	return 0;
-}
-
-/*
- * raise_file_caps() - CAP_MKNOD and CAP_CHOWN effective again, if
- * permitted: setfsuid() away from 0 cleared them with the DAC overrides
- */
-static int raise_file_caps(void)
-{
-	const cap_value_t want[] = { CAP_MKNOD, CAP_CHOWN };
-	cap_t caps = cap_get_proc();
-	cap_flag_value_t v;
-	size_t i;
-	int rc = 0;
-
-	if (!caps)
-		return -1;
-	for (i = 0; i < ARRAY_SIZE(want) && !rc; i++)
-		if (!cap_get_flag(caps, want[i], CAP_PERMITTED, &v) && v)
-			rc = cap_set_flag(caps, CAP_EFFECTIVE, 1, &want[i],
-					  CAP_SET);
-	if (!rc)
-		rc = cap_set_proc(caps);
-	cap_free(caps);
-	return rc;
-}
-
-/*
- * helper_fs_creds() - ctx creds: :caller_fs. The caller's groups, fsgid
- * and fsuid decide every permission check on the path; the helper keeps
- * its capabilities but for the file-permission overrides.
- */
-static int helper_fs_creds(int proc_fd, pid_t tgid)
-{
-	struct caller_ids ids;
-
-	if (read_ids(proc_fd, tgid, &ids))
-		return -1;
-	if (setgroups(ids.ngroups, ids.groups))
-		return -1;
-	/* set*fsid() report no error: check the ids took */
-	setfsgid(ids.gid[3]);
-	setfsuid(ids.uid[3]);
-	if ((unsigned)setfsgid(-1) != ids.gid[3] ||
-	    (unsigned)setfsuid(-1) != ids.uid[3]) {
-		errno = EPERM;
-		return -1;
-	}
-	return raise_file_caps();
-}
-
-/*
- * open_caller_dirfds() - for each pair of @p with a relative path and a
- * dirfd of the caller's, that descriptor (/proc/TGID/fd/N, opened while
- * we still see the agent's /proc)
- */
-static int open_caller_dirfds(int proc_fd, pid_t tgid,
-			      const struct npath_plan *p, int out[])
-{
-	char what[32];
-	int k, dv;
-
-	for (k = 0; k < p->npairs; k++) {
-		out[k] = -1;
-		dv = npath_dirfd_value(p, k);
-		if (!npath_pair_resolves(p, k) || dv < 0 ||
-		    ((const char *)p->args[p->path[k]].data)[0] == '/')
-			continue;
-		snprintf(what, sizeof(what), "fd/%d", dv);
-		out[k] = open_proc(proc_fd, tgid, what, O_PATH | O_DIRECTORY);
-		if (out[k] < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/*
- * resolve_paths() - step 6: the pairs of @p resolved from the caller's
- * root, cwd, own dirfd or ctx beneath:, and the flags made no-follow
- */
-static int resolve_paths(int proc_fd, const struct notify_step *st,
-			 struct npath_plan *p, struct npath_base *b,
-			 struct helper_fds *fds,
-			 char buf[][NPATH_BUF], char full[])
-{
-	const char *last = NULL;
-	int k, fd;
-
-	b->root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	b->cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (b->root < 0 || b->cwd < 0)
-		return -1;
-	if (st->beneath) {
-		b->beneath_path = (const char *)st->beneath;
-		b->beneath = npath_open_beneath(b->root, b->beneath_path);
-		if (b->beneath < 0)
-			return -1;
-	}
-	for (k = 0; k < p->npairs; k++) {
-		if (!npath_pair_resolves(p, k))
-			continue;
-		fd = npath_resolve(b, p, k, p->full ? -1 : fds->kept[k],
-				   buf[k], NPATH_BUF, &last);
-		if (fd < 0)
-			return -1;
-		if (p->full) {
-			/* mount's target: this very object, by its fd */
-			snprintf(full, 32, "self/fd/%d", fd);
-			p->args[p->path[k]].data = (uint8_t *)full;
-			if (fchdir(proc_fd))
-				return -1;
-			continue;
-		}
-		/* kept: an earlier step resolved this path, its directory */
-		if (fd != fds->kept[k])
-			fds->fresh[k] = fd;
-		p->args[p->dirfd[k]].kind = NARG_INT;
-		p->args[p->dirfd[k]].v = (uint64_t)fd;
-		p->args[p->path[k]].data = (uint8_t *)last;
-	}
-	return npath_apply_flags(p);
-}
-
-/*
- * helper_run() - steps 1-7 in the helper; returns the syscall's result,
- * or -1 with errno set for a failed setup step
- */
-static long helper_run(int proc_fd, pid_t tgid, const struct notify_step *st,
-		       struct helper_fds *fds)
-{
-	int nsfd[NS_COUNT], rootfd = -1, cwdfd = -1, i;
-	struct npath_base base = { -1, -1, -1, NULL, { -1, -1 } };
-	char buf[NPATH_MAX_PAIRS][NPATH_BUF], full[32];
-	const struct notify_arg *args = st->args;
-	struct npath_plan plan;
-	bool safe = npath_plan(st, &plan);
-	uint32_t nr = st->nr;
-	int nargs = st->nargs;
-	char what[32];
-	long a[6] = { 0 };
-
-	/* 1. everything we need from the agent's view of /proc, first */
-	for (i = 0; i < NS_COUNT; i++) {
-		nsfd[i] = -1;
-		if (!(st->ns & (1u << i)))
-			continue;
-		snprintf(what, sizeof(what), "ns/%s", ns_table[i].proc);
-		nsfd[i] = open_proc(proc_fd, tgid, what, O_RDONLY);
-		if (nsfd[i] < 0)
-			return -1;
-	}
-	if (st->root) {
-		rootfd = open_proc(proc_fd, tgid, "root", O_PATH | O_DIRECTORY);
-		if (rootfd < 0)
-			return -1;
-	}
-	if (st->cwd) {
-		cwdfd = open_proc(proc_fd, tgid, "cwd", O_PATH | O_DIRECTORY);
-		if (cwdfd < 0)
-			return -1;
-	}
-	if (safe && open_caller_dirfds(proc_fd, tgid, &plan, base.caller_dirfd))
-		return -1;
-
-	/* 2. user first (ns_table order): it owns the others */
-	for (i = 0; i < NS_COUNT; i++) {
-		if (nsfd[i] < 0)
-			continue;
-		/* Re-entering our own user namespace is EINVAL: skip it */
-		if (i == NS_USER && same_ns(nsfd[i], ns_table[i].proc))
-			continue;
-		if (setns(nsfd[i], 0))
-			return -1;
-	}
-
-	/* 4. the caller's root and cwd, while we may still chroot */
-	if (rootfd >= 0 && (fchdir(rootfd) || chroot(".")))
-		return -1;
-	if (cwdfd >= 0 ? fchdir(cwdfd) : chdir("/"))
-		return -1;
-
-	/* 3 and 5. the caller's ids, read in the namespace we are now in */
-	if (st->creds == NCREDS_ALL && helper_creds(proc_fd, tgid))
-		return -1;
-	if (st->creds == NCREDS_FS && helper_fs_creds(proc_fd, tgid))
-		return -1;
-
-	/* 6. paths, looked up with the ids the call runs with */
-	if (safe) {
-		if (resolve_paths(proc_fd, st, &plan, &base, fds, buf, full))
-			return -1;
-		nr = plan.nr;
-		nargs = plan.nargs;
-		args = plan.args;
-	}
-
-	/* 7. the call; {:str}/{:buf} point into our copy of the reply */
-	for (i = 0; i < nargs; i++)
-		a[i] = args[i].kind == NARG_INT ? (long)args[i].v :
-						  (long)args[i].data;
-	return syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-}
-
-/*
- * send_result() - step 8: the result and the directories we resolved
- */
-static int send_result(int out, struct call_result *r,
-		       const struct helper_fds *fds)
-{
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int) * NPATH_MAX_PAIRS)];
-	} u;
-	struct iovec iov = { .iov_base = r, .iov_len = sizeof(*r) };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
-	int send_fds[NPATH_MAX_PAIRS], k;
-
-	memset(&u, 0, sizeof(u));
-	r->nfds = 0;
-	for (k = 0; k < NPATH_MAX_PAIRS; k++) {
-		if (fds->fresh[k] < 0)
-			continue;
-		r->pair[r->nfds] = k;
-		send_fds[r->nfds++] = fds->fresh[k];
-	}
-	if (r->nfds) {
-		m.msg_control = u.buf;
-		m.msg_controllen = CMSG_SPACE(sizeof(int) * r->nfds);
-		u.h.cmsg_level = SOL_SOCKET;
-		u.h.cmsg_type = SCM_RIGHTS;
-		u.h.cmsg_len = CMSG_LEN(sizeof(int) * r->nfds);
-		memcpy(CMSG_DATA(&u.h), send_fds, sizeof(int) * r->nfds);
-	}
-	return sendmsg(out, &m, MSG_NOSIGNAL) == (ssize_t)sizeof(*r) ? 0 : -1;
-}
-
-static void helper_main(int out, int proc_fd, pid_t tgid,
-			const struct notify_step *st, struct helper_fds *fds)
-	__attribute__((noreturn));
-static void helper_main(int out, int proc_fd, pid_t tgid,
-			const struct notify_step *st, struct helper_fds *fds)
-{
-	struct call_result r = { 0 };
-
-	/* Never outlive the agent, whatever the call blocks on */
-	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	errno = 0;
-	r.ret = helper_run(proc_fd, tgid, st, fds);
-	r.err = r.ret < 0 ? errno : 0;
-	if (r.ret < 0 && !r.err)
-		r.err = EIO;
-	if (send_result(out, &r, fds))
-		_exit(1);
-	_exit(0);
-}
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
 
 /**
  * notify_keep_release() - close the directories a reply's steps resolved
@@ -556,7 +125,7 @@ static int recv_result(int in, struct call_result *r, int fds[],
 
 	*nfds = 0;
 	do
-		n = recvmsg(in, &m, MSG_CMSG_CLOEXEC);
+		n = recvmsg(in, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	for (c = n > 0 ? CMSG_FIRSTHDR(&m) : NULL; c; c = CMSG_NXTHDR(&m, c)) {
 		size_t len = c->cmsg_len - CMSG_LEN(0);
@@ -575,47 +144,38 @@ static int recv_result(int in, struct call_result *r, int fds[],
 	return 0;
 }
 
-/*
- * wait_result() - the helper's answer within NOTIFY_CALL_TIMEOUT_MS
- *
- * Return: 0, or an errno (ETIMEDOUT, EIO)
+/**
+ * notify_call_init() - no helper running
+ * @c:		the call slot
  */
-static int wait_result(int in, struct call_result *r, int fds[], int *nfds)
+void notify_call_init(struct notify_call *c)
 {
-	struct pollfd p = { .fd = in, .events = POLLIN };
-	int rc;
-
-	*nfds = 0;
-	do
-		rc = poll(&p, 1, NOTIFY_CALL_TIMEOUT_MS);
-	while (rc < 0 && errno == EINTR);
-	if (rc <= 0)
-		return ETIMEDOUT;
-	return recv_result(in, r, fds, nfds) ? EIO : 0;
+	memset(c, 0, sizeof(*c));
+	c->sock = -1;
+	c->pid = -1;
+	c->pidfd = -1;
 }
 
 /**
- * notify_call() - perform a {:call, ...} step for a caller
+ * notify_call_start() - fork the helper of a {:call, ...} step
+ * @c:		an idle call slot (notify_call_init)
  * @proc_fd:	the agent's /proc
  * @tgid:	the caller's thread group
- * @st:		the step
- * @keep:	directories earlier steps of the reply resolved (read, and
- *		added to)
- * @ret:	the call's return value
+ * @st:		the step; it, and what it points to, must stay valid until
+ *		notify_call_finish() or notify_call_cancel()
+ * @keep:	directories earlier steps of the reply resolved (the helper
+ *		inherits them)
  *
- * Return: 0, or -1 with errno: the call's own errno, a setup step's
- * (ESRCH/ENOENT: the caller is gone; EPERM: a setns refused; ELOOP,
- * EXDEV: a path that safe resolution refuses), or ETIMEDOUT when the
- * helper took too long
+ * Return: 0 (the helper runs: poll notify_call_fd()), or -1 with errno
  */
-int notify_call(int proc_fd, pid_t tgid, const struct notify_step *st,
-		struct notify_keep *keep, int64_t *ret)
+int notify_call_start(struct notify_call *c, int proc_fd, pid_t tgid,
+		      const struct notify_step *st,
+		      const struct notify_keep *keep)
 {
-	struct call_result r = { .ret = -1, .err = EIO };
 	struct helper_fds hf;
 	struct npath_plan plan;
 	bool safe = npath_plan(st, &plan);
-	int sv[2], got[NPATH_MAX_PAIRS], ngot = 0, st_w, e, k;
+	int sv[2], e, k;
 	pid_t pid;
 
 	for (k = 0; k < NPATH_MAX_PAIRS; k++) {
@@ -637,16 +197,125 @@ int notify_call(int proc_fd, pid_t tgid, const struct notify_step *st,
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		helper_main(sv[1], proc_fd, tgid, st, &hf);
+		notify_helper_main(sv[1], proc_fd, tgid, st, &hf);
 	}
 	close(sv[1]);
+	c->pid = pid;
+	/*
+	 * Now, before the event loop's SIGCHLD handler can reap it: from
+	 * then on its pid may be reused, its pidfd names it still.
+	 */
+	c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	c->sock = sv[0];
+	c->st = st;
+	clock_gettime(CLOCK_MONOTONIC, &c->deadline);
+	c->deadline.tv_sec += NOTIFY_CALL_TIMEOUT_MS / 1000;
+	c->deadline.tv_nsec += (NOTIFY_CALL_TIMEOUT_MS % 1000) * 1000000L;
+	if (c->deadline.tv_nsec >= 1000000000L) {
+		c->deadline.tv_sec++;
+		c->deadline.tv_nsec -= 1000000000L;
+	}
+	return 0;
+}
 
-	e = wait_result(sv[0], &r, got, &ngot);
-	close(sv[0]);
-	if (e)
-		kill(pid, SIGKILL);
-	while (waitpid(pid, &st_w, 0) < 0 && errno == EINTR)
-		;
+/**
+ * notify_call_fd() - the descriptor to poll for the helper's answer
+ * @c:		the call slot
+ *
+ * Return: the socket, or -1 when no helper runs
+ */
+int notify_call_fd(const struct notify_call *c)
+{
+	return c->sock;
+}
+
+/**
+ * notify_call_ms_left() - milliseconds until the helper's deadline
+ * @c:		the call slot
+ *
+ * Return: -1 when no helper runs (no deadline), else 0 (passed) or more
+ */
+int notify_call_ms_left(const struct notify_call *c)
+{
+	struct timespec now;
+	long ms;
+
+	if (c->sock < 0)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (c->deadline.tv_sec - now.tv_sec) * 1000 +
+	     (c->deadline.tv_nsec - now.tv_nsec) / 1000000;
+	if (ms <= 0)
+		return 0;
+	/* round up: waking a millisecond early would only poll again */
+	return ms < NOTIFY_CALL_TIMEOUT_MS ? (int)ms + 1 :
+					     NOTIFY_CALL_TIMEOUT_MS;
+}
+
+/*
+ * end_helper() - close the socket; kill the helper if it may still run,
+ * then reap it
+ *
+ * Why wait even after a result: the helper is exiting right after its
+ * sendmsg, and the next step must not race a killed call still in the
+ * kernel. The event loop's SIGCHLD handler may have reaped it already
+ * (waitpid(-1)): ECHILD then, at once. Killed and waited for by pidfd
+ * where the kernel has them, so a reaped helper's reused pid is never
+ * signalled.
+ */
+static void end_helper(struct notify_call *c, bool kill_it)
+{
+	siginfo_t si;
+	int st, rc;
+
+	close(c->sock);
+	c->sock = -1;
+	if (kill_it && c->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
+	else if (kill_it)
+		kill(c->pid, SIGKILL);	/* no pidfd (before 5.3) */
+	rc = -1;
+	errno = EINVAL;
+	if (c->pidfd >= 0)
+		while ((rc = waitid(P_PIDFD, c->pidfd, &si, WEXITED)) < 0 &&
+		       errno == EINTR)
+			;
+	if (rc < 0 && errno == EINVAL)	/* no P_PIDFD (before 5.4) */
+		while (waitpid(c->pid, &st, 0) < 0 && errno == EINTR)
+			;
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	c->pidfd = -1;
+	c->pid = -1;
+	c->st = NULL;
+}
+
+/**
+ * notify_call_finish() - the helper's answer, once its socket polled
+ * readable or its deadline passed
+ * @c:		a call slot with a helper running; idle again on return
+ * @readable:	the socket polled readable (else: the deadline passed)
+ * @keep:	the reply's directories (the helper's are added)
+ * @ret:	the call's return value
+ *
+ * Return: 0, or -1 with errno: the call's own errno, a setup step's
+ * (ESRCH/ENOENT: the caller is gone; EPERM: a setns refused; ELOOP,
+ * EXDEV: a path that safe resolution refuses), EIO (the helper died
+ * without answering) or ETIMEDOUT (it took longer than
+ * NOTIFY_CALL_TIMEOUT_MS and was killed)
+ */
+int notify_call_finish(struct notify_call *c, bool readable,
+		       struct notify_keep *keep, int64_t *ret)
+{
+	struct call_result r = { .ret = -1, .err = EIO };
+	const struct notify_step *st = c->st;
+	struct npath_plan plan;
+	bool safe = npath_plan(st, &plan);
+	int got[NPATH_MAX_PAIRS], ngot = 0, e, k;
+
+	e = readable ? (recv_result(c->sock, &r, got, &ngot) ? EIO : 0) :
+		       ETIMEDOUT;
+	end_helper(c, e != 0);
 	for (k = 0; k < ngot; k++) {
 		if (!e && safe && r.pair[k] >= 0 && r.pair[k] < plan.npairs)
 			keep_add(keep, st, &plan, r.pair[k], got[k]);
@@ -663,4 +332,15 @@ int notify_call(int proc_fd, pid_t tgid, const struct notify_step *st,
 	}
 	*ret = r.ret;
 	return 0;
+}
+
+/**
+ * notify_call_cancel() - kill and reap a running helper (the listener is
+ * gone: nobody can be answered)
+ * @c:		the call slot; idle on return
+ */
+void notify_call_cancel(struct notify_call *c)
+{
+	if (c->sock >= 0)
+		end_helper(c, true);
 }

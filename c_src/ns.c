@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "ns.h"
+#include "procfs.h"
 #include "util.h"
 
 #ifndef CLONE_NEWTIME
@@ -69,23 +70,6 @@ uint64_t ns_clone_flags(unsigned mask)
 		if (mask & (1u << i))
 			flags |= ns_table[i].flag;
 	return flags;
-}
-
-/*
- * read_small() - first line of a small /proc file, NUL-terminated
- */
-static int read_small(int dirfd, const char *name, char *buf, size_t cap)
-{
-	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, cap - 1);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return 0;
 }
 
 /*
@@ -152,7 +136,6 @@ int ns_enter(pid_t target, unsigned mask, bool all, bool chdir_root,
 	char path[64], sg_policy[32] = "", uid_map[4096] = "",
 	     gid_map[4096] = "";
 	unsigned retry = 0;
-	struct stat theirs, ours;
 	int rc = -1;
 
 	*joined = 0;
@@ -164,17 +147,20 @@ int ns_enter(pid_t target, unsigned mask, bool all, bool chdir_root,
 	if (first < 0)
 		first = NS_USER;
 
-	snprintf(path, sizeof(path), "/proc/%d", (int)target);
-	procdir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	procdir = procfs_open(PROCFS_CWD, target, NULL,
+			      O_RDONLY | O_DIRECTORY);
 	if (procdir < 0)
 		return linx_fail(err, errno, STAGE_OPEN_NS_USER + first,
-				 "open %s", path);
+				 "open /proc/%d", (int)target);
 
 	/* Before any setns: our view of /proc changes with the mount ns */
 	if (mask & (1u << NS_USER)) {
-		read_small(procdir, "setgroups", sg_policy, sizeof(sg_policy));
-		read_small(procdir, "uid_map", uid_map, sizeof(uid_map));
-		read_small(procdir, "gid_map", gid_map, sizeof(gid_map));
+		procfs_read_small(procdir, "setgroups", sg_policy,
+				  sizeof(sg_policy));
+		procfs_read_small(procdir, "uid_map", uid_map,
+				  sizeof(uid_map));
+		procfs_read_small(procdir, "gid_map", gid_map,
+				  sizeof(gid_map));
 	}
 
 	for (i = 0; i < NS_COUNT; i++) {
@@ -196,11 +182,7 @@ int ns_enter(pid_t target, unsigned mask, bool all, bool chdir_root,
 				  "open /proc/%d/%s", (int)target, path);
 			goto out;
 		}
-		snprintf(path, sizeof(path), "/proc/self/ns/%s",
-			 ns_table[i].children);
-		if (!fstat(fds[i], &theirs) && !stat(path, &ours) &&
-		    theirs.st_ino == ours.st_ino &&
-		    theirs.st_dev == ours.st_dev) {
+		if (procfs_same_ns(fds[i], ns_table[i].children)) {
 			close(fds[i]);
 			fds[i] = -1;
 		}

@@ -19,7 +19,8 @@
  *    with {:stdin_ack, n} as it leaves the queue (the BEAM keeps at most
  *    a window of input in flight, so the queue stays bounded);
  *  - the seccomp notification listener, from the moment the child hands
- *    it over, in every state (notify.c).
+ *    it over, in every state (notify.c), and the socket of a {:call}
+ *    step's helper while one runs, with its deadline (notify_reply.c).
  * When the workload is reaped: kill and reap what it left behind, read
  * every pipe and the PTY to EOF/EIO, then the terminal frame, flush, exit.
  */
@@ -258,7 +259,7 @@ static void beam_gone(struct session *s)
 	 * ENOSYS, so no caller waits while the tree is killed (nor, with
 	 * :detach, forever).
 	 */
-	notify_detach(s);
+	notify_detach(&s->notify);
 	if (s->req->on_exit == ON_EXIT_KILL)
 		agent_kill_tree(s);
 	terminate(s, EXIT_BEAM);
@@ -524,13 +525,13 @@ static void handle_command(struct session *s, const struct linx_cmd *c)
 		relay_command(s, c);
 		return;
 	case CMD_NOTIFY_REPLY:
-		notify_reply(s, c);
+		notify_reply(&s->notify, c);
 		return;
 	case CMD_NOTIFY_READ:
-		notify_read_cmd(s, c);
+		notify_read_cmd(&s->notify, c);
 		return;
 	case CMD_NOTIFY_FD_PATH:
-		notify_fd_path_cmd(s, c);
+		notify_fd_path_cmd(&s->notify, c);
 		return;
 	case CMD_SIGNAL:
 		/*
@@ -660,7 +661,7 @@ static void read_commands(struct session *s)
 			ev_fail(&s->out, &err);
 			/* A caller must never wait for a reply we refused */
 			if (c.kind == CMD_NOTIFY_REPLY && c.has_id)
-				notify_reply_malformed(s, c.id);
+				notify_reply_malformed(&s->notify, c.id);
 		} else if (!in_order(s) && !is_notify_cmd(c.kind)) {
 			s->deferred[s->ndeferred++] = c;	/* owns it now */
 			memset(&c, 0, sizeof(c));
@@ -725,8 +726,9 @@ static void emit_terminal(struct session *s)
  */
 void supervise_run(struct session *s)
 {
-	struct pollfd p[9];
+	struct pollfd p[10];
 	int n, i_in, i_out, i_chan, i_sig, i_o1, i_o2, i_pty, i_stdin, i_lis;
+	int i_call, call_fd;
 	bool beam_room, room;
 
 	s->out_credit = s->req->stdio_window;
@@ -785,15 +787,19 @@ void supervise_run(struct session *s)
 		 */
 		i_lis = add_fd(p, &n, s->notify.listener,
 			       s->notify.listener >= 0 ? POLLIN : 0);
+		/* A {:call} step's helper: its answer resumes the reply */
+		call_fd = notify_call_pollfd(&s->notify);
+		i_call = add_fd(p, &n, call_fd, call_fd >= 0 ? POLLIN : 0);
 
-		n = poll(p, n, s->state == ST_DRAINING ? drain_poll_ms(s) : -1);
+		n = poll(p, n, notify_poll_timeout(&s->notify,
+			 s->state == ST_DRAINING ? drain_poll_ms(s) : -1));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			agent_fail(s, errno, STAGE_NONE, EXIT_INFRA);
 		}
 		if (n == 0 && s->state == ST_DRAINING && s->drain_armed &&
-		    room) {
+		    room && call_fd < 0) {
 			drain_stop(s);
 			continue;
 		}
@@ -818,7 +824,8 @@ void supervise_run(struct session *s)
 		if (p[i_stdin].revents && s->fd_stdin >= 0)
 			write_input(&s->fd_stdin, &s->stdin_q);
 		if (p[i_lis].revents && s->notify.listener >= 0)
-			notify_on_listener(s, p[i_lis].revents);
+			notify_on_listener(&s->notify, p[i_lis].revents);
+		notify_on_call(&s->notify, p[i_call].revents);
 		if (p[i_in].revents) {
 			if (reading_commands(s))
 				read_commands(s);

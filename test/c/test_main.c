@@ -1,5 +1,6 @@
 /*
- * test_main.c - runs every test table (request, chan, framing, notify).
+ * test_main.c - runs every test table (request, chan, framing, notify,
+ * notify_agent).
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -11,12 +12,13 @@
 int test_failed;
 
 extern const struct test_case request_tests[], chan_tests[],
-	framing_tests[], notify_tests[];
+	framing_tests[], notify_tests[], notify_agent_tests[];
 
 int main(void)
 {
 	const struct test_case *tables[] = { request_tests, chan_tests,
-					     framing_tests, notify_tests };
+					     framing_tests, notify_tests,
+					     notify_agent_tests };
 	int passed = 0, failed = 0;
 	size_t t;
 

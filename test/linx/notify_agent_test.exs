@@ -10,7 +10,17 @@ defmodule Linx.NotifyAgentTest do
   @agent Path.expand("../../priv/linx_process", __DIR__)
   @moduletag :notify_agent
 
-  @nr %{execve: 59, openat: 257, getpid: 39, uname: 63, capget: 125, close: 3, rt_sigaction: 13}
+  @nr %{
+    execve: 59,
+    openat: 257,
+    getpid: 39,
+    uname: 63,
+    capget: 125,
+    close: 3,
+    rt_sigaction: 13,
+    nanosleep: 35,
+    getppid: 110
+  }
 
   defp filter(names), do: Notify.filter(Notify.new!(trap: names))
 
@@ -252,6 +262,90 @@ defmodule Linx.NotifyAgentTest do
         end)
 
       assert out(evs, :stdout) == "swapped\n"
+    end
+  end
+
+  describe "a slow {:call} step" do
+    # A {:call} helper sleeping 2 s (nanosleep) while another thread of the
+    # workload prints every 100 ms: the agent polls the helper instead of
+    # waiting for it, so the ticks keep arriving meanwhile; then the
+    # reply's last step answers with the call's value.
+    test "does not stall output: ticks arrive while the helper sleeps, then the call is answered" do
+      prog =
+        compile!("slow_call", ~S"""
+        #include <pthread.h>
+        #include <stdio.h>
+        #include <unistd.h>
+        #include <sys/syscall.h>
+        static void *ticker(void *arg)
+        {
+                (void)arg;
+                for (int i = 0; i < 35; i++) {
+                        printf("tick\n");
+                        fflush(stdout);
+                        usleep(100000);
+                }
+                return NULL;
+        }
+        int main(void)
+        {
+                pthread_t t;
+                pthread_create(&t, NULL, ticker, NULL);
+                usleep(200000);
+                long r = syscall(SYS_getppid);
+                printf("call=%ld\n", r);
+                fflush(stdout);
+                pthread_join(t, NULL);
+                return 0;
+        }
+        """)
+
+      req = spawn_req([prog], %{commands: [{:seccomp_notify_install, filter([:getppid])}]})
+      two_s = <<2::little-64, 0::little-64>>
+      me = self()
+
+      {evs, 0} =
+        run(req, fn
+          {:notify, id, _, _, nr, _, _, _, _} when nr == @nr.getppid ->
+            send(me, {:replied, System.monotonic_time(:millisecond)})
+            [{:notify_reply, id, [{:call, @nr.nanosleep, [{:buf, two_s}, 0], %{}}, :return_last]}]
+
+          {:stdout, b} ->
+            now = System.monotonic_time(:millisecond)
+            for _ <- Regex.scan(~r/tick/, b), do: send(me, {:tick, now})
+            if b =~ "call=", do: send(me, {:answered, now})
+            []
+
+          _ ->
+            []
+        end)
+
+      assert_received {:replied, t0}
+      assert_received {:answered, t1}
+      ticks = collect_ticks([])
+
+      # the helper really slept: the caller waited for it
+      assert t1 - t0 >= 1900
+      # while it slept, output kept arriving (the old agent, blocked in the
+      # helper's wait, delivered all of them at once after 2 s)
+      during = Enum.count(ticks, &(&1 > t0 + 300 and &1 < t0 + 1700))
+
+      assert during >= 5,
+             "#{during} ticks during the call; at (ms after the reply): " <>
+               inspect(Enum.map(ticks, &(&1 - t0)))
+
+      # answered with the call's value (nanosleep: 0), nothing failed
+      assert out(evs, :stdout) =~ "call=0\n"
+      refute Enum.any?(evs, &match?({:notify_failed, _, _, _}, &1))
+      assert List.last(evs) == {:status, :exited, 0}
+    end
+  end
+
+  defp collect_ticks(acc) do
+    receive do
+      {:tick, t} -> collect_ticks([t | acc])
+    after
+      0 -> Enum.reverse(acc)
     end
   end
 
