@@ -21,6 +21,7 @@
 
 #include "notify_path.h"
 #include "ns.h"
+#include "command.h"
 #include "request.h"
 #include "test.h"
 

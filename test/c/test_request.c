@@ -10,6 +10,8 @@
 #include <ei.h>
 
 #include "ns.h"
+#include "command.h"
+#include "echo.h"
 #include "request.h"
 #include "test.h"
 
