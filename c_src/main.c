@@ -25,6 +25,7 @@
 
 #include <ei.h>
 
+#include "agent.h"
 #include "echo.h"
 #include "events.h"
 #include "request.h"
