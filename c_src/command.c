@@ -146,48 +146,77 @@ static int enc_ack(ei_x_buff *x, const struct linx_cmd *c, const char *name,
 
 /* ---------------------------------------------------------------- table */
 
-#define W CMD_WINDOW
-#define C CMD_CHECKPOINT
-#define R CMD_RUNNING
-#define N CMD_NOTIFY
-
+/*
+ * The table: one row per command. Unset fields are 0/NULL: no channel
+ * record (the agent's own command), no payload, nothing to decode after
+ * the tag, no apply function in the child.
+ */
 static const struct cmd_row cmd_table[] = {
-	/* name, arity, kind, phase, chan record, payload, decode, encode */
-	{ "proceed", 0, CMD_PROCEED, W, CHAN_PROCEED, false, NULL, enc_atom },
-	{ "abort", 0, CMD_ABORT, W, CHAN_ABORT, false, NULL, enc_atom },
-	{ "caps_query", 0, CMD_CAPS_QUERY, C, CHAN_CAPS_QUERY, false,
-	  NULL, enc_atom },
-	{ "close_stdin", 0, CMD_CLOSE_STDIN, R, 0, false, NULL, enc_atom },
-	{ "set_ids", 2, CMD_SET_IDS, C, CHAN_SET_IDS, false,
-	  dec_ids, enc_masks },
-	{ "cap_drop_bounding", 1, CMD_CAP_DROP_BOUNDING, C,
-	  CHAN_CAP_DROP_BOUNDING, false, dec_masks, enc_masks },
-	{ "cap_set_thread", 3, CMD_CAP_SET_THREAD, C, CHAN_CAP_SET_THREAD,
-	  false, dec_masks, enc_masks },
-	{ "cap_set_ambient", 1, CMD_CAP_SET_AMBIENT, C, CHAN_CAP_SET_AMBIENT,
-	  false, dec_masks, enc_masks },
-	{ "seccomp_install", 1, CMD_SECCOMP_INSTALL, C, CHAN_SECCOMP_INSTALL,
-	  true, dec_binary, enc_binary },
-	{ "pty_winsize", 1, CMD_PTY_WINSIZE, C, 0, false,
-	  dec_winsize, enc_winsize },
-	{ "signal", 1, CMD_SIGNAL, R, 0, false, dec_signal, enc_signal },
-	{ "pty_in", 1, CMD_PTY_IN, R, 0, false, dec_binary, enc_binary },
-	{ "stdin", 1, CMD_STDIN, R, 0, false, dec_binary, enc_binary },
-	{ "seccomp_notify_install", 1, CMD_SECCOMP_NOTIFY_INSTALL, C,
-	  CHAN_SECCOMP_NOTIFY_INSTALL, true, dec_binary, enc_binary },
-	{ "notify_reply", 2, CMD_NOTIFY_REPLY, N, 0, false,
-	  nw_reply_decode, nw_reply_encode },
-	{ "notify_read", 5, CMD_NOTIFY_READ, N, 0, false,
-	  nw_read_decode, nw_read_encode },
-	{ "notify_fd_path", 4, CMD_NOTIFY_FD_PATH, N, 0, false,
-	  nw_fd_path_decode, nw_fd_path_encode },
-	{ "output_ack", 1, CMD_OUTPUT_ACK, R, 0, false, dec_ack, enc_ack },
+	{ .name = "proceed", .arity = 0, .kind = CMD_PROCEED,
+	  .phase = CMD_WINDOW, .chan = CHAN_PROCEED,
+	  .encode = enc_atom },
+	{ .name = "abort", .arity = 0, .kind = CMD_ABORT,
+	  .phase = CMD_WINDOW, .chan = CHAN_ABORT,
+	  .encode = enc_atom },
+	{ .name = "caps_query", .arity = 0, .kind = CMD_CAPS_QUERY,
+	  .phase = CMD_CHECKPOINT, .chan = CHAN_CAPS_QUERY,
+	  .encode = enc_atom,
+	  .apply = cp_caps_query },
+	{ .name = "close_stdin", .arity = 0, .kind = CMD_CLOSE_STDIN,
+	  .phase = CMD_RUNNING,
+	  .encode = enc_atom },
+	{ .name = "set_ids", .arity = 2, .kind = CMD_SET_IDS,
+	  .phase = CMD_CHECKPOINT, .chan = CHAN_SET_IDS,
+	  .decode = dec_ids, .encode = enc_masks,
+	  .apply = cp_set_ids },
+	{ .name = "cap_drop_bounding", .arity = 1,
+	  .kind = CMD_CAP_DROP_BOUNDING,
+	  .phase = CMD_CHECKPOINT, .chan = CHAN_CAP_DROP_BOUNDING,
+	  .decode = dec_masks, .encode = enc_masks,
+	  .apply = cp_cap_drop_bounding },
+	{ .name = "cap_set_thread", .arity = 3, .kind = CMD_CAP_SET_THREAD,
+	  .phase = CMD_CHECKPOINT, .chan = CHAN_CAP_SET_THREAD,
+	  .decode = dec_masks, .encode = enc_masks,
+	  .apply = cp_cap_set_thread },
+	{ .name = "cap_set_ambient", .arity = 1, .kind = CMD_CAP_SET_AMBIENT,
+	  .phase = CMD_CHECKPOINT, .chan = CHAN_CAP_SET_AMBIENT,
+	  .decode = dec_masks, .encode = enc_masks,
+	  .apply = cp_cap_set_ambient },
+	{ .name = "seccomp_install", .arity = 1, .kind = CMD_SECCOMP_INSTALL,
+	  .phase = CMD_CHECKPOINT, .chan = CHAN_SECCOMP_INSTALL, .payload = true,
+	  .decode = dec_binary, .encode = enc_binary,
+	  .apply = cp_seccomp_install },
+	{ .name = "pty_winsize", .arity = 1, .kind = CMD_PTY_WINSIZE,
+	  .phase = CMD_CHECKPOINT,
+	  .decode = dec_winsize, .encode = enc_winsize },
+	{ .name = "signal", .arity = 1, .kind = CMD_SIGNAL,
+	  .phase = CMD_RUNNING,
+	  .decode = dec_signal, .encode = enc_signal },
+	{ .name = "pty_in", .arity = 1, .kind = CMD_PTY_IN,
+	  .phase = CMD_RUNNING,
+	  .decode = dec_binary, .encode = enc_binary },
+	{ .name = "stdin", .arity = 1, .kind = CMD_STDIN,
+	  .phase = CMD_RUNNING,
+	  .decode = dec_binary, .encode = enc_binary },
+	{ .name = "seccomp_notify_install", .arity = 1,
+	  .kind = CMD_SECCOMP_NOTIFY_INSTALL,
+	  .phase = CMD_CHECKPOINT, .chan = CHAN_SECCOMP_NOTIFY_INSTALL,
+	  .payload = true,
+	  .decode = dec_binary, .encode = enc_binary,
+	  .apply = cp_seccomp_notify_install },
+	{ .name = "notify_reply", .arity = 2, .kind = CMD_NOTIFY_REPLY,
+	  .phase = CMD_NOTIFY,
+	  .decode = nw_reply_decode, .encode = nw_reply_encode },
+	{ .name = "notify_read", .arity = 5, .kind = CMD_NOTIFY_READ,
+	  .phase = CMD_NOTIFY,
+	  .decode = nw_read_decode, .encode = nw_read_encode },
+	{ .name = "notify_fd_path", .arity = 4, .kind = CMD_NOTIFY_FD_PATH,
+	  .phase = CMD_NOTIFY,
+	  .decode = nw_fd_path_decode, .encode = nw_fd_path_encode },
+	{ .name = "output_ack", .arity = 1, .kind = CMD_OUTPUT_ACK,
+	  .phase = CMD_RUNNING,
+	  .decode = dec_ack, .encode = enc_ack },
 };
-
-#undef W
-#undef C
-#undef R
-#undef N
 
 /**
  * cmd_row_of() - the table row of a command kind
@@ -201,6 +230,23 @@ const struct cmd_row *cmd_row_of(enum linx_cmd_kind kind)
 
 	for (i = 0; i < ARRAY_SIZE(cmd_table); i++)
 		if (cmd_table[i].kind == kind)
+			return &cmd_table[i];
+	return NULL;
+}
+
+/**
+ * cmd_row_by_chan() - the row of the command a channel record carries
+ * @type:	enum chan_type
+ *
+ * Return: the row, or NULL (PROCEED, ABORT and the replies have none
+ * with an apply function)
+ */
+const struct cmd_row *cmd_row_by_chan(uint32_t type)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cmd_table); i++)
+		if (cmd_table[i].chan == type && cmd_table[i].apply)
 			return &cmd_table[i];
 	return NULL;
 }

@@ -9,7 +9,7 @@
  *
  * Adding a checkpoint command (docs/design.md, "Adding a checkpoint
  * command"): its kind below, one row in cmd_table (with a chan_type from
- * chan.h), and the child's apply function in child.c.
+ * chan.h), and the child's apply function in checkpoint.c.
  */
 #ifndef LINX_COMMAND_H
 #define LINX_COMMAND_H
@@ -20,6 +20,7 @@
 
 #include <ei.h>
 
+#include "checkpoint.h"
 #include "error.h"
 #include "notify_wire.h"
 #include "term.h"
@@ -124,6 +125,8 @@ enum cmd_phase { CMD_WINDOW, CMD_CHECKPOINT, CMD_RUNNING, CMD_NOTIFY };
  * @payload:	the record carries linx_cmd.data (a sock_filter array)
  * @decode:	the elements after the tag into the command (NULL: none)
  * @encode:	the whole command term, tag included
+ * @apply:	rows with a @chan record: the child's apply function
+ *		(checkpoint.c), run by child_checkpoint() on that record
  */
 struct cmd_row {
 	const char *name;
@@ -136,9 +139,11 @@ struct cmd_row {
 		      const char *path);
 	int (*encode)(ei_x_buff *x, const struct linx_cmd *c,
 		      const char *name, int arity);
+	cp_apply_fn *apply;
 };
 
 const struct cmd_row *cmd_row_of(enum linx_cmd_kind kind);
+const struct cmd_row *cmd_row_by_chan(uint32_t type);
 int cmd_decode_term(struct tdec *d, struct linx_cmd *c, const char *path);
 int cmd_decode(const void *buf, size_t len, struct linx_cmd *cmd,
 	       struct linx_err *err);
