@@ -104,6 +104,7 @@
 #include "caps.h"
 #include "chan.h"
 #include "child.h"
+#include "command.h"
 #include "unix_sock.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -125,7 +126,8 @@ static void child_report(const struct child_plan *p, int err, int stage,
 }
 
 /*
- * child_checkpoint() - stage 5: apply records until PROCEED
+ * child_checkpoint() - stage 5: apply records until PROCEED, each with
+ * the apply function of its command's row (command.c, checkpoint.c)
  */
 static void child_checkpoint(const struct child_plan *p)
 {
@@ -133,11 +135,14 @@ static void child_checkpoint(const struct child_plan *p)
 		struct chan_rec align;
 		uint8_t buf[CHAN_MAX_RECORD];
 	} in;
+	const struct cp_ctx ctx = { .chan = p->chan,
+				    .pdeathsig = p->pdeathsig };
+	const struct cmd_row *row;
 	struct chan_rec rec, reply;
 	const uint8_t *payload;
 	struct linx_err err;
-	int rc, listener;
 	ssize_t n;
+	int rc;
 
 	for (;;) {
 		n = chan_recv(p->chan, in.buf, sizeof(in.buf), 0, NULL);
@@ -145,57 +150,19 @@ static void child_checkpoint(const struct child_plan *p)
 			_exit(1);	/* the agent is gone */
 		if (chan_decode(in.buf, n, &rec, &payload))
 			_exit(1);	/* cannot happen: the agent encodes */
+		if (rec.type == CHAN_PROCEED)
+			return;
+		if (rec.type == CHAN_ABORT)
+			_exit(0);
+		row = cmd_row_by_chan(rec.type);
+		if (!row)
+			_exit(1);
 
 		memset(&reply, 0, sizeof(reply));
 		reply.type = CHAN_OK;
-		switch (rec.type) {
-		case CHAN_PROCEED:
-			return;
-		case CHAN_ABORT:
-			_exit(0);
-		case CHAN_SET_IDS:
-			rc = caps_set_ids(rec.mask[0], rec.mask[1], &err);
-			/* a credential change clears PDEATHSIG: set it again */
-			if (!rc && p->pdeathsig)
-				prctl(PR_SET_PDEATHSIG, SIGKILL);
-			break;
-		case CHAN_CAP_DROP_BOUNDING:
-			rc = caps_drop_bounding(rec.mask[0], &err);
-			break;
-		case CHAN_CAP_SET_THREAD:
-			rc = caps_set_thread(rec.mask[0], rec.mask[1],
-					     rec.mask[2], &err);
-			break;
-		case CHAN_CAP_SET_AMBIENT:
-			rc = caps_set_ambient(rec.mask[0], &err);
-			break;
-		case CHAN_SECCOMP_INSTALL:
-			rc = seccomp_install(payload, rec.len, &err);
-			break;
-		case CHAN_CAPS_QUERY:
-			rc = caps_query(reply.mask, &err);
-			reply.type = CHAN_CAPS;
-			break;
-		case CHAN_SECCOMP_NOTIFY_INSTALL:
-			rc = seccomp_notify_install(payload, rec.len, &listener,
-						    &err);
-			if (rc)
-				break;
-			/*
-			 * The listener goes to the agent with the OK, before
-			 * anything else we do can be trapped: from here on
-			 * every call the filter names waits for the agent,
-			 * which must already hold the listener to answer it.
-			 * Then our copy goes: a workload must never be able
-			 * to answer its own notifications.
-			 */
-			if (chan_send_fd(p->chan, &reply, listener))
-				_exit(1);
-			close(listener);
-			continue;
-		default:
-			_exit(1);
-		}
+		rc = row->apply(&ctx, &rec, payload, &reply, &err);
+		if (rc > 0)
+			continue;	/* answered with a descriptor */
 		if (rc) {
 			reply.type = CHAN_ERR;
 			reply.err = err.err;

@@ -25,6 +25,8 @@
 
 #include <ei.h>
 
+#include "agent.h"
+#include "echo.h"
 #include "events.h"
 #include "request.h"
 #include "session.h"

@@ -157,18 +157,17 @@ int notify_attach(struct session *s, int listener, struct linx_err *err)
 }
 
 /**
- * notify_detach() - close the listener: the kernel fails pending and
- * future notified calls with ENOSYS; a running {:call} helper is killed
- * and the replies waiting for it dropped (nobody can be answered)
+ * notify_close_listener() - close the listener: the kernel fails pending
+ * and future notified calls with ENOSYS. What waits on a {:call} helper is
+ * notify_reply.c's to drop (notify_detach), one layer up.
  * @n:		state
  */
-void notify_detach(struct notify_state *n)
+void notify_close_listener(struct notify_state *n)
 {
 	if (n->listener >= 0)
 		close(n->listener);
 	n->listener = -1;
 	n->npending = 0;
-	notify_replies_drop(n);
 }
 
 /* ------------------------------------------------------------- helpers */
@@ -437,7 +436,8 @@ static int recv_one(struct notify_state *n)
  * @revents:	poll events
  *
  * POLLHUP without POLLIN: no task uses the filter any more, nothing can
- * come: close it (else poll reports it forever).
+ * come: close it (else poll reports it forever; the caller then drops
+ * the replies still waiting, notify_detach()).
  */
 void notify_on_listener(struct notify_state *n, short revents)
 {
@@ -446,12 +446,12 @@ void notify_on_listener(struct notify_state *n, short revents)
 
 	if (!(revents & POLLIN)) {
 		if (revents & (POLLHUP | POLLERR | POLLNVAL))
-			notify_detach(n);
+			notify_close_listener(n);
 		return;
 	}
 	for (i = 0; i < RECV_BATCH && n->listener >= 0; i++) {
 		if (recv_one(n)) {
-			notify_detach(n);
+			notify_close_listener(n);
 			return;
 		}
 		p.revents = 0;

@@ -129,6 +129,7 @@ int notify_attach(struct session *s, int listener, struct linx_err *err);
 int notify_listen(struct notify_state *n, const struct notify_env *env,
 		  int listener, struct linx_err *err);
 void notify_on_listener(struct notify_state *n, short revents);
+void notify_close_listener(struct notify_state *n);
 void notify_detach(struct notify_state *n);
 void notify_reply(struct notify_state *n, const struct linx_cmd *c);
 void notify_reply_malformed(struct notify_state *n, uint64_t id);

@@ -452,3 +452,15 @@ void notify_replies_drop(struct notify_state *n)
 	n->queue = NULL;
 	n->nqueued = n->qcap = 0;
 }
+
+/**
+ * notify_detach() - close the listener (the kernel fails pending and
+ * future notified calls with ENOSYS); a running {:call} helper is killed
+ * and the replies waiting for it dropped (nobody can be answered)
+ * @n:		state
+ */
+void notify_detach(struct notify_state *n)
+{
+	notify_close_listener(n);
+	notify_replies_drop(n);
+}

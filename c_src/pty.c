@@ -9,6 +9,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "agent.h"
+#include "events.h"
 #include "pty.h"
 #include "util.h"
 
@@ -71,4 +73,20 @@ int pty_open(int *master, int *slave, const struct linx_winsize *ws,
 	*master = steal_fd(&m);
 	*slave = steal_fd(&s);
 	return 0;
+}
+
+/**
+ * agent_pty_winsize() - TIOCSWINSZ on the master, in any state; not
+ * fatal (the agent's own operation, not the workload's)
+ * @s:		session
+ * @ws:		the size
+ */
+void agent_pty_winsize(struct session *s, const struct linx_winsize *ws)
+{
+	struct linx_err err;
+
+	if (s->pty_master < 0)
+		agent_bad_state(s);
+	else if (pty_set_winsize(s->pty_master, ws, &err))
+		ev_fail(&s->out, &err);
 }

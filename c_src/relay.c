@@ -21,12 +21,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "caps.h"
 #include "chan.h"
 #include "events.h"
 #include "pty.h"
 #include "relay.h"
-#include "supervise.h"
 
 /*
  * relay_child_lost() - the child died (or closed the channel) before
@@ -58,62 +58,38 @@ static void relay_proceed(struct session *s)
 
 /*
  * relay_apply() - apply one checkpoint command (state ST_CHECKPOINT).
- * Capability, seccomp and caps_query commands go to the child and move to
- * ST_AWAIT_REPLY; pty_winsize is the agent's own (the master is here).
+ * A command whose table row names a channel record goes to the child as
+ * that record (its masks, its filter) and moves to ST_AWAIT_REPLY;
+ * pty_winsize is the agent's own (the master is here).
  */
 static void relay_apply(struct session *s, const struct linx_cmd *c)
 {
+	const struct cmd_row *row = cmd_row_of(c->kind);
 	struct chan_rec rec;
 	int e;
 
-	memset(&rec, 0, sizeof(rec));
-	switch (c->kind) {
-	case CMD_SET_IDS:
-		rec.type = CHAN_SET_IDS;
-		rec.mask[0] = c->mask[0];
-		rec.mask[1] = c->mask[1];
-		break;
-	case CMD_CAP_DROP_BOUNDING:
-		rec.type = CHAN_CAP_DROP_BOUNDING;
-		rec.mask[0] = c->mask[0];
-		break;
-	case CMD_CAP_SET_THREAD:
-		rec.type = CHAN_CAP_SET_THREAD;
-		memcpy(rec.mask, c->mask, sizeof(c->mask));
-		break;
-	case CMD_CAP_SET_AMBIENT:
-		rec.type = CHAN_CAP_SET_AMBIENT;
-		rec.mask[0] = c->mask[0];
-		break;
-	case CMD_SECCOMP_INSTALL:
-	case CMD_SECCOMP_NOTIFY_INSTALL:
-		e = seccomp_check_len(c->len);
-		if (e)	/* what the child would answer; it never fits a record */
-			agent_fail(s, e, STAGE_SECCOMP_INSTALL, EXIT_WORKLOAD);
-		rec.type = c->kind == CMD_SECCOMP_INSTALL ?
-				   CHAN_SECCOMP_INSTALL :
-				   CHAN_SECCOMP_NOTIFY_INSTALL;
-		/* its OK brings the listener (relay_on_record) */
-		s->notify.installing = c->kind == CMD_SECCOMP_NOTIFY_INSTALL;
-		break;
-	case CMD_CAPS_QUERY:
-		rec.type = CHAN_CAPS_QUERY;
-		break;
-	case CMD_PTY_WINSIZE:
+	if (c->kind == CMD_PTY_WINSIZE) {
 		/* The agent's own operation: a failure is not the workload's */
 		agent_pty_winsize(s, &c->ws);
 		return;
-	default:
+	}
+	if (!row || row->phase != CMD_CHECKPOINT || !row->chan) {
 		agent_bad_state(s);
 		return;
 	}
+	if (row->payload) {
+		e = seccomp_check_len(c->len);
+		if (e)	/* what the child would answer; it never fits a record */
+			agent_fail(s, e, STAGE_SECCOMP_INSTALL, EXIT_WORKLOAD);
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.type = row->chan;
+	memcpy(rec.mask, c->mask, sizeof(c->mask));
+	/* its OK brings the listener (relay_on_record) */
+	s->notify.installing = c->kind == CMD_SECCOMP_NOTIFY_INSTALL;
 	s->state = ST_AWAIT_REPLY;
-	relay_send(s, &rec, rec.type == CHAN_SECCOMP_INSTALL ||
-				    rec.type == CHAN_SECCOMP_NOTIFY_INSTALL ?
-				    c->data : NULL,
-		   rec.type == CHAN_SECCOMP_INSTALL ||
-				   rec.type == CHAN_SECCOMP_NOTIFY_INSTALL ?
-			   c->len : 0);
+	relay_send(s, &rec, row->payload ? c->data : NULL,
+		   row->payload ? c->len : 0);
 }
 
 /*

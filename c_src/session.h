@@ -1,6 +1,7 @@
 /*
  * session.h - the agent's state for its one workload, shared by spawn.c
- * (creation), relay.c (checkpoint window) and supervise.c (event loop).
+ * (creation), relay.c (checkpoint window), supervise.c (event loop) and
+ * agent.c (exits).
  */
 #ifndef LINX_SESSION_H
 #define LINX_SESSION_H

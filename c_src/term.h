@@ -1,7 +1,13 @@
 /*
  * term.h - ETF decode helpers over erl_interface (ei), with bounds checks
  * and a path for error messages ("opts.argv[2]: expected a binary, got an
- * integer").
+ * integer"), and the compound terms shared by the request, the commands,
+ * the notify replies and the echo (the bottom layer of the decoders).
+ *
+ *   term.c         the cursor: one ETF term at a time (td_*)
+ *   term_decode.c  compound decoders: namespace lists, winsize, string
+ *                  lists, paths, kept ETF bytes; error paths (path_fmt)
+ *   term_encode.c  their encoders
  *
  * ei's decoders trust the buffer. Every helper here first checks that the
  * announced size of the next term fits in what is left, and the buffers
@@ -64,5 +70,35 @@ int td_list_end(struct tdec *d, const char *path);
 int td_map(struct tdec *d, int *arity, const char *path);
 int td_is_atom(struct tdec *d);
 int td_skip(struct tdec *d, const char *path);
+
+/* ---- term_decode.c / term_encode.c: compound terms */
+
+/* Longest path of a term in an error message ("opts.stdio[1].stdout") */
+#define PATH_MAX_LEN 256
+
+/**
+ * struct linx_winsize - a terminal size, {rows, cols, xpix, ypix}
+ */
+struct linx_winsize {
+	uint16_t rows, cols, xpix, ypix;
+};
+
+void path_fmt(char *p, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+char *padded_copy(const void *buf, size_t len);
+int decode_ns_list(struct tdec *d, unsigned *mask, const char *path);
+int decode_winsize(struct tdec *d, struct linx_winsize *ws,
+		   const char *path);
+int decode_etf(struct tdec *d, uint8_t **out, size_t *len,
+	       const char *path);
+void free_strv(char **v);
+int decode_string_list(struct tdec *d, char ***out, size_t *count,
+		       const char *path);
+int decode_path(struct tdec *d, char **out, const char *path);
+
+int encode_strv(ei_x_buff *x, char **v, size_t n);
+int encode_winsize(ei_x_buff *x, const struct linx_winsize *ws);
+int encode_ns_list(ei_x_buff *x, unsigned mask);
+int encode_binary_or_nil(ei_x_buff *x, const char *s);
 
 #endif /* LINX_TERM_H */

@@ -68,8 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(payload == NULL && rec.len == 0);
 		FUZZ_ASSERT((rec.type >= CHAN_READY && rec.type <= CHAN_CAPS) ||
 			    (rec.type >= CHAN_PROCEED &&
-			     rec.type <= CHAN_CAPS_QUERY) ||
-			    rec.type == CHAN_SET_IDS);
+			     rec.type < CHAN_TYPE_END));
 	}
 	if (rec.type == CHAN_ERR)
 		FUZZ_ASSERT(rec.stage > STAGE_NONE && rec.stage < STAGE_COUNT &&

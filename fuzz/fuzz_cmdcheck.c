@@ -5,6 +5,7 @@
 #include <ei.h>
 
 #include "fuzz_common.h"
+#include "command.h"
 #include "request.h"
 
 void fuzz_check_cmd_roundtrip(const struct linx_cmd *c);

@@ -17,6 +17,8 @@
 
 #include "fuzz_common.h"
 #include "ns.h"
+#include "command.h"
+#include "echo.h"
 #include "request.h"
 #include "term.h"
 

@@ -30,7 +30,7 @@ ANALYZE_INCLUDES := -Ic_src -Ic_src/seccomp_compile $(EI_CFLAGS)
 
 .PHONY: analyze analyze-cppcheck analyze-clang-tidy
 
-analyze: analyze-cppcheck analyze-clang-tidy
+analyze: analyze-cppcheck analyze-clang-tidy check-layers
 
 # --library=posix lets cppcheck track descriptors (open/close) and POSIX
 # calls; without it, fd leaks go unseen. -D_GNU_SOURCE: every file

@@ -36,6 +36,24 @@ static void test_roundtrip_and_checks(void)
 	n = chan_encode(&r, NULL, 0, buf, sizeof(buf));
 	CHECK(chan_decode(buf, n, &out, &payload) == -1);
 
+	/* the known types and only those: none between the two ranges,
+	 * none past the last agent -> child record */
+	r.type = CHAN_CAPS + 1;
+	n = chan_encode(&r, NULL, 0, buf, sizeof(buf));
+	CHECK(chan_decode(buf, n, &out, &payload) == -1);
+	r.type = CHAN_PROCEED - 1;
+	n = chan_encode(&r, NULL, 0, buf, sizeof(buf));
+	CHECK(chan_decode(buf, n, &out, &payload) == -1);
+	r.type = CHAN_TYPE_END;
+	n = chan_encode(&r, NULL, 0, buf, sizeof(buf));
+	CHECK(chan_decode(buf, n, &out, &payload) == -1);
+	r.type = CHAN_SET_IDS;
+	n = chan_encode(&r, NULL, 0, buf, sizeof(buf));
+	CHECK(chan_decode(buf, n, &out, &payload) == 0 &&
+	      out.type == CHAN_SET_IDS && !payload);
+	CHECK(chan_decode(buf, n + 8, &out, &payload) == -1);
+	r.type = CHAN_CAPS;
+
 	/* payload only for seccomp, whole instructions only */
 	r.type = CHAN_SECCOMP_INSTALL;
 	n = chan_encode(&r, bpf, sizeof(bpf), buf, sizeof(buf));

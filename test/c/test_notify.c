@@ -1,10 +1,11 @@
 /*
- * test_notify.c - the notify decoders of request.c: notify_reads in the
- * request, {:notify_reply, id, steps} (every step, the response-last
- * rule, the id kept after a failed decode), notify_read/notify_fd_path
- * (the ref echoed byte for byte), and the encode/decode round trip; the
- * call context keys (creds, resolve, beneath) and notify_path.c's plans,
- * splits and resolutions against a real directory tree.
+ * test_notify.c - the notify grammar (notify_wire.c, notify_step.c):
+ * notify_reads in the request, {:notify_reply, id, steps} (every step,
+ * the response-last rule, the id kept after a failed decode),
+ * notify_read/notify_fd_path (the ref echoed byte for byte), and the
+ * encode/decode round trip; the call context keys (creds, resolve,
+ * beneath) and notify_path.c's plans, splits and resolutions against a
+ * real directory tree.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +22,7 @@
 
 #include "notify_path.h"
 #include "ns.h"
+#include "command.h"
 #include "request.h"
 #include "test.h"
 

@@ -1,7 +1,7 @@
 /*
- * test_request.c - the pure decoders of request.c: requests, defaults,
- * error paths with their messages, commands, the echo re-encode, and
- * robustness against truncated and corrupted input.
+ * test_request.c - the pure decoders of request.c and command.c: requests,
+ * defaults, error paths with their messages, commands, the echo re-encode
+ * (echo.c), and robustness against truncated and corrupted input.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,7 +9,10 @@
 
 #include <ei.h>
 
+#include "chan.h"
+#include "command.h"
 #include "ns.h"
+#include "echo.h"
 #include "request.h"
 #include "test.h"
 
@@ -582,6 +585,49 @@ static void test_duplicate_keys(void)
 	ei_x_free(&x);
 }
 
+/*
+ * The command table drives the agent (relay.c, supervise.c) and the child
+ * (child_checkpoint): a row forwarded to the child has a record type the
+ * channel accepts and an apply function there (PROCEED and ABORT are the
+ * child's loop itself); the record type finds the row again; only
+ * checkpoint commands are forwarded; filters travel as payload.
+ */
+static void test_command_table(void)
+{
+	const struct cmd_row *row, *back;
+	int k, forwarded = 0;
+
+	for (k = CMD_PROCEED; k <= CMD_OUTPUT_ACK; k++) {
+		row = cmd_row_of(k);
+		CHECK(row && (int)row->kind == k && row->encode);
+		if (!row)
+			continue;
+		CHECK(cmd_is_checkpoint(k) == (row->phase == CMD_CHECKPOINT));
+		CHECK(!row->payload || row->chan);
+		if (!row->chan) {
+			CHECK(!row->apply && row->phase != CMD_WINDOW);
+			continue;
+		}
+		forwarded++;
+		CHECK(row->chan >= CHAN_PROCEED && row->chan < CHAN_TYPE_END);
+		if (row->phase == CMD_WINDOW) {
+			CHECK(!row->apply && cmd_row_by_chan(row->chan) == NULL);
+			continue;
+		}
+		CHECK(row->phase == CMD_CHECKPOINT && row->apply);
+		back = cmd_row_by_chan(row->chan);
+		CHECK(back == row);
+	}
+	/* proceed, abort, caps_query, set_ids, 3 cap_*, 2 seccomp */
+	CHECK(forwarded == 9);
+	CHECK(cmd_row_by_chan(CHAN_OK) == NULL);
+	CHECK(cmd_row_by_chan(CHAN_TYPE_END) == NULL);
+	CHECK(cmd_row_of(CMD_SECCOMP_INSTALL)->payload &&
+	      cmd_row_of(CMD_SECCOMP_NOTIFY_INSTALL)->payload &&
+	      !cmd_row_of(CMD_SET_IDS)->payload);
+	CHECK(!strcmp(cmd_name(CMD_OUTPUT_ACK), "output_ack"));
+}
+
 TESTS(request_tests) = {
 	{ "request: a repeated key replaces the first, nothing leaks",
 	  test_duplicate_keys },
@@ -590,6 +636,8 @@ TESTS(request_tests) = {
 	  test_full_request },
 	{ "request: malformed input names the path", test_malformed_paths },
 	{ "commands: decode table, ranges, messages", test_commands },
+	{ "commands: table rows drive agent and child consistently",
+	  test_command_table },
 	{ "echo: {:decoded, map} shape and defaults", test_echo_shape },
 	{ "request: truncated and corrupted bodies fail cleanly",
 	  test_truncated_and_corrupted },

@@ -1,0 +1,216 @@
+/*
+ * agent.c - how the agent ends: the workload's tree killed and reaped,
+ * what is queued for the BEAM flushed, the terminal frame or an error
+ * frame, the exit code of the contract (docs/protocol.md, "Agent exit
+ * codes"); and the small answers every layer gives (:bad_state).
+ *
+ * Below relay.c (the checkpoint window) and supervise.c (the poll loop),
+ * which both call it; it calls neither. main.c exits through it too.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "events.h"
+#include "tree.h"
+
+/**
+ * close_fd() - close a descriptor if open and mark it closed
+ * @fdp:	the descriptor, -1 afterwards
+ */
+void close_fd(int *fdp)
+{
+	if (*fdp >= 0)
+		close(*fdp);
+	*fdp = -1;
+}
+
+/**
+ * agent_kill_tree() - SIGKILL the workload and all descendants, reap them
+ * @s:		session
+ */
+void agent_kill_tree(struct session *s)
+{
+	if (s->child > 0)
+		tree_sweep(s->proc_fd, s->agent_pid, s->pidfd, s->cgroup_fd,
+			   s->child, &s->reaped, &s->status);
+}
+
+/*
+ * terminate() - exit(3), except in an ASan build after enter: the agent is
+ * then non-dumpable in another user namespace, LeakSanitizer's tracer
+ * cannot ptrace it and its exit-time check spins forever.
+ */
+static void terminate(const struct session *s, int code)
+	__attribute__((noreturn));
+static void terminate(const struct session *s, int code)
+{
+#ifdef __SANITIZE_ADDRESS__
+	if (s->req && s->req->kind == LINX_ENTER)
+		_exit(code);
+#endif
+	(void)s;
+	exit(code);
+}
+
+/* How long the agent keeps draining fd 3 before exiting (see below) */
+#define LINGER_QUIET_MS 50
+#define LINGER_MAX_MS 500
+
+/*
+ * drain_beam_input() - keep reading (and dropping) what the BEAM still
+ * sends, until it has been quiet for a moment, before exiting.
+ *
+ * Why: a BEAM write into a pipe whose reader is gone fails with EPIPE,
+ * and erts then closes the port at once, dropping the frames we wrote
+ * last but it had not read yet — the terminal status among them. A
+ * command sent just as the workload ends (a signal, a :proceed behind a
+ * failing command) is enough. Holding fd 3 open and drained while the
+ * BEAM catches up closes that window; EOF (the port is closed) ends it
+ * early.
+ */
+static void drain_beam_input(void)
+{
+	struct pollfd p = { .fd = LINX_FD_IN, .events = POLLIN };
+	struct timespec t0, now;
+	char buf[4096];
+	ssize_t n;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (poll(&p, 1, LINGER_QUIET_MS) > 0) {
+		n = read(LINX_FD_IN, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - t0.tv_sec) * 1000 +
+			    (now.tv_nsec - t0.tv_nsec) / 1000000 >
+		    LINGER_MAX_MS)
+			return;
+	}
+}
+
+/**
+ * agent_exit() - flush what is queued for the BEAM and exit
+ * @s:		session
+ * @code:	enum linx_exit (1 if the flush fails: the BEAM is gone)
+ */
+void agent_exit(struct session *s, int code)
+{
+	if (byteq_flush(&s->out, LINX_FD_OUT) && code == EXIT_DONE)
+		code = EXIT_BEAM;
+	/* Every exit path leaves with nothing open (valgrind --track-fds) */
+	close_fd(&s->chan);
+	close_fd(&s->cgroup_fd);
+	if (code != EXIT_BEAM) {
+		/* Everything is said: EOF now, so readers need not wait */
+		close(LINX_FD_OUT);
+		drain_beam_input();
+	}
+	terminate(s, code);
+}
+
+/**
+ * agent_fail() - {:error, err, stage}, kill the tree, exit
+ * @s:		session
+ * @err:	errno value
+ * @stage:	enum linx_stage
+ * @code:	enum linx_exit
+ */
+void agent_fail(struct session *s, int err, int stage, int code)
+{
+	ev_error(&s->out, err, stage);
+	agent_kill_tree(s);
+	agent_exit(s, code);
+}
+
+/**
+ * agent_emit_terminal() - the terminal frame of a reaped workload,
+ * {:status, :signaled, n} or {:status, :exited, code}
+ * @s:		session (s->reaped)
+ */
+void agent_emit_terminal(struct session *s)
+{
+	if (WIFSIGNALED(s->status))
+		ev_status_int(&s->out, "signaled", WTERMSIG(s->status));
+	else
+		ev_status_int(&s->out, "exited", WEXITSTATUS(s->status));
+}
+
+/**
+ * agent_child_lost() - the child ended (or closed the channel) before
+ * execve without reporting a stage: reap it, report, exit
+ * @s:		session
+ * @stage:	stage of the {:error, :echild, stage} frame
+ *
+ * A child held at the checkpoint (ready, or applying a command) that dies
+ * by a signal was stopped by someone (stop/2, signal/2, the OOM killer):
+ * that is its terminal status, {:status, :signaled, n}, as it would be a
+ * moment later after execve. Any other end before execve (an exit code:
+ * the child only exits by itself there when the agent or the channel
+ * failed; a death before READY) has no status of the workload to report:
+ * {:error, ECHILD, stage}, exit 5.
+ */
+void agent_child_lost(struct session *s, int stage)
+{
+	bool held = s->state == ST_CHECKPOINT || s->state == ST_AWAIT_REPLY;
+
+	/*
+	 * Normally already dead (its end of the channel is closed): the
+	 * sweep's SIGKILL cannot change the status of a process that is
+	 * already exiting. A channel error could leave it alive.
+	 */
+	agent_kill_tree(s);
+	if (held && s->reaped && WIFSIGNALED(s->status)) {
+		agent_emit_terminal(s);
+		agent_exit(s, EXIT_DONE);
+	}
+	agent_fail(s, ECHILD, stage, EXIT_WORKLOAD);
+}
+
+/**
+ * agent_wait_child() - block until the workload is reaped
+ * @s:		session
+ *
+ * Only used when it is already exiting (ERR sent, channel closed).
+ */
+void agent_wait_child(struct session *s)
+{
+	int st;
+	pid_t pid;
+
+	while (!s->reaped) {
+		pid = waitpid(s->child, &st, 0);
+		if (pid == s->child) {
+			s->reaped = true;
+			s->status = st;
+		} else if (pid < 0 && errno != EINTR) {
+			break;
+		}
+	}
+}
+
+/**
+ * agent_bad_state() - answer a well-formed command that is not valid now
+ * @s:		session
+ */
+void agent_bad_state(struct session *s)
+{
+	ev_error(&s->out, EINVAL, STAGE_BAD_STATE);
+}
+
+/**
+ * agent_beam_gone() - fd 3 EOF or fd 4 broken: nothing can be sent any
+ * more; kill the tree (unless on_exit: :detach) and exit 1
+ * @s:		session (the caller has closed the notification listener)
+ */
+void agent_beam_gone(struct session *s)
+{
+	if (s->req->on_exit == ON_EXIT_KILL)
+		agent_kill_tree(s);
+	terminate(s, EXIT_BEAM);
+}

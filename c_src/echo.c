@@ -1,0 +1,146 @@
+/*
+ * echo.c - the normalised re-encode of a decoded request, answered to
+ * {:echo, request}: how the BEAM (and its tests) see what the agent
+ * understood. Commands are encoded by their command table rows
+ * (command.c), compound terms by term_encode.c.
+ *
+ * The answer is {:decoded, map}, every key present:
+ *
+ *   %{kind: :spawn | :enter,
+ *     argv: [binary],
+ *     env: :inherit | [binary],
+ *     cwd: nil | binary,
+ *     cgroup: nil | binary,
+ *     namespaces: [atom]            (wire order: user mount uts ipc cgroup
+ *                                    net time pid; enter without the key:
+ *                                    all eight),
+ *     target: nil | integer,
+ *     stdio: :pty | [stdin: m, stdout: m, stderr: m]
+ *            where m is :inherit | :devnull | :pipe | {:connect_unix, bin},
+ *     no_new_privs: boolean,
+ *     on_exit: :kill | :detach,
+ *     checkpoint: boolean,
+ *     commands: [command]           (as on the wire: :caps_query,
+ *                                    {:cap_set_thread, e, p, i}, ...),
+ *     winsize: nil | {rows, cols, xpix, ypix},
+ *     stdio_window: nil | integer}
+ */
+#include <string.h>
+
+#include "echo.h"
+#include "term.h"
+
+/*
+ * encode_stdio() - :pty | [stdin: m, stdout: m, stderr: m]
+ */
+static int encode_stdio(ei_x_buff *x, const struct linx_request *r)
+{
+	static const char *const fds[3] = { "stdin", "stdout", "stderr" };
+	int fd;
+
+	if (r->pty)
+		return ei_x_encode_atom(x, "pty");
+	if (ei_x_encode_list_header(x, 3))
+		return -1;
+	for (fd = 0; fd < 3; fd++) {
+		const struct linx_stdio *s = &r->stdio[fd];
+
+		if (ei_x_encode_tuple_header(x, 2) ||
+		    ei_x_encode_atom(x, fds[fd]))
+			return -1;
+		if (s->mode == STDIO_CONNECT_UNIX) {
+			if (ei_x_encode_tuple_header(x, 2) ||
+			    ei_x_encode_atom(x, stdio_mode_name(s->mode)) ||
+			    ei_x_encode_binary(x, s->path, strlen(s->path)))
+				return -1;
+		} else if (ei_x_encode_atom(x, stdio_mode_name(s->mode))) {
+			return -1;
+		}
+	}
+	return ei_x_encode_empty_list(x);
+}
+
+/**
+ * request_echo_encode() - {:decoded, map}, the normalised request
+ * @req:	decoded request
+ * @x:		fresh buffer (version byte is written here)
+ *
+ * The map shape is documented at the top of this file.
+ *
+ * Return: 0 or -1
+ */
+int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
+{
+	size_t i;
+
+	if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
+	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 14))
+		return -1;
+
+	if (ei_x_encode_atom(x, "kind") ||
+	    ei_x_encode_atom(x, req->kind == LINX_SPAWN ? "spawn" : "enter"))
+		return -1;
+
+	if (ei_x_encode_atom(x, "argv") ||
+	    encode_strv(x, req->argv, req->argc))
+		return -1;
+
+	if (ei_x_encode_atom(x, "env") ||
+	    (req->env ? encode_strv(x, req->env, req->envc) :
+			ei_x_encode_atom(x, "inherit")))
+		return -1;
+
+	if (ei_x_encode_atom(x, "cwd") || encode_binary_or_nil(x, req->cwd))
+		return -1;
+
+	if (ei_x_encode_atom(x, "cgroup") ||
+	    encode_binary_or_nil(x, req->cgroup))
+		return -1;
+
+	if (ei_x_encode_atom(x, "namespaces") ||
+	    encode_ns_list(x, req->namespaces))
+		return -1;
+
+	if (ei_x_encode_atom(x, "target") ||
+	    (req->target ? ei_x_encode_long(x, req->target) :
+			   ei_x_encode_atom(x, "nil")))
+		return -1;
+
+	if (ei_x_encode_atom(x, "stdio") || encode_stdio(x, req))
+		return -1;
+
+	if (ei_x_encode_atom(x, "no_new_privs") ||
+	    ei_x_encode_boolean(x, req->no_new_privs))
+		return -1;
+
+	if (ei_x_encode_atom(x, "on_exit") ||
+	    ei_x_encode_atom(x, req->on_exit == ON_EXIT_KILL ? "kill" :
+							       "detach"))
+		return -1;
+
+	if (ei_x_encode_atom(x, "checkpoint") ||
+	    ei_x_encode_boolean(x, req->checkpoint))
+		return -1;
+
+	if (ei_x_encode_atom(x, "commands"))
+		return -1;
+	if (req->ncommands && ei_x_encode_list_header(x, req->ncommands))
+		return -1;
+	for (i = 0; i < req->ncommands; i++)
+		if (cmd_encode(&req->commands[i], x))
+			return -1;
+	if (ei_x_encode_empty_list(x))
+		return -1;
+
+	if (ei_x_encode_atom(x, "winsize") ||
+	    (req->has_winsize ? encode_winsize(x, &req->winsize) :
+				ei_x_encode_atom(x, "nil")))
+		return -1;
+
+	if (ei_x_encode_atom(x, "stdio_window") ||
+	    (req->stdio_window ?
+		     ei_x_encode_ulonglong(x, req->stdio_window) :
+		     ei_x_encode_atom(x, "nil")))
+		return -1;
+	return 0;
+}
