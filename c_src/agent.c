@@ -58,6 +58,23 @@ static void terminate(const struct session *s, int code)
 	exit(code);
 }
 
+/*
+ * close_session_fds() - every exit path leaves with nothing open but the
+ * descriptors the agent holds for its whole life (fds 0-4, the signalfd,
+ * /proc): valgrind --track-fds checks it (make valgrind-check)
+ */
+static void close_session_fds(struct session *s)
+{
+	close_fd(&s->chan);
+	close_fd(&s->cgroup_fd);
+	close_fd(&s->pidfd);
+	close_fd(&s->fd_stdin);
+	close_fd(&s->fd_out[0]);
+	close_fd(&s->fd_out[1]);
+	close_fd(&s->pty_master);
+	close_fd(&s->pty_slave);
+}
+
 /* How long the agent keeps draining fd 3 before exiting (see below) */
 #define LINGER_QUIET_MS 50
 #define LINGER_MAX_MS 500
@@ -103,9 +120,7 @@ void agent_exit(struct session *s, int code)
 {
 	if (byteq_flush(&s->out, LINX_FD_OUT) && code == EXIT_DONE)
 		code = EXIT_BEAM;
-	/* Every exit path leaves with nothing open (valgrind --track-fds) */
-	close_fd(&s->chan);
-	close_fd(&s->cgroup_fd);
+	close_session_fds(s);
 	if (code != EXIT_BEAM) {
 		/* Everything is said: EOF now, so readers need not wait */
 		close(LINX_FD_OUT);
@@ -212,5 +227,6 @@ void agent_beam_gone(struct session *s)
 {
 	if (s->req->on_exit == ON_EXIT_KILL)
 		agent_kill_tree(s);
+	close_session_fds(s);
 	terminate(s, EXIT_BEAM);
 }

@@ -90,7 +90,7 @@ int caps_set_thread(uint64_t eff, uint64_t prm, uint64_t inh,
  * caps_set_ids() - become @uid/@gid (ids inside our user namespace)
  * @uid:	user id
  * @gid:	group id
- * @err:	stage setgroups, setresgid or setresuid on failure
+ * @err:	stage setgroups, keepcaps, setresgid or setresuid on failure
  *
  * Runs first among the checkpoint commands, after the BEAM wrote the
  * namespace's maps. Supplementary groups inherited from the host are
@@ -108,7 +108,7 @@ int caps_set_ids(uint32_t uid, uint32_t gid, struct linx_err *err)
 	if (setgroups(0, NULL) && errno != EPERM)
 		return linx_fail(err, errno, STAGE_SETGROUPS, "setgroups(0)");
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0))
-		return linx_fail(err, errno, STAGE_SETRESUID, "PR_SET_KEEPCAPS");
+		return linx_fail(err, errno, STAGE_KEEPCAPS, "PR_SET_KEEPCAPS");
 	if (setresgid(gid, gid, gid))
 		return linx_fail(err, errno, STAGE_SETRESGID, "setresgid(%u)",
 				 gid);

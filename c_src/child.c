@@ -112,17 +112,18 @@
 #endif
 
 /*
- * child_report() - send ERR {err, stage}; the agent kills us after that,
- * but exit anyway when asked to (@fatal).
+ * child_report() - send ERR {err, stage} and exit: every stage outside the
+ * checkpoint loop is fatal (the agent kills and reaps us after the ERR
+ * anyway)
  */
-static void child_report(const struct child_plan *p, int err, int stage,
-			 bool fatal)
+static void child_report(const struct child_plan *p, int err, int stage)
+	__attribute__((noreturn));
+static void child_report(const struct child_plan *p, int err, int stage)
 {
 	struct chan_rec r = { .type = CHAN_ERR, .err = err, .stage = stage };
 
 	chan_send(p->chan, &r, NULL, 0);
-	if (fatal)
-		_exit(127);
+	_exit(127);
 }
 
 /*
@@ -284,11 +285,11 @@ void child_main(const struct child_plan *p)
 	close(p->agent_chan);
 
 	if (setsid() < 0)
-		child_report(p, errno, STAGE_SETSID, true);
+		child_report(p, errno, STAGE_SETSID);
 
 	if (p->pdeathsig) {
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0))
-			child_report(p, errno, STAGE_PDEATHSIG, true);
+			child_report(p, errno, STAGE_PDEATHSIG);
 		/* The agent may have died before the prctl took effect */
 		if (p->check_ppid && getppid() != p->agent_pid)
 			_exit(1);
@@ -296,7 +297,7 @@ void child_main(const struct child_plan *p)
 
 	/* Never gain privileges through a later execve */
 	if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-		child_report(p, errno, STAGE_NO_NEW_PRIVS, true);
+		child_report(p, errno, STAGE_NO_NEW_PRIVS);
 
 	ready.pid = getpid();
 	if (chan_send(p->chan, &ready, NULL, 0))
@@ -306,14 +307,13 @@ void child_main(const struct child_plan *p)
 		child_checkpoint(p);
 
 	if (child_stdio(p))
-		child_report(p, errno, STAGE_STDIO, true);
+		child_report(p, errno, STAGE_STDIO);
 	if (child_signals())
-		child_report(p, errno, STAGE_SIGMASK, true);
+		child_report(p, errno, STAGE_SIGMASK);
 	if (p->cwd && chdir(p->cwd))
-		child_report(p, errno, STAGE_CHDIR, true);
+		child_report(p, errno, STAGE_CHDIR);
 	child_cloexec_all();
 
 	execve(p->argv[0], p->argv, p->envp);
-	child_report(p, errno, STAGE_EXECVE, true);
-	_exit(127);
+	child_report(p, errno, STAGE_EXECVE);
 }

@@ -72,6 +72,7 @@
 	X(SUBREAPER, "subreaper")                               \
 	X(CGROUP, "cgroup")                                     \
 	X(SETGROUPS, "setgroups")                               \
+	X(KEEPCAPS, "keepcaps")                                 \
 	X(SETRESGID, "setresgid")                               \
 	X(SETRESUID, "setresuid")
 

@@ -84,33 +84,132 @@ static int set_nonblock(int fd)
 }
 
 /*
+ * struct spawn_fds - every descriptor spawn_workload() opens, each -1 or
+ * owned here (closed by spawn_fds_close() on every return, through
+ * cleanup_spawn_fds) until spawn_hand_off() moves the agent's ends into
+ * the session. The child's ends are never handed on: after the clone the
+ * cleanup closes them too, as it must (only the child may hold them: EOF
+ * on the channel means exec or death, EOF on a pipe means the workload's
+ * end closed).
+ * @chan:	agent's end of the channel
+ * @io:		agent's pipe ends: [0] stdin write end, [1]/[2] stdout/stderr
+ *		read ends (non-blocking)
+ * @pty_master:	PTY master
+ * @pty_slave:	PTY slave (the child's, and kept by the agent until the
+ *		workload is reaped, see struct session)
+ * @cgroup:	the workload's cgroup directory
+ * @pidfd:	the workload's pidfd
+ * @child_chan:	the child's end of the channel
+ * @child_io:	the child's pipe ends: [0] stdin read end, [1]/[2] write ends
+ * @devnull:	/dev/null for the child's :devnull fds
+ */
+struct spawn_fds {
+	int chan;
+	int io[3];
+	int pty_master;
+	int pty_slave;
+	int cgroup;
+	int pidfd;
+	int child_chan;
+	int child_io[3];
+	int devnull;
+};
+
+static void spawn_fds_init(struct spawn_fds *f)
+{
+	int fd;
+
+	f->chan = f->pty_master = f->pty_slave = f->cgroup = f->pidfd = -1;
+	f->child_chan = f->devnull = -1;
+	for (fd = 0; fd < 3; fd++)
+		f->io[fd] = f->child_io[fd] = -1;
+}
+
+/*
+ * spawn_fds_close() - close what is still owned (errno preserved, so a
+ * failing spawn_workload() can return with the errno of its failure)
+ */
+static void spawn_fds_close(struct spawn_fds *f)
+{
+	int fd;
+
+	cleanup_closep(&f->chan);
+	cleanup_closep(&f->pty_master);
+	cleanup_closep(&f->pty_slave);
+	cleanup_closep(&f->cgroup);
+	cleanup_closep(&f->pidfd);
+	cleanup_closep(&f->child_chan);
+	cleanup_closep(&f->devnull);
+	for (fd = 0; fd < 3; fd++) {
+		cleanup_closep(&f->io[fd]);
+		cleanup_closep(&f->child_io[fd]);
+	}
+}
+
+#define cleanup_spawn_fds __attribute__((cleanup(spawn_fds_close)))
+
+/*
+ * spawn_hand_off() - the workload exists: the session owns the agent's
+ * ends from now on (agent_exit() and the drain close them)
+ */
+static void spawn_hand_off(struct session *s, struct spawn_fds *f)
+{
+	s->chan = steal_fd(&f->chan);
+	s->fd_stdin = steal_fd(&f->io[0]);
+	s->fd_out[0] = steal_fd(&f->io[1]);
+	s->fd_out[1] = steal_fd(&f->io[2]);
+	s->pty_master = steal_fd(&f->pty_master);
+	/* Kept until the workload is reaped (see struct session) */
+	s->pty_slave = steal_fd(&f->pty_slave);
+	s->cgroup_fd = steal_fd(&f->cgroup);
+	s->pidfd = steal_fd(&f->pidfd);
+}
+
+/*
  * prepare_pipes() - one pipe per :pipe fd; the agent's end non-blocking
  */
-static int prepare_pipes(struct session *s, struct child_plan *plan,
-			 struct linx_err *err)
+static int prepare_pipes(const struct linx_request *r, struct spawn_fds *f,
+			 struct child_plan *plan, struct linx_err *err)
 {
 	int fd, p[2];
 
 	for (fd = 0; fd < 3; fd++) {
-		const struct linx_stdio *io = &s->req->stdio[fd];
+		const struct linx_stdio *io = &r->stdio[fd];
 
 		plan->stdio[fd].mode = io->mode;
-		plan->stdio[fd].fd = -1;
 		plan->stdio[fd].path = io->path;
 		if (io->mode != STDIO_PIPE)
 			continue;
 		if (pipe2(p, O_CLOEXEC))
 			return linx_fail(err, errno, STAGE_PIPE2, "pipe2");
 		/* stdin: the child reads p[0]; stdout/stderr: it writes p[1] */
-		plan->stdio[fd].fd = fd == 0 ? p[0] : p[1];
-		if (fd == 0)
-			s->fd_stdin = p[1];
-		else
-			s->fd_out[fd - 1] = p[0];
-		if (set_nonblock(fd == 0 ? p[1] : p[0]))
+		f->child_io[fd] = fd == 0 ? p[0] : p[1];
+		f->io[fd] = fd == 0 ? p[1] : p[0];
+		if (set_nonblock(f->io[fd]))
 			return linx_fail(err, errno, STAGE_PIPE2,
 					 "O_NONBLOCK");
 	}
+	return 0;
+}
+
+/*
+ * open_devnull() - /dev/null for the :devnull fds, opened here: before
+ * any setns, and before a filter installed at the checkpoint could deny
+ * the open
+ */
+static int open_devnull(const struct linx_request *r, struct spawn_fds *f,
+			struct linx_err *err)
+{
+	int fd;
+
+	for (fd = 0; fd < 3; fd++)
+		if (!r->pty && r->stdio[fd].mode == STDIO_DEVNULL) {
+			f->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+			if (f->devnull < 0)
+				return linx_fail(err, errno, STAGE_STDIO,
+						 "open /dev/null");
+			return 0;
+		}
 	return 0;
 }
 
@@ -236,54 +335,93 @@ static void cgroup_add(int cgroup_fd, pid_t pid)
 	close(fd);
 }
 
+/*
+ * spawn_clone() - clone3 (vfork-like without a checkpoint, else fork-like),
+ * or the fork/clone(2) fallback where clone3 is ENOSYS; the child runs
+ * child_main(@plan) and never comes back here
+ *
+ * Return: the child's pid, or -1 with errno set
+ */
+static pid_t spawn_clone(struct linx_clone_args *args, size_t args_size,
+			 struct child_plan *plan, int *pidfd, int cgroup_fd,
+			 bool *no_checkpoint)
+{
+	pid_t pid = -1;
+
+	errno = EAGAIN;
+#ifdef HAVE_CLONE3_VFORK
+	if (plan->no_checkpoint)
+		pid = try_clone_vfork(args, args_size, plan);
+#endif
+	if (pid < 0 && errno == EAGAIN) {
+		plan->no_checkpoint = false;
+		pid = syscall(SYS_clone3, args, args_size);
+	}
+	*no_checkpoint = plan->no_checkpoint;
+	if (pid < 0 && errno == ENOSYS) {
+		plan->no_checkpoint = *no_checkpoint = false;
+		/* no CLONE_INTO_CGROUP either: the agent moves it right after */
+		args->flags &= ~(uint64_t)CLONE_INTO_CGROUP;
+		pid = clone_fallback(args->flags & ~(uint64_t)(CLONE_PIDFD |
+							       CLONE_INTO_CGROUP),
+				     pidfd);
+	}
+	if (pid > 0 && cgroup_fd >= 0 && !(args->flags & CLONE_INTO_CGROUP))
+		cgroup_add(cgroup_fd, pid);
+	if (pid == 0)
+		child_main(plan);
+	return pid;
+}
+
 /**
  * spawn_workload() - create the workload, stopped at its checkpoint
  * @s:		session (req set; child, pidfd, chan, pipes filled in)
  * @code:	agent exit code to use on failure
  * @err:	what failed
  *
+ * Every descriptor opened on the way is owned by a cleanup variable until
+ * the workload exists, so no early return leaks one; only then does the
+ * session take the agent's ends.
+ *
  * Return: 0 or -1
  */
 int spawn_workload(struct session *s, int *code, struct linx_err *err)
 {
 	const struct linx_request *r = s->req;
+	cleanup_spawn_fds struct spawn_fds f;
 	struct linx_clone_args args;
 	struct child_plan plan;
 	unsigned joined = 0;
-	int sv[2], pidfd = -1, fd;
+	int sv[2], fd;
 	size_t args_size;
 	pid_t pid;
 
+	spawn_fds_init(&f);
 	memset(&plan, 0, sizeof(plan));
-	plan.pty_slave = -1;
 	*code = EXIT_INFRA;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 		return linx_fail(err, errno, STAGE_SOCKETPAIR, "socketpair");
-	s->chan = sv[0];
-	plan.agent_chan = sv[0];
-	plan.chan = sv[1];
+	f.chan = sv[0];
+	f.child_chan = sv[1];
 
 	if (r->pty) {
-		plan.pty = true;
-		if (pty_open(&s->pty_master, &plan.pty_slave,
+		if (pty_open(&f.pty_master, &f.pty_slave,
 			     r->has_winsize ? &r->winsize : NULL, err))
 			return -1;
-	} else if (prepare_pipes(s, &plan, err)) {
+	} else if (prepare_pipes(r, &f, &plan, err)) {
 		return -1;
 	}
+	if (open_devnull(r, &f, err))
+		return -1;
 
-	plan.devnull = -1;
+	plan.agent_chan = f.chan;
+	plan.chan = f.child_chan;
+	plan.pty = r->pty;
+	plan.pty_slave = f.pty_slave;
+	plan.devnull = f.devnull;
 	for (fd = 0; fd < 3; fd++)
-		if (!r->pty && r->stdio[fd].mode == STDIO_DEVNULL &&
-		    plan.devnull < 0) {
-			/* before any setns, and before a filter could deny it */
-			plan.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-			if (plan.devnull < 0)
-				return linx_fail(err, errno, STAGE_STDIO,
-						 "open /dev/null");
-		}
-
+		plan.stdio[fd].fd = f.child_io[fd];
 	plan.argv = r->argv;
 	plan.envp = r->env ? r->env : environ;
 	plan.cwd = r->cwd;
@@ -293,7 +431,7 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 
 	memset(&args, 0, sizeof(args));
 	args.flags = CLONE_PIDFD;
-	args.pidfd = (uintptr_t)&pidfd;
+	args.pidfd = (uintptr_t)&f.pidfd;
 	args.exit_signal = SIGCHLD;
 	args_size = CLONE_ARGS_SIZE_VER0;
 
@@ -303,13 +441,12 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 		 * outside. Opened before any setns, with the agent's view of
 		 * the cgroup hierarchy.
 		 */
-		s->cgroup_fd = open(r->cgroup,
-				    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (s->cgroup_fd < 0)
+		f.cgroup = open(r->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (f.cgroup < 0)
 			return linx_fail(err, errno, STAGE_CGROUP, "open %s",
 					 r->cgroup);
 		args.flags |= CLONE_INTO_CGROUP;
-		args.cgroup = (uint64_t)s->cgroup_fd;
+		args.cgroup = (uint64_t)f.cgroup;
 		args_size = sizeof(args);
 	}
 
@@ -325,45 +462,17 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	}
 
 	plan.no_checkpoint = !r->checkpoint && !r->ncommands;
-	pid = -1;
-	errno = EAGAIN;
-#ifdef HAVE_CLONE3_VFORK
-	if (plan.no_checkpoint)
-		pid = try_clone_vfork(&args, args_size, &plan);
-#endif
-	if (pid < 0 && errno == EAGAIN) {
-		plan.no_checkpoint = false;
-		pid = syscall(SYS_clone3, &args, args_size);
-	}
-	s->no_checkpoint = plan.no_checkpoint;
-	if (pid < 0 && errno == ENOSYS) {
-		plan.no_checkpoint = s->no_checkpoint = false;
-		/* no CLONE_INTO_CGROUP either: the agent moves it right after */
-		args.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
-		pid = clone_fallback(args.flags & ~(uint64_t)(CLONE_PIDFD |
-							      CLONE_INTO_CGROUP),
-				     &pidfd);
-	}
-	if (pid > 0 && s->cgroup_fd >= 0 && !(args.flags & CLONE_INTO_CGROUP))
-		cgroup_add(s->cgroup_fd, pid);
-	if (pid == 0)
-		child_main(&plan);
+	pid = spawn_clone(&args, args_size, &plan, &f.pidfd, f.cgroup,
+			  &s->no_checkpoint);
 	if (pid < 0) {
 		*code = EXIT_CLONE;
+		/* :fork is enter's clone, made after joining the target */
 		return linx_fail(err, errno, r->kind == LINX_ENTER ?
 				 STAGE_FORK : STAGE_CLONE, "clone3");
 	}
 
 	s->child = pid;
-	s->pidfd = pidfd;
-	/* Only the child may hold its ends: EOF must mean exec or death */
-	close(plan.chan);
-	/* Kept until the workload is reaped (see struct session) */
-	s->pty_slave = plan.pty_slave;
-	for (fd = 0; fd < 3; fd++)
-		if (plan.stdio[fd].fd >= 0)
-			close(plan.stdio[fd].fd);
-	if (plan.devnull >= 0)
-		close(plan.devnull);
+	spawn_hand_off(s, &f);
+	/* The cleanup closes the child's ends: only the child may hold them */
 	return 0;
 }

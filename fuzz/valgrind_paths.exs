@@ -209,6 +209,27 @@ results = [
         ready_then.([{:seccomp_install, allow_4096}, :proceed]))
     (List.last(evs) == {:error, 38, :seccomp_install} and s == 5) or {evs, s}
   end),
+  # Early spawn failures, after the channel and the pipes exist: every
+  # descriptor opened on the way must be closed (--track-fds), not only
+  # the error frame sent. The cgroup directory is opened after the pipes
+  # and /dev/null; enter joins the target's namespaces after them.
+  V.check("spawn_cgroup_fails", fn ->
+    {evs, s} =
+      V.run("spawn_cgroup_fails",
+        {:spawn, %{argv: ["/bin/true"], stdio: [stdin: :pipe, stdout: :pipe, stderr: :devnull], cgroup: "/nonexistent/linx"}})
+    (List.last(evs) == {:error, 2, :cgroup} and s == 4) or {evs, s}
+  end),
+  V.check("enter_target_gone", fn ->
+    {evs, s} =
+      V.run("enter_target_gone",
+        {:enter, %{target: 0x3FFFFFFF, argv: ["/bin/true"], stdio: :pipe, checkpoint: false}})
+    (match?({:error, 2, :open_ns_user}, List.last(evs)) and s == 3) or {evs, s}
+  end),
+  V.check("spawn_pty_cgroup_fails", fn ->
+    {evs, s} =
+      V.run("spawn_pty_cgroup_fails", {:spawn, %{argv: ["/bin/true"], stdio: :pty, cgroup: "/nonexistent/linx"}})
+    (List.last(evs) == {:error, 2, :cgroup} and s == 4) or {evs, s}
+  end),
   V.check("spawn_abort", fn ->
     {evs, s} = V.run("spawn_abort", {:spawn, %{argv: ["/bin/true"]}}, ready_then.([:abort]))
     (match?({:status, :aborted, _}, List.last(evs)) and s == 0) or {evs, s}
