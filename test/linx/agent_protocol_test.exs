@@ -309,6 +309,37 @@ defmodule Linx.AgentProtocolTest do
     end
   end
 
+  describe "checkpoint command failures name their step" do
+    # struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }, little-endian.
+    defp insn(code, jt, jf, k), do: <<code::little-16, jt::8, jf::8, k::little-32>>
+
+    test "PR_SET_KEEPCAPS refused: {:error, errno, :keepcaps}, not :setresuid" do
+      # prctl(PR_SET_KEEPCAPS, ...) fails with EACCES; everything else is
+      # allowed (x86_64: prctl is 157, PR_SET_KEEPCAPS 8).
+      eacces = 13
+
+      bpf =
+        insn(0x20, 0, 0, 0) <>
+          insn(0x15, 0, 3, 157) <>
+          insn(0x20, 0, 0, 16) <>
+          insn(0x15, 0, 1, 8) <>
+          insn(0x06, 0, 0, 0x00050000 ||| eacces) <>
+          insn(0x06, 0, 0, 0x7FFF0000)
+
+      port = open_agent()
+      send_term(port, {:spawn, %{argv: ["/bin/true"], stdio: :devnull}})
+      assert {:status, :spawned, pid} = next_frame(port)
+      assert {:status, :ready, _} = next_frame(port)
+
+      # The filter first, so set_ids's own PR_SET_KEEPCAPS meets it
+      send_term(port, {:seccomp_install, bpf})
+      send_term(port, {:set_ids, 0, 0})
+      send_term(port, :proceed)
+      assert [{:error, ^eacces, :keepcaps}, {:exit, 5}] = frames(port)
+      assert_os_pid_exits(pid)
+    end
+  end
+
   describe "echo" do
     test "the agent's reading of a request, defaults filled in" do
       port = open_agent()
