@@ -33,12 +33,14 @@
  *    executed later can gain privileges.
  *
  * 4. ready
- *    Should: send READY with getpid() as seen in our pid namespace.
+ *    Should: send READY with getpid() as seen in our pid namespace. With
+ *    no checkpoint to hold (plan->no_checkpoint) go on to stage 6.
  *
  * 5. checkpoint loop
- *    Should: apply the agent's records in order (capabilities through
- *    libcap, seccomp filters, caps_query) and answer each with OK, ERR
- *    {errno, stage} or CAPS; PROCEED goes on; ABORT exits 0; EOF exits.
+ *    Should: apply the agent's records in order (set_ids, capabilities
+ *    through libcap, seccomp filters, caps_query) and answer each with
+ *    OK, ERR {errno, stage} or CAPS; PROCEED goes on; ABORT exits 0; EOF
+ *    exits.
  *    seccomp_notify_install: the filter is installed with a new listener
  *    (SECCOMP_FILTER_FLAG_NEW_LISTENER), which travels to the agent with
  *    the OK record (SCM_RIGHTS), then our copy is closed. From the
@@ -70,22 +72,35 @@
  *
  * 8. chdir (if cwd given)
  *    Should: chdir just before execve, after any setns the agent did, so
- *    no cwd from another mount namespace survives (stage :chdir).
+ *    no cwd from another mount namespace survives, and after set_ids and
+ *    the capability commands, so the directory is searched with the
+ *    workload's own credentials, not the agent's (stage :chdir).
  *
  * 9. close every other descriptor
  *    Should: mark every fd >= 3 close-on-exec (close_range), so only 0, 1
  *    and 2 reach the workload; the channel stays open until execve so an
  *    execve failure can still be reported.
+ *    Mustn't: be relied on alone: a failure is not reported (with both
+ *    close_range and fcntl denied by a filter, a descriptor the BEAM left
+ *    without close-on-exec would reach the workload), so every descriptor
+ *    the agent opens is close-on-exec from the start.
  *
  * 10. execve
  *    Should: execve(argv[0], argv, envp) (no PATH search). On failure,
  *    send ERR {errno, :execve} and _exit(127). On success the channel
  *    closes (close-on-exec) and the agent reads EOF: :running.
  *
- * Seccomp filters installed at the checkpoint already apply to stages
- * 6-10: a filter must allow what they need (dup2, open, socket/connect,
- * setsockopt, rt_sigaction, rt_sigprocmask, chdir, close_range, sendmsg,
- * execve).
+ * Why stages 6-9 come after the checkpoint (docs/design.md, "Security
+ * order in the child"): chdir and {:connect_unix} then run with the
+ * workload's final credentials (set_ids, capabilities), not the agent's;
+ * the BEAM's listener exists only at :proceed; and the signal reset and
+ * close-on-exec come last, so nothing set up before escapes them. The
+ * price: seccomp filters installed at the checkpoint already apply to
+ * stages 6-10, so a filter must allow what they need (dup2/dup3,
+ * ioctl TIOCSCTTY, socket/connect/setsockopt, rt_sigaction,
+ * rt_sigprocmask, chdir, close_range or fcntl, sendmsg, execve); a denied
+ * one fails at its stage. No open: /dev/null and the PTY slave are opened
+ * by the agent before the clone.
  */
 #define _GNU_SOURCE
 #include <errno.h>
