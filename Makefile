@@ -46,6 +46,11 @@ PURE_OBJS := $(patsubst %,$(BUILD)/agent/%.o,$(PURE_MODS))
 NOTIFY_MODS := notify notify_reply notify_call notify_helper unix_sock events
 NOTIFY_OBJS := $(patsubst %,$(BUILD)/agent/%.o,$(NOTIFY_MODS))
 
+# spawn_workload() and the agent's exits, checked for the descriptors
+# they leave open (test/c/test_spawn.c).
+SPAWN_MODS := spawn child pty agent tree
+SPAWN_OBJS := $(patsubst %,$(BUILD)/agent/%.o,$(SPAWN_MODS))
+
 TEST_SRCS := $(sort $(wildcard test/c/*.c))
 TEST_OBJS := $(patsubst test/c/%.c,$(BUILD)/test/%.o,$(TEST_SRCS))
 TEST_BIN := $(BUILD)/test/linx_test
@@ -78,7 +83,7 @@ $(BUILD)/agent/%.o: c_src/%.c | $(BUILD)/agent
 $(BUILD)/test/%.o: test/c/%.c | $(BUILD)/test
 	$(CC) $(CPPFLAGS) -Ic_src $(CFLAGS) -c -o $@ $<
 
-$(TEST_BIN): $(TEST_OBJS) $(PURE_OBJS) $(NOTIFY_OBJS)
+$(TEST_BIN): $(TEST_OBJS) $(PURE_OBJS) $(NOTIFY_OBJS) $(SPAWN_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_AGENT)
 
 test-c: $(TEST_BIN)
