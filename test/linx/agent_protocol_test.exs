@@ -340,6 +340,29 @@ defmodule Linx.AgentProtocolTest do
     end
   end
 
+  describe "a refused clone names the mode" do
+    # clone3 refuses CLONE_INTO_CGROUP with a directory that is not a
+    # cgroup (/tmp): the clone itself fails, at :clone for spawn and at
+    # :fork for enter (its clone, after joining the target's namespaces).
+    test "spawn: :clone, enter: :fork, exit code 3" do
+      port = open_agent()
+      send_term(port, {:spawn, %{argv: ["/bin/true"], cgroup: "/tmp"}})
+      assert [{:error, errno, :clone}, {:exit, 3}] = frames(port)
+      assert errno > 0
+
+      target = Port.open({:spawn_executable, "/bin/sleep"}, [:binary, args: ["60"]])
+      {:os_pid, target_pid} = Port.info(target, :os_pid)
+
+      try do
+        port = open_agent()
+        send_term(port, {:enter, %{target: target_pid, argv: ["/bin/true"], cgroup: "/tmp"}})
+        assert [{:error, ^errno, :fork}, {:exit, 3}] = frames(port)
+      after
+        System.cmd("kill", ["-9", "#{target_pid}"])
+      end
+    end
+  end
+
   describe "echo" do
     test "the agent's reading of a request, defaults filled in" do
       port = open_agent()
