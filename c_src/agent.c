@@ -78,36 +78,62 @@ static void close_session_fds(struct session *s)
 /* How long the agent keeps draining fd 3 before exiting (see below) */
 #define LINGER_QUIET_MS 50
 #define LINGER_MAX_MS 500
+/* With close_handshake: the most it waits for the BEAM to close the port */
+#define HANDSHAKE_MAX_MS 5000
+
+/*
+ * elapsed_ms() - milliseconds since @t0 (CLOCK_MONOTONIC)
+ */
+static long elapsed_ms(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000 +
+	       (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
 
 /*
  * drain_beam_input() - keep reading (and dropping) what the BEAM still
- * sends, until it has been quiet for a moment, before exiting.
+ * sends before exiting: until it closes the port (@until_closed, the
+ * request's close_handshake, at most HANDSHAKE_MAX_MS), else until it has
+ * been quiet for a moment.
  *
  * Why: a BEAM write into a pipe whose reader is gone fails with EPIPE,
  * and erts then closes the port at once, dropping the frames we wrote
  * last but it had not read yet — the terminal status among them. A
- * command sent just as the workload ends (a signal, a :proceed behind a
- * failing command) is enough. Holding fd 3 open and drained while the
- * BEAM catches up closes that window; EOF (the port is closed) ends it
- * early.
+ * command sent just as the workload ends (a signal, an output_ack, a
+ * :proceed behind a failing command) is enough. Holding fd 3 open and
+ * drained while the BEAM catches up closes that window. A quiet spell is
+ * only a guess that the BEAM has caught up (a loaded machine defeats it);
+ * Linx.Process asks for the handshake instead and closes the port as soon
+ * as it has the terminal frame, so the agent is gone the moment the BEAM
+ * knows, and never before.
  */
-static void drain_beam_input(void)
+static void drain_beam_input(bool until_closed)
 {
 	struct pollfd p = { .fd = LINX_FD_IN, .events = POLLIN };
-	struct timespec t0, now;
+	int max = until_closed ? HANDSHAKE_MAX_MS : LINGER_MAX_MS;
+	struct timespec t0;
 	char buf[4096];
+	long left;
 	ssize_t n;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (poll(&p, 1, LINGER_QUIET_MS) > 0) {
+	for (;;) {
+		left = max - elapsed_ms(&t0);
+		if (left <= 0)
+			return;
+		if (!until_closed && left > LINGER_QUIET_MS)
+			left = LINGER_QUIET_MS;
+		n = poll(&p, 1, (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;	/* quiet (or the handshake's bound) */
 		n = read(LINX_FD_IN, buf, sizeof(buf));
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-			return;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((now.tv_sec - t0.tv_sec) * 1000 +
-			    (now.tv_nsec - t0.tv_nsec) / 1000000 >
-		    LINGER_MAX_MS)
-			return;
+			return;	/* EOF: the port is closed */
 	}
 }
 
@@ -124,7 +150,7 @@ void agent_exit(struct session *s, int code)
 	if (code != EXIT_BEAM) {
 		/* Everything is said: EOF now, so readers need not wait */
 		close(LINX_FD_OUT);
-		drain_beam_input();
+		drain_beam_input(s->req && s->req->close_handshake);
 	}
 	terminate(s, code);
 }

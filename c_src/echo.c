@@ -23,7 +23,8 @@
  *     commands: [command]           (as on the wire: :caps_query,
  *                                    {:cap_set_thread, e, p, i}, ...),
  *     winsize: nil | {rows, cols, xpix, ypix},
- *     stdio_window: nil | integer}
+ *     stdio_window: nil | integer,
+ *     close_handshake: boolean}
  */
 #include <string.h>
 
@@ -74,7 +75,7 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 	size_t i;
 
 	if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
-	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 14))
+	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 15))
 		return -1;
 
 	if (ei_x_encode_atom(x, "kind") ||
@@ -141,6 +142,10 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 	    (req->stdio_window ?
 		     ei_x_encode_ulonglong(x, req->stdio_window) :
 		     ei_x_encode_atom(x, "nil")))
+		return -1;
+
+	if (ei_x_encode_atom(x, "close_handshake") ||
+	    ei_x_encode_boolean(x, req->close_handshake))
 		return -1;
 	return 0;
 }

@@ -179,6 +179,12 @@ static int opt_no_new_privs(struct tdec *d, struct linx_request *r,
 	return td_bool(d, &r->no_new_privs, path);
 }
 
+static int opt_close_handshake(struct tdec *d, struct linx_request *r,
+			       const char *path)
+{
+	return td_bool(d, &r->close_handshake, path);
+}
+
 static int opt_on_exit(struct tdec *d, struct linx_request *r,
 		       const char *path)
 {
@@ -285,6 +291,7 @@ static const struct {
 	{ "target",		opt_target },
 	{ "stdio",		opt_stdio },
 	{ "no_new_privs",	opt_no_new_privs },
+	{ "close_handshake",	opt_close_handshake },
 	{ "on_exit",		opt_on_exit },
 	{ "checkpoint",		opt_checkpoint },
 	{ "commands",		opt_commands },

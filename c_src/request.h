@@ -63,6 +63,9 @@ struct linx_stdio {
  * @nnotify_reads:	how many
  * @stdio_window:	output bytes the agent may send before the BEAM
  *			acknowledges them ({:output_ack, n}); 0: no limit
+ * @close_handshake:	after the last frame, keep fd 3 open until the BEAM
+ *			closes the port (bounded), instead of exiting after
+ *			a short quiet spell (agent.c, drain_beam_input)
  */
 struct linx_request {
 	enum linx_kind kind;
@@ -88,6 +91,7 @@ struct linx_request {
 	struct notify_read *notify_reads;
 	size_t nnotify_reads;
 	uint64_t stdio_window;
+	bool close_handshake;
 };
 
 int request_decode(const void *buf, size_t len, struct linx_request *req,

@@ -511,7 +511,8 @@ results = [
       commands: [],
       winsize: nil,
       cgroup: nil,
-      stdio_window: nil
+      stdio_window: nil,
+      close_handshake: false
     } or m
   end)
 ]

@@ -46,7 +46,7 @@ static void full(ei_x_buff *x, bool echo)
 	}
 	ei_x_encode_tuple_header(x, 2);
 	ei_x_encode_atom(x, "enter");
-	ei_x_encode_map_header(x, 14);
+	ei_x_encode_map_header(x, 15);
 
 	ei_x_encode_atom(x, "unknown");
 	ei_x_encode_map_header(x, 1);
@@ -89,6 +89,9 @@ static void full(ei_x_buff *x, bool echo)
 	ei_x_encode_empty_list(x);
 
 	ei_x_encode_atom(x, "no_new_privs");
+	ei_x_encode_boolean(x, 1);
+
+	ei_x_encode_atom(x, "close_handshake");
 	ei_x_encode_boolean(x, 1);
 
 	ei_x_encode_atom(x, "on_exit");
@@ -141,6 +144,7 @@ static void test_minimal_defaults(void)
 	CHECK(!r.env && !r.cwd && !r.pty && !r.has_winsize);
 	CHECK(r.namespaces == 0 && r.target == 0);
 	CHECK(r.checkpoint && r.on_exit == ON_EXIT_KILL && !r.no_new_privs);
+	CHECK(!r.close_handshake);	/* default: exit after a quiet spell */
 	for (fd = 0; fd < 3; fd++)
 		CHECK(r.stdio[fd].mode == STDIO_INHERIT);
 	CHECK(r.ncommands == 0);
@@ -168,6 +172,7 @@ static void test_full_request(void)
 	CHECK(r.stdio[2].mode == STDIO_CONNECT_UNIX &&
 	      !strcmp(r.stdio[2].path, "/run/s"));
 	CHECK(r.no_new_privs && r.on_exit == ON_EXIT_DETACH && !r.checkpoint);
+	CHECK(r.close_handshake);
 	CHECK(r.ncommands == 4);
 	if (r.ncommands == 4) {
 		CHECK(r.commands[0].kind == CMD_CAPS_QUERY);
@@ -472,7 +477,9 @@ static void test_echo_shape(void)
 	      !strcmp(atom, "decoded"));
 	map = idx;
 	v = map;
-	CHECK(!ei_decode_map_header(out.buff, &v, &arity) && arity == 14);
+	CHECK(!ei_decode_map_header(out.buff, &v, &arity) && arity == 15);
+	CHECK(!find_key(out.buff, map, "close_handshake", &idx) &&
+	      !ei_decode_atom(out.buff, &idx, atom) && !strcmp(atom, "true"));
 	CHECK(!find_key(out.buff, map, "stdio_window", &idx) &&
 	      !ei_decode_ulonglong(out.buff, &idx, &u) && u == 65536);
 

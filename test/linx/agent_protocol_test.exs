@@ -383,4 +383,48 @@ defmodule Linx.AgentProtocolTest do
       assert_os_pid_exits(pid)
     end
   end
+
+  describe "close handshake" do
+    test "the agent holds fd 3 open after its last frame until the port is closed" do
+      port = open_agent()
+      {:os_pid, agent} = Port.info(port, :os_pid)
+
+      send_term(
+        port,
+        {:spawn, %{argv: ["/bin/true"], checkpoint: false, close_handshake: true}}
+      )
+
+      assert {:status, :spawned, _} = next_frame(port)
+      assert {:status, :ready, _} = next_frame(port)
+      assert {:status, :running} = next_frame(port)
+      assert {:status, :exited, 0} = next_frame(port)
+
+      # Longer than the quiet spell (50 ms) and its cap (500 ms): a late
+      # command meets an open pipe, not EPIPE, and the agent is still there.
+      Process.sleep(700)
+      send_term(port, {:signal, 15})
+      send_term(port, {:output_ack, 4096})
+      refute_receive {^port, _}, 100
+      refute os_pid_gone?(agent)
+
+      Port.close(port)
+      assert_os_pid_exits(agent, 1000)
+    end
+
+    test "without it the agent leaves on its own after a quiet spell" do
+      port = open_agent()
+      send_term(port, {:spawn, %{argv: ["/bin/true"], checkpoint: false}})
+      assert [_, _, _, {:status, :exited, 0}, {:exit, 0}] = frames(port)
+    end
+
+    test "Linx.Process asks for it and closes the port on the terminal frame" do
+      {:ok, proc} = Linx.Process.spawn(argv: ["/bin/cat"], stdio: :pipe)
+      port = :sys.get_state(proc).port
+      {:os_pid, agent} = Port.info(port, :os_pid)
+      :ok = Linx.Process.close_stdin(proc)
+      assert Linx.Process.await(proc) == {:exited, 0}
+      assert :sys.get_state(proc).port == nil
+      assert_os_pid_exits(agent, 1000)
+    end
+  end
 end

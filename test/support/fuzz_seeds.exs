@@ -162,6 +162,7 @@ defmodule Linx.FuzzSeeds do
       namespaces: @namespaces,
       stdio: [stdin: :pipe, stdout: :pipe, stderr: {:connect_unix, "/run/linx/err.sock"}],
       no_new_privs: true,
+      close_handshake: true,
       on_exit: :detach,
       checkpoint: true,
       commands: all_cmds,

@@ -299,7 +299,9 @@ defmodule Linx.Process.Server do
   @impl true
   # Frames from the agent.
   def handle_info({port, {:data, bin}}, %{port: port} = s) do
-    {:noreply, agent_frame(Wire.decode(bin), s)}
+    frame = Wire.decode(bin)
+    s = agent_frame(frame, s)
+    {:noreply, if(last_frame?(frame), do: close_agent(s), else: s)}
   end
 
   # A pooled agent that died before answering anything (killed from
@@ -322,18 +324,8 @@ defmodule Linx.Process.Server do
 
   # The agent exited. After a terminal frame that is the normal end; before
   # one, the agent died and we say so instead of leaving callers waiting.
-  def handle_info({port, {:exit_status, status}}, %{port: port} = s) do
-    s = %{s | port: nil}
-    # An agent that died without a terminal frame could not kill the tree:
-    # the cgroup can, whatever escaped it.
-    if s.terminal == nil and s.cgroup, do: Linx.Cgroup.kill(s.cgroup)
-    s = release_cgroup(s)
-    s = if s.terminal == nil, do: finish(s, {:agent_died, status}), else: s
-    # The agent is gone; the server lingers briefly so that a late await/2
-    # (from a process other than the owner) still gets the terminal event.
-    Process.send_after(self(), :linger_over, @linger_ms)
-    {:noreply, s}
-  end
+  def handle_info({port, {:exit_status, status}}, %{port: port} = s),
+    do: {:noreply, agent_gone(s, status)}
 
   def handle_info(:linger_over, s), do: {:stop, :normal, s}
 
@@ -532,6 +524,41 @@ defmodule Linx.Process.Server do
 
   defp agent_frame(other, s) do
     Logger.warning("linx_process: unexpected frame #{inspect(other, limit: 10)}")
+    s
+  end
+
+  # The agent's last frame: its terminal status, or the error that ended
+  # it before exec (docs/protocol.md, "Life of a session").
+  defp last_frame?({:status, tag, _}) when tag in [:exited, :signaled, :aborted], do: true
+  defp last_frame?({:error, _, stage}), do: not Wire.is_command_refusal(stage)
+  defp last_frame?(_), do: false
+
+  # The request asked for the close handshake (Wire.request/3): the agent
+  # holds fd 3 open until we close the port, so nothing we write can meet
+  # a closed pipe before we had its last frame, and it exits the moment
+  # we close.
+  defp close_agent(%{port: port} = s) when is_port(port) do
+    try do
+      Port.close(port)
+    catch
+      :error, _ -> :ok
+    end
+
+    agent_gone(s, :closed)
+  end
+
+  defp close_agent(s), do: s
+
+  defp agent_gone(s, status) do
+    s = %{s | port: nil}
+    # An agent that died without a terminal frame could not kill the tree:
+    # the cgroup can, whatever escaped it.
+    if s.terminal == nil and s.cgroup, do: Linx.Cgroup.kill(s.cgroup)
+    s = release_cgroup(s)
+    s = if s.terminal == nil, do: finish(s, {:agent_died, status}), else: s
+    # The agent is gone; the server lingers briefly so that a late await/2
+    # (from a process other than the owner) still gets the terminal event.
+    Process.send_after(self(), :linger_over, @linger_ms)
     s
   end
 

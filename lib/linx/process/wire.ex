@@ -19,6 +19,10 @@ defmodule Linx.Process.Wire do
         env: o.env,
         stdio: o.stdio,
         no_new_privs: o.no_new_privs,
+        # Linx.Process closes the port on the terminal frame: the agent
+        # holds fd 3 until then, so no write of ours can meet a closed
+        # pipe (EPIPE) and cost the frames erts had not read yet.
+        close_handshake: true,
         on_exit: o.on_exit,
         checkpoint: agent_checkpoint?,
         commands: request_commands(o)
