@@ -82,6 +82,7 @@ struct linx_request {
 	bool pty;
 	struct linx_stdio stdio[3];
 	bool no_new_privs;
+	bool close_handshake;
 	enum linx_on_exit on_exit;
 	bool checkpoint;
 	struct linx_cmd *commands;
@@ -91,7 +92,6 @@ struct linx_request {
 	struct notify_read *notify_reads;
 	size_t nnotify_reads;
 	uint64_t stdio_window;
-	bool close_handshake;
 };
 
 int request_decode(const void *buf, size_t len, struct linx_request *req,
