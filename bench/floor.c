@@ -287,6 +287,10 @@ static void one_agent(char *agent)
 
 		if (dup2(r, 3) < 0 || dup2(w, 4) < 0)
 			_exit(125);
+		/* Only 3 and 4, as a port has: a spare copy of the write end
+		 * would hide the agent's EOF on fd 4 from us */
+		close(r);
+		close(w);
 		if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0)
 			_exit(125);
 		execve(agent, argv, environ);
