@@ -81,6 +81,14 @@ static void test_roundtrip_and_checks(void)
 	n = chan_encode(&r, NULL, 0, buf, sizeof(buf));
 	CHECK(chan_decode(buf, n, &out, &payload) == -1);
 
+	/* ERR carries its message; one that would not fit is refused */
+	r.stage = STAGE_CAP_DROP_BOUNDING;
+	n = chan_encode(&r, "drop cap 5", 10, buf, sizeof(buf));
+	CHECK(chan_decode(buf, n, &out, &payload) == 0 && out.len == 10 &&
+	      payload && !memcmp(payload, "drop cap 5", 10));
+	n = chan_encode(&r, bpf, LINX_ERR_MSG_MAX, buf, sizeof(buf));
+	CHECK(chan_decode(buf, n, &out, &payload) == -1);
+
 	/* reserved must be zero */
 	r.stage = STAGE_EXECVE;
 	n = chan_encode(&r, NULL, 0, buf, sizeof(buf));

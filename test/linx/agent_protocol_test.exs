@@ -165,8 +165,13 @@ defmodule Linx.AgentProtocolTest do
       send_raw(port, :binary.copy(<<0>>, 16 * 1024 * 1024 + 1))
       assert {:error, @emsgsize, :command_too_big} = next_frame(port)
 
+      # The refusal names the command it refuses (issue 10 part 5)
       send_term(port, :proceed)
-      assert {:error, _, :bad_state} = next_frame(port)
+
+      assert {:error_detail, :bad_state, :proceed, "command :proceed is not valid now"} =
+               next_frame(port)
+
+      assert {:error, @einval, :bad_state} = next_frame(port)
 
       send_term(port, {:stdin, "still alive\n"})
       send_term(port, :close_stdin)
