@@ -131,7 +131,8 @@ defmodule Linx.Process do
     * `{:error, errno, stage}` - it failed before exec (terminal), or a
       command was refused (`stage` is `:malformed_command`, `:bad_state`
       or `:command_too_big`; not terminal). `errno` is an atom such as
-      `:enoent` where Linux has a name for it;
+      `:enoent` where Linux has a name for it; `error_text/1` gives the
+      agent's words for it (see "What failed, in words");
     * `{:agent_died, exit_status}` - the agent exited without a terminal
       frame (terminal); `exit_status` is `{:port_closed, reason}` when the
       port closed without one;
@@ -416,9 +417,11 @@ defmodule Linx.Process do
   Releases a workload held at its checkpoint (`checkpoint: true`).
 
   Returns `:ok` once it has exec'd, `{:error, {errno, stage}}` if a step
-  before exec failed, or `{:error, :not_at_checkpoint}` if it is not (or
-  no longer) waiting there — for example killed by a signal at the
-  checkpoint, whose terminal event is then `{:signaled, n}`.
+  before exec failed (`last_error/0` has the agent's text), or
+  `{:error, :not_at_checkpoint}` if it is not (or no longer) waiting
+  there — for example killed by a signal at the checkpoint, whose
+  terminal event is then `{:signaled, n}`. Should the agent refuse the
+  command, the answer is `{:error, {:einval, :bad_state}}`.
   """
   @spec proceed(t) :: :ok | {:error, start_error | :not_at_checkpoint}
   def proceed(proc), do: unwrap(GenServer.call(proc, :proceed, :infinity))
