@@ -294,7 +294,11 @@ defmodule Linx.AgentProtocolTest do
 
     test "stdin_ack accounts for every byte, written or dropped" do
       port = open_agent()
-      send_term(port, {:spawn, %{argv: ["/bin/cat"], checkpoint: false, stdio: :pipe}})
+      # The workload outlives its stdin a little: with a bare cat the
+      # agent could reap it and exit before a busy BEAM has written the
+      # late frame at all (then neither refused nor acked).
+      argv = ["/bin/sh", "-c", "cat; sleep 0.3"]
+      send_term(port, {:spawn, %{argv: argv, checkpoint: false, stdio: :pipe}})
       assert {:status, :spawned, _} = next_frame(port)
       assert {:status, :ready, _} = next_frame(port)
       assert {:status, :running} = next_frame(port)
