@@ -170,6 +170,20 @@ void agent_fail(struct session *s, int err, int stage, int code)
 }
 
 /**
+ * agent_fail_err() - agent_fail() with the failure's message:
+ * {:error_detail, stage, :none, text}, {:error, err, stage}
+ * @s:		session
+ * @e:		the failure (its message may be empty)
+ * @code:	enum linx_exit
+ */
+void agent_fail_err(struct session *s, const struct linx_err *e, int code)
+{
+	ev_fail(&s->out, e);
+	agent_kill_tree(s);
+	agent_exit(s, code);
+}
+
+/**
  * agent_emit_terminal() - the terminal frame of a reaped workload,
  * {:status, :signaled, n} or {:status, :exited, code}
  * @s:		session (s->reaped)
@@ -236,12 +250,19 @@ void agent_wait_child(struct session *s)
 }
 
 /**
- * agent_bad_state() - answer a well-formed command that is not valid now
+ * agent_bad_state() - answer a well-formed command that is not valid now:
+ * {:error_detail, :bad_state, tag, text}, {:error, EINVAL, :bad_state}
  * @s:		session
+ * @kind:	the refused command; its tag ties the refusal to the call
+ *		that sent it (docs/protocol.md, "Errors")
  */
-void agent_bad_state(struct session *s)
+void agent_bad_state(struct session *s, enum linx_cmd_kind kind)
 {
-	ev_error(&s->out, EINVAL, STAGE_BAD_STATE);
+	struct linx_err e;
+
+	linx_fail(&e, EINVAL, STAGE_BAD_STATE, "command :%s is not valid now",
+		  cmd_name(kind));
+	ev_error_cmd(&s->out, e.err, e.stage, cmd_name(kind), e.msg);
 }
 
 /**

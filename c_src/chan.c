@@ -47,8 +47,10 @@ ssize_t chan_encode(const struct chan_rec *rec, const void *payload,
  * @payload:	set to the payload inside @buf (or NULL when there is none)
  *
  * Checks: the packet holds the fixed part, the type is known, @len matches
- * the packet, only seccomp_install and seccomp_notify_install have a payload (a whole number of 8-byte
- * instructions, 1..4096), reserved is zero, an error stage is in range.
+ * the packet, only seccomp_install and seccomp_notify_install have a
+ * payload (a whole number of 8-byte instructions, 1..4096) besides ERR
+ * (its message, shorter than LINX_ERR_MSG_MAX), reserved is zero, an
+ * error stage is in range.
  *
  * Return: 0, or -1 with errno EPROTO
  */
@@ -71,9 +73,11 @@ int chan_decode(const void *buf, size_t n, struct chan_rec *rec,
 		return 0;
 	case CHAN_ERR:
 		if (rec->stage <= STAGE_NONE || rec->stage >= STAGE_COUNT ||
-		    rec->err < 0)
+		    rec->err < 0 || rec->len >= LINX_ERR_MSG_MAX)
 			goto bad;
-		/* fall through */
+		if (rec->len)
+			*payload = (const uint8_t *)buf + sizeof(*rec);
+		return 0;
 	case CHAN_READY:
 	case CHAN_OK:
 	case CHAN_CAPS:

@@ -3,7 +3,9 @@
  * a SOCK_SEQPACKET socketpair whose both ends are close-on-exec.
  *
  * One record per packet: a fixed struct chan_rec, then (seccomp_install
- * and seccomp_notify_install only) a payload of struct sock_filter bytes. The child never parses ETF:
+ * and seccomp_notify_install only) a payload of struct sock_filter bytes,
+ * or (ERR only) the text of the child's struct linx_err, as crun's
+ * send_error_to_sync_socket sends its message. The child never parses ETF:
  * the agent decodes every BEAM command and sends one of these. EOF on the
  * child's end after PROCEED means execve succeeded (close-on-exec).
  * SEQPACKET keeps record boundaries and can carry a descriptor with
@@ -20,7 +22,9 @@ enum chan_type {
 	/* child -> agent */
 	CHAN_READY = 1,		/* pid = getpid() in the child's pid ns */
 	CHAN_OK,		/* the last command succeeded */
-	CHAN_ERR,		/* err, stage: a child stage failed */
+	CHAN_ERR,		/* err, stage: a child stage failed;
+				 * payload: its message (text, no NUL,
+				 * < LINX_ERR_MSG_MAX bytes), may be empty */
 	CHAN_CAPS,		/* mask[0..4] = eff, prm, inh, bnd, amb */
 	/* agent -> child */
 	CHAN_PROCEED = 16,	/* go on to stdio, signals, chdir, execve */

@@ -179,12 +179,17 @@ static void child_checkpoint(const struct child_plan *p)
 		rc = row->apply(&ctx, &rec, payload, &reply, &err);
 		if (rc > 0)
 			continue;	/* answered with a descriptor */
-		if (rc) {
-			reply.type = CHAN_ERR;
-			reply.err = err.err;
-			reply.stage = err.stage;
+		if (!rc) {
+			if (chan_send(p->chan, &reply, NULL, 0))
+				_exit(1);
+			continue;
 		}
-		if (chan_send(p->chan, &reply, NULL, 0))
+		/* the message goes along: "drop cap 5 from the bounding set" */
+		reply.type = CHAN_ERR;
+		reply.err = err.err;
+		reply.stage = err.stage;
+		if (chan_send(p->chan, &reply, err.msg, strnlen(err.msg,
+								sizeof(err.msg) - 1)))
 			_exit(1);
 	}
 }

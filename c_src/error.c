@@ -3,6 +3,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "error.h"
 
@@ -30,9 +31,34 @@ int linx_fail(struct linx_err *e, int err, int stage, const char *fmt, ...)
 	e->err = err;
 	e->stage = stage;
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	linx_vfmt(e->msg, sizeof(e->msg), fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+/**
+ * linx_vfmt() - vsnprintf that says when it cut
+ * @buf:	destination
+ * @n:		its size (larger than LINX_ERR_CUT_MARK)
+ * @fmt:	printf format
+ * @ap:		its arguments
+ *
+ * Text that does not fit ends with LINX_ERR_CUT_MARK in place of its
+ * last bytes, so a reader knows there was more (docs/protocol.md).
+ * Async-signal-safe enough for the child: no allocation.
+ */
+void linx_vfmt(char *buf, size_t n, const char *fmt, va_list ap)
+{
+	static const char mark[] = LINX_ERR_CUT_MARK;
+	int len;
+
+	if (!n)
+		return;
+	len = vsnprintf(buf, n, fmt, ap);
+	if (len < 0)
+		buf[0] = '\0';
+	else if ((size_t)len >= n && n > sizeof(mark))
+		memcpy(buf + n - sizeof(mark), mark, sizeof(mark));
 }
 
 /**

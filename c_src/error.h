@@ -7,10 +7,16 @@
  * BEAM as an atom) and a message naming what was being done. The error
  * becomes an {:error, errno, stage} frame only at the protocol boundary
  * (events.c); the message travels as {:malformed, stage, message} for
- * decode errors.
+ * decode errors and as {:error_detail, stage, command, message} before
+ * every {:error, errno, stage} that has one (docs/protocol.md, "Errors").
+ * A message longer than LINX_ERR_MSG_MAX - 1 bytes is cut, and then ends
+ * with LINX_ERR_CUT_MARK: never cut silently.
  */
 #ifndef LINX_ERROR_H
 #define LINX_ERROR_H
+
+#include <stdarg.h>
+#include <stddef.h>
 
 /*
  * The stage atoms, in one place. The open_ns_* and setns_* blocks follow
@@ -80,7 +86,9 @@
 enum linx_stage { LINX_STAGES(LINX_STAGE_ENUM) STAGE_COUNT };
 #undef LINX_STAGE_ENUM
 
-#define LINX_ERR_MSG_MAX 512
+#define LINX_ERR_MSG_MAX 1024
+/* The end of a message (or decode path) that did not fit its buffer */
+#define LINX_ERR_CUT_MARK "...[cut]"
 
 /**
  * struct linx_err - what failed, where, and why
@@ -97,5 +105,7 @@ struct linx_err {
 int linx_fail(struct linx_err *e, int err, int stage, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 const char *linx_stage_name(int stage);
+void linx_vfmt(char *buf, size_t n, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 #endif /* LINX_ERROR_H */

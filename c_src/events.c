@@ -1,8 +1,15 @@
 /*
  * events.c - encode each agent -> BEAM term of docs/protocol.md and queue
  * it on the output queue. Text goes as binaries, never cut.
+ *
+ * Every ei_x_* result is checked (they fail only when the buffer cannot
+ * grow): a term that could not be built whole is dropped whole, never
+ * queued truncated, and the function returns -1 with errno ENOMEM, as a
+ * frame that could not be queued does. Callers that must not lose a
+ * frame check it; the rest treat it as the lost frame it is.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <ei.h>
@@ -24,6 +31,24 @@ int ev_push(struct byteq *q, ei_x_buff *x)
 	return rc;
 }
 
+/*
+ * ev_end() - queue the term, or drop it whole when an encode step failed
+ * (@bad: the OR of their results)
+ */
+static int ev_end(struct byteq *q, ei_x_buff *x, int bad)
+{
+	if (bad) {
+		ei_x_free(x);
+		errno = ENOMEM;
+		return -1;
+	}
+	return ev_push(q, x);
+}
+
+/*
+ * ev_begin() - a new buffer with the version byte, the tuple header and
+ * the tag; nothing to free on failure
+ */
 static int ev_begin(ei_x_buff *x, int arity, const char *tag)
 {
 	if (ei_x_new_with_version(x))
@@ -48,8 +73,7 @@ int ev_status(struct byteq *q, const char *what)
 
 	if (ev_begin(&x, 2, "status"))
 		return -1;
-	ei_x_encode_atom(&x, what);
-	return ev_push(q, &x);
+	return ev_end(q, &x, ei_x_encode_atom(&x, what));
 }
 
 /**
@@ -66,13 +90,57 @@ int ev_status_int(struct byteq *q, const char *what, long n)
 
 	if (ev_begin(&x, 3, "status"))
 		return -1;
-	ei_x_encode_atom(&x, what);
-	ei_x_encode_long(&x, n);
-	return ev_push(q, &x);
+	return ev_end(q, &x, ei_x_encode_atom(&x, what) ||
+			     ei_x_encode_long(&x, n));
+}
+
+/*
+ * ev_error_detail() - {:error_detail, stage, command, text}: what the
+ * {:error, errno, stage} frame right after it is about
+ */
+static int ev_error_detail(struct byteq *q, int stage, const char *command,
+			   const char *text)
+{
+	ei_x_buff x;
+
+	if (ev_begin(&x, 4, "error_detail"))
+		return -1;
+	return ev_end(q, &x,
+		      ei_x_encode_atom(&x, linx_stage_name(stage)) ||
+		      ei_x_encode_atom(&x, command ? command : "none") ||
+		      ei_x_encode_binary(&x, text, strlen(text)));
 }
 
 /**
- * ev_error() - {:error, errno, stage}
+ * ev_error_cmd() - {:error_detail, stage, command, text} (when there is a
+ * command or a text), then {:error, errno, stage}
+ * @q:		output queue
+ * @err:	errno value
+ * @stage:	enum linx_stage
+ * @command:	tag atom of the command this error answers, or NULL
+ * @text:	what failed (a linx_err message), or NULL
+ *
+ * The detail comes first so that the BEAM has it when the error itself
+ * arrives (docs/protocol.md, "Errors"); both frames or neither would be
+ * nicer, but the error frame is the contract and goes out regardless.
+ *
+ * Return: 0 or -1 (the error frame could not be queued)
+ */
+int ev_error_cmd(struct byteq *q, int err, int stage, const char *command,
+		 const char *text)
+{
+	ei_x_buff x;
+
+	if (command || (text && *text))
+		(void)ev_error_detail(q, stage, command, text ? text : "");
+	if (ev_begin(&x, 3, "error"))
+		return -1;
+	return ev_end(q, &x, ei_x_encode_long(&x, err) ||
+			     ei_x_encode_atom(&x, linx_stage_name(stage)));
+}
+
+/**
+ * ev_error() - {:error, errno, stage}, without a detail
  * @q:		output queue
  * @err:	errno value
  * @stage:	enum linx_stage
@@ -81,17 +149,13 @@ int ev_status_int(struct byteq *q, const char *what, long n)
  */
 int ev_error(struct byteq *q, int err, int stage)
 {
-	ei_x_buff x;
-
-	if (ev_begin(&x, 3, "error"))
-		return -1;
-	ei_x_encode_long(&x, err);
-	ei_x_encode_atom(&x, linx_stage_name(stage));
-	return ev_push(q, &x);
+	return ev_error_cmd(q, err, stage, NULL, NULL);
 }
 
 /**
- * ev_fail() - {:error, errno, stage} from a struct linx_err
+ * ev_fail() - {:error_detail, …} and {:error, errno, stage} from a
+ * struct linx_err: its message travels (a decode error's in the
+ * {:malformed, …} frame sent before, see ev_malformed)
  * @q:		output queue
  * @e:		the failure
  *
@@ -99,7 +163,11 @@ int ev_error(struct byteq *q, int err, int stage)
  */
 int ev_fail(struct byteq *q, const struct linx_err *e)
 {
-	return ev_error(q, e->err, e->stage);
+	/* a decode error's text went ahead in {:malformed, stage, text} */
+	bool decode = e->stage == STAGE_MALFORMED_REQUEST ||
+		      e->stage == STAGE_MALFORMED_COMMAND;
+
+	return ev_error_cmd(q, e->err, e->stage, NULL, decode ? NULL : e->msg);
 }
 
 /**
@@ -115,9 +183,9 @@ int ev_malformed(struct byteq *q, const struct linx_err *e)
 
 	if (ev_begin(&x, 3, "malformed"))
 		return -1;
-	ei_x_encode_atom(&x, linx_stage_name(e->stage));
-	ei_x_encode_binary(&x, e->msg, strlen(e->msg));
-	return ev_push(q, &x);
+	return ev_end(q, &x,
+		      ei_x_encode_atom(&x, linx_stage_name(e->stage)) ||
+		      ei_x_encode_binary(&x, e->msg, strlen(e->msg)));
 }
 
 /**
@@ -135,8 +203,7 @@ int ev_data(struct byteq *q, const char *tag, const void *buf, size_t len)
 
 	if (ev_begin(&x, 2, tag))
 		return -1;
-	ei_x_encode_binary(&x, buf, len);
-	return ev_push(q, &x);
+	return ev_end(q, &x, ei_x_encode_binary(&x, buf, len));
 }
 
 /**
@@ -153,8 +220,7 @@ int ev_stdin_ack(struct byteq *q, uint64_t bytes)
 
 	if (ev_begin(&x, 2, "stdin_ack"))
 		return -1;
-	ei_x_encode_ulonglong(&x, bytes);
-	return ev_push(q, &x);
+	return ev_end(q, &x, ei_x_encode_ulonglong(&x, bytes));
 }
 
 /**
@@ -167,28 +233,26 @@ int ev_stdin_ack(struct byteq *q, uint64_t bytes)
 int ev_caps(struct byteq *q, const uint64_t masks[5])
 {
 	ei_x_buff x;
-	int i;
+	int i, bad = 0;
 
 	if (ev_begin(&x, 6, "caps"))
 		return -1;
 	for (i = 0; i < 5; i++)
-		ei_x_encode_ulonglong(&x, masks[i]);
-	return ev_push(q, &x);
+		bad |= ei_x_encode_ulonglong(&x, masks[i]);
+	return ev_end(q, &x, bad);
 }
 
 /*
  * encode_bin_or_error() - binary, or {:error, errno} when @err is set
  */
-static void encode_bin_or_error(ei_x_buff *x, const void *data, size_t len,
-				int err)
+static int encode_bin_or_error(ei_x_buff *x, const void *data, size_t len,
+			       int err)
 {
-	if (err) {
-		ei_x_encode_tuple_header(x, 2);
-		ei_x_encode_atom(x, "error");
-		ei_x_encode_long(x, err);
-	} else {
-		ei_x_encode_binary(x, data, len);
-	}
+	if (err)
+		return ei_x_encode_tuple_header(x, 2) ||
+		       ei_x_encode_atom(x, "error") ||
+		       ei_x_encode_long(x, err);
+	return ei_x_encode_binary(x, data, len);
 }
 
 /**
@@ -201,7 +265,7 @@ static void encode_bin_or_error(ei_x_buff *x, const void *data, size_t len,
  * @arch:	AUDIT_ARCH_* value
  * @ip:		instruction pointer
  * @args:	the six arguments
- * @mem:	declared reads: [{arg_index, binary | {:error, errno}}]
+ * @mem:	declared reads: [{arg_index, binary || {:error, errno}}]
  * @nmem:	how many
  *
  * Return: 0 or -1
@@ -212,27 +276,25 @@ int ev_notify(struct byteq *q, uint64_t id, pid_t pid, pid_t tid, int nr,
 {
 	ei_x_buff x;
 	size_t i;
+	int bad;
 
 	if (ev_begin(&x, 9, "notify"))
 		return -1;
-	ei_x_encode_ulonglong(&x, id);
-	ei_x_encode_long(&x, pid);
-	ei_x_encode_long(&x, tid);
-	ei_x_encode_long(&x, nr);
-	ei_x_encode_ulong(&x, arch);
-	ei_x_encode_ulonglong(&x, ip);
-	ei_x_encode_tuple_header(&x, 6);
+	bad = ei_x_encode_ulonglong(&x, id) || ei_x_encode_long(&x, pid) ||
+	      ei_x_encode_long(&x, tid) || ei_x_encode_long(&x, nr) ||
+	      ei_x_encode_ulong(&x, arch) || ei_x_encode_ulonglong(&x, ip) ||
+	      ei_x_encode_tuple_header(&x, 6);
 	for (i = 0; i < 6; i++)
-		ei_x_encode_ulonglong(&x, args[i]);
+		bad |= ei_x_encode_ulonglong(&x, args[i]);
 	if (nmem)
-		ei_x_encode_list_header(&x, nmem);
-	for (i = 0; i < nmem; i++) {
-		ei_x_encode_tuple_header(&x, 2);
-		ei_x_encode_long(&x, mem[i].arg);
-		encode_bin_or_error(&x, mem[i].data, mem[i].len, mem[i].err);
-	}
-	ei_x_encode_empty_list(&x);
-	return ev_push(q, &x);
+		bad |= ei_x_encode_list_header(&x, nmem);
+	for (i = 0; i < nmem; i++)
+		bad |= ei_x_encode_tuple_header(&x, 2) ||
+		       ei_x_encode_long(&x, mem[i].arg) ||
+		       encode_bin_or_error(&x, mem[i].data, mem[i].len,
+					   mem[i].err);
+	bad |= ei_x_encode_empty_list(&x);
+	return ev_end(q, &x, bad);
 }
 
 /**
@@ -250,14 +312,13 @@ int ev_notify_failed(struct byteq *q, uint64_t id, int step, int err)
 
 	if (ev_begin(&x, 4, "notify_failed"))
 		return -1;
-	ei_x_encode_ulonglong(&x, id);
-	ei_x_encode_long(&x, step);
-	ei_x_encode_long(&x, err);
-	return ev_push(q, &x);
+	return ev_end(q, &x, ei_x_encode_ulonglong(&x, id) ||
+			     ei_x_encode_long(&x, step) ||
+			     ei_x_encode_long(&x, err));
 }
 
 /**
- * ev_notify_answer() - {tag, ref, binary | {:error, errno}}
+ * ev_notify_answer() - {tag, ref, binary || {:error, errno}}
  * @q:		output queue
  * @tag:	:notify_mem or :notify_fd_path
  * @ref:	the request's ref, as ETF bytes (echoed)
@@ -275,7 +336,7 @@ int ev_notify_answer(struct byteq *q, const char *tag, const uint8_t *ref,
 
 	if (ev_begin(&x, 3, tag))
 		return -1;
-	ei_x_append_buf(&x, (const char *)ref, ref_len);
-	encode_bin_or_error(&x, data, len, err);
-	return ev_push(q, &x);
+	return ev_end(q, &x,
+		      ei_x_append_buf(&x, (const char *)ref, ref_len) ||
+		      encode_bin_or_error(&x, data, len, err));
 }

@@ -16,6 +16,8 @@
 int ev_status(struct byteq *q, const char *what);
 int ev_status_int(struct byteq *q, const char *what, long n);
 int ev_error(struct byteq *q, int err, int stage);
+int ev_error_cmd(struct byteq *q, int err, int stage, const char *command,
+		 const char *text);
 int ev_fail(struct byteq *q, const struct linx_err *e);
 int ev_malformed(struct byteq *q, const struct linx_err *e);
 int ev_data(struct byteq *q, const char *tag, const void *buf, size_t len);

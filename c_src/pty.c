@@ -86,7 +86,7 @@ void agent_pty_winsize(struct session *s, const struct linx_winsize *ws)
 	struct linx_err err;
 
 	if (s->pty_master < 0)
-		agent_bad_state(s);
+		agent_bad_state(s, CMD_PTY_WINSIZE);
 	else if (pty_set_winsize(s->pty_master, ws, &err))
 		ev_fail(&s->out, &err);
 }

@@ -65,8 +65,8 @@ static void relay_proceed(struct session *s)
 static void relay_apply(struct session *s, const struct linx_cmd *c)
 {
 	const struct cmd_row *row = cmd_row_of(c->kind);
+	struct linx_err err;
 	struct chan_rec rec;
-	int e;
 
 	if (c->kind == CMD_PTY_WINSIZE) {
 		/* The agent's own operation: a failure is not the workload's */
@@ -74,13 +74,18 @@ static void relay_apply(struct session *s, const struct linx_cmd *c)
 		return;
 	}
 	if (!row || row->phase != CMD_CHECKPOINT || !row->chan) {
-		agent_bad_state(s);
+		agent_bad_state(s, c->kind);
 		return;
 	}
 	if (row->payload) {
-		e = seccomp_check_len(c->len);
-		if (e)	/* what the child would answer; it never fits a record */
-			agent_fail(s, e, STAGE_SECCOMP_INSTALL, EXIT_WORKLOAD);
+		/* what the child would answer; it never fits a record */
+		if (seccomp_check_len(c->len)) {
+			linx_fail(&err, seccomp_check_len(c->len),
+				  STAGE_SECCOMP_INSTALL,
+				  ":%s: a filter of %zu bytes is not 1..4096 whole instructions",
+				  row->name, c->len);
+			agent_fail_err(s, &err, EXIT_WORKLOAD);
+		}
 	}
 	memset(&rec, 0, sizeof(rec));
 	rec.type = row->chan;
@@ -117,7 +122,7 @@ void relay_command(struct session *s, const struct linx_cmd *c)
 	struct chan_rec rec = { .type = CHAN_ABORT };
 
 	if (s->state != ST_CHECKPOINT || !s->req->checkpoint) {
-		agent_bad_state(s);
+		agent_bad_state(s, c->kind);
 		return;
 	}
 	switch (c->kind) {
@@ -169,7 +174,26 @@ static void relay_on_listener(struct session *s, int fd)
 	if (fd < 0)
 		agent_fail(s, EPROTO, STAGE_SECCOMP_INSTALL, EXIT_INFRA);
 	if (notify_attach(s, fd, &err))
-		agent_fail(s, err.err, err.stage, EXIT_INFRA);
+		agent_fail_err(s, &err, EXIT_INFRA);
+}
+
+/*
+ * relay_child_failed() - an ERR record: the child's errno, stage and
+ * message (chan_decode checked its length) become the error frames
+ */
+static void relay_child_failed(struct session *s, const struct chan_rec *rec,
+			       const uint8_t *payload)
+	__attribute__((noreturn));
+static void relay_child_failed(struct session *s, const struct chan_rec *rec,
+			       const uint8_t *payload)
+{
+	struct linx_err e = { .err = rec->err, .stage = rec->stage };
+
+	/* < LINX_ERR_MSG_MAX bytes: it fits with its NUL */
+	if (payload)
+		memcpy(e.msg, payload, rec->len);
+	e.msg[payload ? rec->len : 0] = '\0';
+	agent_fail_err(s, &e, EXIT_WORKLOAD);
 }
 
 /*
@@ -177,7 +201,7 @@ static void relay_on_listener(struct session *s, int fd)
  * @fd:		a descriptor that came with it (SCM_RIGHTS), else -1; ours
  */
 static void relay_on_record(struct session *s, const struct chan_rec *rec,
-			    int fd)
+			    const uint8_t *payload, int fd)
 {
 	if (rec->type == CHAN_OK && s->state == ST_AWAIT_REPLY &&
 	    s->notify.installing)
@@ -203,7 +227,7 @@ static void relay_on_record(struct session *s, const struct chan_rec *rec,
 		/* A child stage or a checkpoint command failed: fatal */
 		if (s->state == ST_AWAIT_EXEC)
 			agent_wait_child(s);	/* it _exit()s right away */
-		agent_fail(s, rec->err, rec->stage, EXIT_WORKLOAD);
+		relay_child_failed(s, rec, payload);
 	case CHAN_OK:
 	case CHAN_CAPS:
 		if (s->state != ST_AWAIT_REPLY)
@@ -248,6 +272,6 @@ void relay_on_chan(struct session *s)
 			agent_fail(s, EPROTO, s->state == ST_WAIT_READY ?
 				   STAGE_MALFORMED_READY : STAGE_EXEC_OUTCOME,
 				   EXIT_INFRA);
-		relay_on_record(s, &rec, fd);
+		relay_on_record(s, &rec, payload, fd);
 	}
 }

@@ -368,20 +368,20 @@ static void handle_command(struct session *s, const struct linx_cmd *c)
 		/* Acknowledged even when refused or dropped (ack_input) */
 		s->in_taken += c->len;
 		if (!s->req->pty)
-			agent_bad_state(s);
+			agent_bad_state(s, c->kind);
 		else if (s->pty_master >= 0 && s->state != ST_DRAINING)
 			byteq_push(&s->pty_q, c->data, c->len);
 		return;
 	case CMD_STDIN:
 		s->in_taken += c->len;
 		if (!stdin_pipe || s->close_stdin)
-			agent_bad_state(s);
+			agent_bad_state(s, c->kind);
 		else if (s->fd_stdin >= 0) /* else the reader is gone: drop */
 			byteq_push(&s->stdin_q, c->data, c->len);
 		return;
 	case CMD_CLOSE_STDIN:
 		if (!stdin_pipe || s->close_stdin)
-			agent_bad_state(s);
+			agent_bad_state(s, c->kind);
 		s->close_stdin = true;
 		return;
 	default:

@@ -27,7 +27,7 @@ void path_fmt(char *p, size_t n, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(p, n, fmt, ap);
+	linx_vfmt(p, n, fmt, ap);	/* a cut path says so */
 	va_end(ap);
 }
 

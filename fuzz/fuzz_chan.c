@@ -5,7 +5,8 @@
  * agent -> child records with it (child.c).
  *
  * Properties: an accepted record has a known type, a payload exactly for
- * seccomp_install (1..4096 whole instructions), an in-range stage for
+ * seccomp_install (1..4096 whole instructions) and CHAN_ERR (its message,
+ * shorter than LINX_ERR_MSG_MAX, possibly none), an in-range stage for
  * CHAN_ERR; chan_encode() lays it out byte for byte as received; and it
  * survives chan_send()/chan_recv() over a real SOCK_SEQPACKET socketpair
  * (one packet, same bytes). A rejected record sets errno EPROTO.
@@ -64,6 +65,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(payload == data + sizeof(rec));
 		FUZZ_ASSERT(rec.len >= 8 && rec.len % 8 == 0 &&
 			    rec.len <= CHAN_MAX_PAYLOAD);
+	} else if (rec.type == CHAN_ERR) {
+		FUZZ_ASSERT(rec.len < LINX_ERR_MSG_MAX);
+		FUZZ_ASSERT(rec.len ? payload == data + sizeof(rec) :
+				      payload == NULL);
 	} else {
 		FUZZ_ASSERT(payload == NULL && rec.len == 0);
 		FUZZ_ASSERT((rec.type >= CHAN_READY && rec.type <= CHAN_CAPS) ||

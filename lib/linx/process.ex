@@ -131,7 +131,8 @@ defmodule Linx.Process do
     * `{:error, errno, stage}` - it failed before exec (terminal), or a
       command was refused (`stage` is `:malformed_command`, `:bad_state`
       or `:command_too_big`; not terminal). `errno` is an atom such as
-      `:enoent` where Linux has a name for it;
+      `:enoent` where Linux has a name for it; `error_text/1` gives the
+      agent's words for it (see "What failed, in words");
     * `{:agent_died, exit_status}` - the agent exited without a terminal
       frame (terminal); `exit_status` is `{:port_closed, reason}` when the
       port closed without one;
@@ -204,6 +205,31 @@ defmodule Linx.Process do
     * `{:aborted, :checkpoint}` - `abort/1`.
 
   `run/2` raises `Linx.Process.Error` with the same `errno` and `stage`.
+
+  ### What failed, in words
+
+  Where the agent knows more than the stage, it says so in a text
+  (`docs/protocol.md`, "Errors"): `"drop cap 5 from the bounding set"`,
+  `"raise ambient cap 12"`, `"command :proceed is not valid now"`. The
+  shapes above stay as they are; the text is found
+
+    * in `Linx.Process.Error`'s `:detail` (and its message) when `run/2`
+      raises;
+    * with `last_error/0` right after `spawn/1`, `enter/2`, `proceed/1`,
+      `abort/1` or `capabilities/1` returned `{:error, {errno, stage}}` in
+      the calling process;
+    * with `error_text/1` for the owner's `{:error, errno, stage}` events;
+    * in the Logger (a warning per explained error).
+
+  A text longer than about 1 KiB ends with `"...[cut]"`.
+
+  A command the agent refuses (`:bad_state`: not valid now) is answered to
+  the call that sent it when that call waits for the agent: `proceed/1`,
+  `abort/1` and `capabilities/1` then return `{:error, {:einval,
+  :bad_state}}` and the workload stays where it was. The owner still
+  receives the `{:error, errno, :bad_state}` event, as for refusals of
+  commands whose calls do not wait for the agent (`signal/2`, `resize/3`,
+  `write/2`, `close_stdin/1` answer once the frame is handed over).
 
   ## Under a supervisor
 
@@ -311,19 +337,19 @@ defmodule Linx.Process do
 
     case start(%{validated | stdio: stdio, stdio_window: window}, :start) do
       {:ok, proc} ->
-        result = collect(proc, [])
+        result = collect(proc, argv, [])
         send(proc, :release)
         result
 
-      {:error, {errno, stage}} ->
-        raise Linx.Process.Error, errno: errno, stage: stage, argv: argv
+      {:error, {_errno, _stage}} ->
+        raise %{last_error() | argv: argv}
     end
   end
 
-  defp collect(proc, acc) do
+  defp collect(proc, argv, acc) do
     receive do
       {:linx_process, ^proc, {out, data}} when out in [:stdout, :stderr] ->
-        collect(proc, [acc | data])
+        collect(proc, argv, [acc | data])
 
       {:linx_process, ^proc, {:exited, code}} ->
         {IO.iodata_to_binary(acc), code}
@@ -335,27 +361,77 @@ defmodule Linx.Process do
         raise Linx.Process.Error, errno: status, stage: :agent_died
 
       {:linx_process, ^proc, {:error, errno, stage}} when not Wire.is_command_refusal(stage) ->
-        raise Linx.Process.Error, errno: errno, stage: stage
+        raise Linx.Process.Error,
+          errno: errno,
+          stage: stage,
+          argv: argv,
+          detail: error_text(proc)
     end
   end
+
+  @last_error {__MODULE__, :last_error}
+
+  @doc """
+  The last start error of the calling process, with the agent's text.
+
+  After `spawn/1`, `enter/2`, `start_link/1`, `proceed/1`, `abort/1` or
+  `capabilities/1` returned `{:error, {errno, stage}}`, this is a
+  `Linx.Process.Error` with that `errno` and `stage` and, where the agent
+  explained it, `detail` (e.g. `"drop cap 5 from the bounding set"`);
+  `nil` before any such error. Kept per calling process, like a last
+  errno.
+
+      {:error, {:eperm, :cap_set_ambient}} = Linx.Process.proceed(proc)
+      %Linx.Process.Error{detail: "raise ambient cap 12"} = Linx.Process.last_error()
+  """
+  @spec last_error() :: Linx.Process.Error.t() | nil
+  def last_error, do: Process.get(@last_error)
+
+  @doc """
+  The agent's text for the last `{:error, errno, stage}` of `proc` (an
+  event of the owner, a refused command, a start error), or `nil` when it
+  sent none or the workload's server is gone.
+  """
+  @spec error_text(t) :: binary | nil
+  def error_text(proc) do
+    GenServer.call(proc, :error_text, 5000)
+  catch
+    :exit, _ -> nil
+  end
+
+  # The server answers errors it has a text for as {:error, reason, text}:
+  # the text goes to last_error/0, the caller gets the documented shape.
+  defp unwrap({:error, {errno, stage} = reason, text}) do
+    Process.put(@last_error, %Linx.Process.Error{errno: errno, stage: stage, detail: text})
+    {:error, reason}
+  end
+
+  defp unwrap({:error, {errno, stage}} = error) do
+    Process.put(@last_error, %Linx.Process.Error{errno: errno, stage: stage})
+    error
+  end
+
+  defp unwrap(other), do: other
 
   @doc """
   Releases a workload held at its checkpoint (`checkpoint: true`).
 
   Returns `:ok` once it has exec'd, `{:error, {errno, stage}}` if a step
-  before exec failed, or `{:error, :not_at_checkpoint}` if it is not (or
-  no longer) waiting there — for example killed by a signal at the
-  checkpoint, whose terminal event is then `{:signaled, n}`.
+  before exec failed (`last_error/0` has the agent's text), or
+  `{:error, :not_at_checkpoint}` if it is not (or no longer) waiting
+  there — for example killed by a signal at the checkpoint, whose
+  terminal event is then `{:signaled, n}`. Should the agent refuse the
+  command, the answer is `{:error, {:einval, :bad_state}}`.
   """
   @spec proceed(t) :: :ok | {:error, start_error | :not_at_checkpoint}
-  def proceed(proc), do: GenServer.call(proc, :proceed, :infinity)
+  def proceed(proc), do: unwrap(GenServer.call(proc, :proceed, :infinity))
 
   @doc """
   Stops a workload held at its checkpoint without ever running it.
   Returns `:ok` once the agent has reaped it; the owner receives `:aborted`.
   """
-  @spec abort(t) :: :ok | {:error, :not_at_checkpoint}
-  def abort(proc), do: GenServer.call(proc, :abort, :infinity)
+  @spec abort(t) :: :ok | {:error, :not_at_checkpoint | start_error}
+  def abort(proc), do: unwrap(GenServer.call(proc, :abort, :infinity))
 
   @doc """
   Waits for the workload's terminal event and returns it.
@@ -522,7 +598,7 @@ defmodule Linx.Process do
   """
   @spec capabilities(t) ::
           {:ok, %{atom => non_neg_integer}} | {:error, :not_at_checkpoint | start_error}
-  def capabilities(proc), do: GenServer.call(proc, :caps_query, :infinity)
+  def capabilities(proc), do: unwrap(GenServer.call(proc, :caps_query, :infinity))
 
   @doc "The workload's pid as the host sees it."
   @spec os_pid(t) :: pos_integer | nil
@@ -556,12 +632,21 @@ defmodule Linx.Process do
         :start_link -> GenServer.start_link(Server, opts)
       end
 
-    with {:ok, proc} <- result do
-      try do
-        GenServer.call(proc, :started, :infinity)
-      catch
-        :exit, {reason, {GenServer, :call, _}} -> {:error, server_gone(reason, opts.owner)}
-      end
+    case result do
+      {:ok, proc} ->
+        try do
+          unwrap(GenServer.call(proc, :started, :infinity))
+        catch
+          :exit, {reason, {GenServer, :call, _}} ->
+            unwrap({:error, server_gone(reason, opts.owner)})
+        end
+
+      # init/1 stopped: {errno, stage}, without a text
+      {:error, {_, _}} = error ->
+        unwrap(error)
+
+      other ->
+        other
     end
   end
 

@@ -8,7 +8,9 @@ defmodule E2E do
   # binary_to_term(..., [:safe]) needs every atom the agent can send
   def atoms do
     src = File.read!(Path.expand("../../c_src/error.h", __DIR__))
-    for [_, a] <- Regex.scan(~r/X\(\w+, "(\w+)"\)/, src), do: String.to_atom(a)
+    stages = for [_, a] <- Regex.scan(~r/X\(\w+, "(\w+)"\)/, src), do: String.to_atom(a)
+    # {:error_detail, stage, command_tag, text} names commands by their tag
+    [:error_detail | stages]
   end
 
   def open,

@@ -165,8 +165,13 @@ defmodule Linx.AgentProtocolTest do
       send_raw(port, :binary.copy(<<0>>, 16 * 1024 * 1024 + 1))
       assert {:error, @emsgsize, :command_too_big} = next_frame(port)
 
+      # The refusal names the command it refuses (issue 10 part 5)
       send_term(port, :proceed)
-      assert {:error, _, :bad_state} = next_frame(port)
+
+      assert {:error_detail, :bad_state, :proceed, "command :proceed is not valid now"} =
+               next_frame(port)
+
+      assert {:error, @einval, :bad_state} = next_frame(port)
 
       send_term(port, {:stdin, "still alive\n"})
       send_term(port, :close_stdin)
@@ -289,7 +294,11 @@ defmodule Linx.AgentProtocolTest do
 
     test "stdin_ack accounts for every byte, written or dropped" do
       port = open_agent()
-      send_term(port, {:spawn, %{argv: ["/bin/cat"], checkpoint: false, stdio: :pipe}})
+      # The workload outlives its stdin a little: with a bare cat the
+      # agent could reap it and exit before a busy BEAM has written the
+      # late frame at all (then neither refused nor acked).
+      argv = ["/bin/sh", "-c", "cat; sleep 0.3"]
+      send_term(port, {:spawn, %{argv: argv, checkpoint: false, stdio: :pipe}})
       assert {:status, :spawned, _} = next_frame(port)
       assert {:status, :ready, _} = next_frame(port)
       assert {:status, :running} = next_frame(port)
@@ -335,7 +344,13 @@ defmodule Linx.AgentProtocolTest do
       send_term(port, {:seccomp_install, bpf})
       send_term(port, {:set_ids, 0, 0})
       send_term(port, :proceed)
-      assert [{:error, ^eacces, :keepcaps}, {:exit, 5}] = frames(port)
+
+      assert [
+               {:error_detail, :keepcaps, :none, "PR_SET_KEEPCAPS"},
+               {:error, ^eacces, :keepcaps},
+               {:exit, 5}
+             ] = frames(port)
+
       assert_os_pid_exits(pid)
     end
   end
@@ -347,7 +362,10 @@ defmodule Linx.AgentProtocolTest do
     test "spawn: :clone, enter: :fork, exit code 3" do
       port = open_agent()
       send_term(port, {:spawn, %{argv: ["/bin/true"], cgroup: "/tmp"}})
-      assert [{:error, errno, :clone}, {:exit, 3}] = frames(port)
+
+      assert [{:error_detail, :clone, :none, _}, {:error, errno, :clone}, {:exit, 3}] =
+               frames(port)
+
       assert errno > 0
 
       target = Port.open({:spawn_executable, "/bin/sleep"}, [:binary, args: ["60"]])
@@ -356,7 +374,9 @@ defmodule Linx.AgentProtocolTest do
       try do
         port = open_agent()
         send_term(port, {:enter, %{target: target_pid, argv: ["/bin/true"], cgroup: "/tmp"}})
-        assert [{:error, ^errno, :fork}, {:exit, 3}] = frames(port)
+
+        assert [{:error_detail, :fork, :none, _}, {:error, ^errno, :fork}, {:exit, 3}] =
+                 frames(port)
       after
         System.cmd("kill", ["-9", "#{target_pid}"])
       end

@@ -13,6 +13,12 @@ defmodule Linx.Process.Server do
   #     handler process (Linx.Seccomp.Notify.Handler);
   #   * makes and removes the workload's cgroup (Linx.Cgroup).
   #
+  # An error the agent explains ({:error_detail, …} before {:error, …})
+  # keeps its text in last_error: callers answered {:error, {errno,
+  # stage}} get {:error, {errno, stage}, text} here (reply/3), which
+  # Linx.Process unwraps into Linx.Process.last_error/0. A refusal naming a
+  # command whose call waits (proceed, abort, caps_query) answers that call.
+  #
   # Every frame is built and read by Linx.Process.Wire.
 
   use GenServer, restart: :temporary
@@ -50,6 +56,8 @@ defmodule Linx.Process.Server do
           awaiters: [{pid | reference, term}],
           terminal: Linx.Process.terminal() | nil,
           malformed: {atom, binary} | nil,
+          detail: %{stage: atom, command: atom | nil, text: binary} | nil,
+          last_error: {atom | integer, atom, binary} | nil,
           input: :pipe | :pty | nil,
           notify: Linx.Seccomp.Notify.t() | nil,
           flow: Flow.t(),
@@ -74,6 +82,8 @@ defmodule Linx.Process.Server do
             awaiters: [],
             terminal: nil,
             malformed: nil,
+            detail: nil,
+            last_error: nil,
             input: nil,
             notify: nil,
             flow: nil,
@@ -234,7 +244,7 @@ defmodule Linx.Process.Server do
 
   @impl true
   def handle_call(:started, _from, %{terminal: t} = s) when t != nil,
-    do: {:reply, start_error(t), s}
+    do: {:reply, with_text(start_error(t), s), s}
 
   def handle_call(:started, from, %{phase: phase} = s)
       when phase in [:starting, :proceeding_internal],
@@ -262,6 +272,9 @@ defmodule Linx.Process.Server do
   end
 
   def handle_call(:caps_query, _from, s), do: {:reply, {:error, :not_at_checkpoint}, s}
+
+  def handle_call(:error_text, _from, s),
+    do: {:reply, s.last_error && elem(s.last_error, 2), s}
 
   def handle_call(:os_pid, _from, s), do: {:reply, s.os_pid, s}
   def handle_call(:ns_pid, _from, s), do: {:reply, s.ns_pid, s}
@@ -456,16 +469,27 @@ defmodule Linx.Process.Server do
 
   defp agent_frame({:malformed, stage, what}, s) do
     Logger.warning("linx_process #{inspect(stage)}: #{what}")
-    %{s | malformed: {stage, what}}
+    # its text is the detail of the {:error, errno, stage} that follows
+    %{s | malformed: {stage, what}, detail: %{stage: stage, command: nil, text: what}}
   end
 
+  # What the next {:error, errno, stage} is about (docs/protocol.md, "Errors")
+  defp agent_frame({:error_detail, _, _, _} = frame, s),
+    do: %{s | detail: Wire.error_detail(frame)}
+
+  # A refused command: the call that sent it (if one waits) gets the
+  # error; the owner is told as before.
   defp agent_frame({:error, errno, stage}, s) when Wire.is_command_refusal(stage) do
-    notify(s, {:error, Linx.Errno.name(errno), stage})
+    errno = Linx.Errno.name(errno)
+    {command, s} = take_detail(s, errno, stage)
+    s = answer_refused(s, command, {:error, {errno, stage}})
+    notify(s, {:error, errno, stage})
     s
   end
 
   defp agent_frame({:error, errno, stage}, s) do
     errno = Linx.Errno.name(errno)
+    {_command, s} = take_detail(s, errno, stage)
     s = reply(s, :start_from, {:error, {errno, stage}})
     s = reply(s, :proceed_from, {:error, {errno, stage}})
     s = reply(s, :abort_from, {:error, {errno, stage}})
@@ -562,6 +586,34 @@ defmodule Linx.Process.Server do
     s
   end
 
+  # The detail of this error, if the agent sent one for its stage: kept as
+  # last_error (its text) and logged.
+  defp take_detail(%{detail: %{stage: stage} = d} = s, errno, stage) do
+    Logger.warning("linx_process #{errno} at #{stage}: #{d.text}")
+    {d.command, %{s | detail: nil, last_error: {errno, stage, d.text}}}
+  end
+
+  defp take_detail(s, _errno, _stage), do: {nil, %{s | detail: nil}}
+
+  # A refused proceed/abort/caps_query leaves the workload where it was:
+  # its caller gets the error, and the server is back at the checkpoint.
+  defp answer_refused(%{proceed_from: f} = s, :proceed, err) when f != nil,
+    do: %{reply(s, :proceed_from, err) | phase: :ready}
+
+  defp answer_refused(%{abort_from: f} = s, :abort, err) when f != nil,
+    do: %{reply(s, :abort_from, err) | phase: :ready}
+
+  defp answer_refused(%{caps_from: f} = s, :caps_query, err) when f != nil,
+    do: reply(s, :caps_from, err)
+
+  defp answer_refused(s, _command, _err), do: s
+
+  # An error reply carries the agent's text along (unwrapped by Linx.Process)
+  defp with_text({:error, {errno, stage}}, %{last_error: {errno, stage, text}}),
+    do: {:error, {errno, stage}, text}
+
+  defp with_text(value, _s), do: value
+
   # The terminal event: told to the owner first, then to awaiters, so an
   # owner that awaits finds the event already in its mailbox and await/2
   # can flush it.
@@ -647,7 +699,7 @@ defmodule Linx.Process.Server do
         s
 
       from ->
-        GenServer.reply(from, value)
+        GenServer.reply(from, with_text(value, s))
         Map.put(s, key, nil)
     end
   end

@@ -57,9 +57,15 @@ defmodule Linx.Process.Wire do
   if length(@stage_atoms) < 10,
     do: raise(CompileError, description: "no stage table found in #{@error_h}")
 
+  # error_detail names the command it answers by its tag: every command
+  # tag is an agent atom too.
+  @command_tags ~w(proceed abort caps_query close_stdin set_ids cap_drop_bounding
+    cap_set_thread cap_set_ambient seccomp_install pty_winsize signal pty_in stdin
+    seccomp_notify_install notify_reply notify_read notify_fd_path output_ack)a
+
   @agent_atoms ~w(status spawned ready running exited signaled aborted error malformed
-    stdout stderr pty_out stdin_ack caps decoded set_ids setgroups setresgid setresuid
-    notify notify_failed notify_mem notify_fd_path)a ++ @stage_atoms
+    error_detail stdout stderr pty_out stdin_ack caps decoded set_ids setgroups setresgid
+    setresuid notify notify_failed notify_mem notify_fd_path)a ++ @command_tags ++ @stage_atoms
 
   @doc "The stage atoms of the agent's table (c_src/error.h), in its order."
   @spec stages() :: [atom]
@@ -192,6 +198,16 @@ defmodule Linx.Process.Wire do
       mem: Linx.Seccomp.Notify.Steps.mem_map(mem)
     }
   end
+
+  @doc """
+  The detail of the `{:error, errno, stage}` frame that follows, from the
+  agent's `{:error_detail, stage, command, text}` frame: `command` is the
+  tag of the command the error answers (a refused one) or `nil`, `text`
+  what failed, e.g. `"drop cap 5 from the bounding set"`.
+  """
+  @spec error_detail(tuple) :: %{stage: atom, command: atom | nil, text: binary}
+  def error_detail({:error_detail, stage, command, text}) when is_binary(text),
+    do: %{stage: stage, command: if(command != :none, do: command), text: text}
 
   @doc "The capability sets of a `{:caps, eff, prm, inh, bnd, amb}` frame, as masks."
   @spec caps(tuple) :: %{atom => non_neg_integer}

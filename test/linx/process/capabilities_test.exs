@@ -145,8 +145,14 @@ defmodule Linx.Process.CapabilitiesTest do
       assert_receive {^port, {:data, ready}}, 5000
       assert {:status, :ready, _} = :erlang.binary_to_term(ready)
 
-      # Raising an ambient cap that is not inheritable: EPERM in the child.
+      # Raising an ambient cap that is not inheritable: EPERM in the child,
+      # whose message names the step and the cap (issue 10 part 5).
       Port.command(port, :erlang.term_to_binary({:cap_set_ambient, @nbs}))
+      assert_receive {^port, {:data, detail}}, 5000
+
+      assert {:error_detail, :cap_set_ambient, :none, "raise ambient cap 10"} =
+               :erlang.binary_to_term(detail)
+
       assert_receive {^port, {:data, err}}, 5000
       assert {:error, 1, :cap_set_ambient} = :erlang.binary_to_term(err)
       assert_receive {^port, {:exit_status, 5}}, 5000
