@@ -12,6 +12,9 @@ defmodule Linx.Seccomp.NotifyResolveTest do
   alias Linx.Seccomp.Notify.Structs
 
   @moduletag :notify
+  # 3,000 tries through a forked helper each: a few seconds normally, a
+  # minute or more against the ASan+UBSan agent on a busy machine.
+  @moduletag timeout: 300_000
 
   @source "test/support/c/notify_race.c"
   @binary "build/test/notify_race"
