@@ -219,12 +219,8 @@ static int decode_fd_source(struct tdec *d, struct notify_step *st,
 	uint64_t v;
 	int arity;
 
-	if (td_tuple(d, &arity, path))
+	if (decode_tagged(d, tag, &arity, path, "an fd source tuple"))
 		return -1;
-	path_fmt(p, sizeof(p), "%s.tag", path);
-	if (arity < 2 || td_atom(d, tag, p))
-		return linx_fail(d->err, EINVAL, d->stage,
-				 "%s: expected an fd source tuple", path);
 	path_fmt(p, sizeof(p), "%s.%s", path, tag);
 	if (!strcmp(tag, "open") && arity == 4) {
 		st->src = NFD_OPEN;

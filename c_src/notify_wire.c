@@ -155,13 +155,10 @@ static int decode_read_kind(struct tdec *d, struct notify_read *nr,
 	uint64_t v;
 	int arity;
 
-	if (td_tuple(d, &arity, path))
+	if (decode_tagged(d, tag, &arity, path,
+			  "{:cstring, max}, {:bytes, len} or "
+			  "{:bytes_arg, arg, max}"))
 		return -1;
-	path_fmt(p, sizeof(p), "%s.tag", path);
-	if (arity < 2 || td_atom(d, tag, p))
-		return linx_fail(d->err, EINVAL, d->stage,
-				 "%s: expected {:cstring, max}, {:bytes, len} or "
-				 "{:bytes_arg, arg, max}", path);
 	path_fmt(p, sizeof(p), "%s.%s", path, tag);
 	if (!strcmp(tag, "cstring") && arity == 2) {
 		nr->kind = NREAD_CSTRING;

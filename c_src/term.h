@@ -83,6 +83,8 @@ struct linx_winsize {
 	uint16_t rows, cols, xpix, ypix;
 };
 
+int decode_tagged(struct tdec *d, char *tag, int *arity, const char *path,
+		  const char *what);
 void path_fmt(char *p, size_t n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 char *padded_copy(const void *buf, size_t len);

@@ -51,6 +51,31 @@ char *padded_copy(const void *buf, size_t len)
 }
 
 /**
+ * decode_tagged() - the head of a tagged tuple {tag, ...}: its arity
+ * (at least 2) and its tag atom
+ * @d:		cursor
+ * @tag:	TD_ATOM_MAX bytes for the tag
+ * @arity:	the tuple's arity
+ * @path:	name of the term for messages
+ * @what:	the accepted forms, for the message when it is no such tuple
+ *
+ * Return: 0 or -1 ("PATH: expected WHAT")
+ */
+int decode_tagged(struct tdec *d, char *tag, int *arity, const char *path,
+		  const char *what)
+{
+	char p[PATH_MAX_LEN];
+
+	if (td_tuple(d, arity, path))
+		return -1;
+	path_fmt(p, sizeof(p), "%s.tag", path);
+	if (*arity < 2 || td_atom(d, tag, p))
+		return linx_fail(d->err, EINVAL, d->stage, "%s: expected %s",
+				 path, what);
+	return 0;
+}
+
+/**
  * decode_ns_list() - a list of namespace atoms into a mask
  * @d:		cursor
  * @mask:	bit mask over enum ns_index
