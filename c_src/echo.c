@@ -24,7 +24,10 @@
  *                                    {:cap_set_thread, e, p, i}, ...),
  *     winsize: nil | {rows, cols, xpix, ypix},
  *     stdio_window: nil | integer,
- *     close_handshake: boolean}
+ *     close_handshake: boolean,
+ *     uid_map: nil | [{inside, outside, count}],
+ *     gid_map: nil | [{inside, outside, count}],
+ *     setgroups: nil | :allow | :deny}
  */
 #include <string.h>
 
@@ -61,6 +64,45 @@ static int encode_stdio(ei_x_buff *x, const struct linx_request *r)
 	return ei_x_encode_empty_list(x);
 }
 
+/*
+ * encode_id_map() - nil | [{inside, outside, count}]
+ */
+static int encode_id_map(ei_x_buff *x, const struct idmap_range *r, size_t n)
+{
+	size_t i;
+
+	if (!r)
+		return ei_x_encode_atom(x, "nil");
+	if (ei_x_encode_list_header(x, n))
+		return -1;
+	for (i = 0; i < n; i++)
+		if (ei_x_encode_tuple_header(x, 3) ||
+		    ei_x_encode_ulong(x, r[i].inside) ||
+		    ei_x_encode_ulong(x, r[i].outside) ||
+		    ei_x_encode_ulong(x, r[i].count))
+			return -1;
+	return ei_x_encode_empty_list(x);
+}
+
+/*
+ * encode_idmaps() - the uid_map, gid_map and setgroups keys
+ */
+static int encode_idmaps(ei_x_buff *x, const struct idmap_set *m)
+{
+	static const char *const sg[] = {
+		[SETGROUPS_UNSET] = "nil",
+		[SETGROUPS_ALLOW] = "allow",
+		[SETGROUPS_DENY] = "deny",
+	};
+
+	return ei_x_encode_atom(x, "uid_map") ||
+	       encode_id_map(x, m->uid, m->nuid) ||
+	       ei_x_encode_atom(x, "gid_map") ||
+	       encode_id_map(x, m->gid, m->ngid) ||
+	       ei_x_encode_atom(x, "setgroups") ||
+	       ei_x_encode_atom(x, sg[m->setgroups]) ? -1 : 0;
+}
+
 /**
  * request_echo_encode() - {:decoded, map}, the normalised request
  * @req:	decoded request
@@ -75,7 +117,7 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 	size_t i;
 
 	if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
-	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 15))
+	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 18))
 		return -1;
 
 	if (ei_x_encode_atom(x, "kind") ||
@@ -147,5 +189,6 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 	if (ei_x_encode_atom(x, "close_handshake") ||
 	    ei_x_encode_boolean(x, req->close_handshake))
 		return -1;
-	return 0;
+
+	return encode_idmaps(x, &req->idmaps);
 }

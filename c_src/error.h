@@ -80,7 +80,9 @@
 	X(SETGROUPS, "setgroups")                               \
 	X(KEEPCAPS, "keepcaps")                                 \
 	X(SETRESGID, "setresgid")                               \
-	X(SETRESUID, "setresuid")
+	X(SETRESUID, "setresuid")                               \
+	X(UID_MAP, "uid_map")                                   \
+	X(GID_MAP, "gid_map")
 
 #define LINX_STAGE_ENUM(id, name) STAGE_##id,
 enum linx_stage { LINX_STAGES(LINX_STAGE_ENUM) STAGE_COUNT };

@@ -1,8 +1,8 @@
 /*
  * relay.c - the agent's side of the checkpoint window.
  *
- * After clone3 the child sends READY; the agent emits {:status, :ready,
- * pid_in_ns}, applies the request's `commands` in order, then either
+ * After clone3 the child sends READY; the agent writes the request's id
+ * maps (idmap.c), emits {:status, :ready, pid_in_ns}, applies the request's `commands` in order, then either
  * proceeds by itself (checkpoint: false) or takes checkpoint commands from
  * the BEAM until :proceed or :abort. Each command for the child is
  * forwarded as one channel record and the next one waits for its answer
@@ -25,6 +25,7 @@
 #include "caps.h"
 #include "chan.h"
 #include "events.h"
+#include "idmap.h"
 #include "pty.h"
 #include "relay.h"
 
@@ -203,6 +204,8 @@ static void relay_child_failed(struct session *s, const struct chan_rec *rec,
 static void relay_on_record(struct session *s, const struct chan_rec *rec,
 			    const uint8_t *payload, int fd)
 {
+	struct linx_err err;
+
 	if (rec->type == CHAN_OK && s->state == ST_AWAIT_REPLY &&
 	    s->notify.installing)
 		relay_on_listener(s, fd);
@@ -214,6 +217,14 @@ static void relay_on_record(struct session *s, const struct chan_rec *rec,
 		if (s->state != ST_WAIT_READY)
 			break;
 		s->pid_in_ns = rec->pid;
+		/*
+		 * The maps first: :ready means the child waits in its
+		 * namespaces as configured, and set_ids (a request command)
+		 * needs them. A failure is fatal, before anything runs.
+		 */
+		if (!s->no_checkpoint && idmap_needed(&s->req->idmaps) &&
+		    idmap_write(s->child, &s->req->idmaps, &err))
+			agent_fail_err(s, &err, EXIT_WORKLOAD);
 		ev_status_int(&s->out, "ready", rec->pid);
 		if (s->no_checkpoint) {
 			/* it did not wait: what follows is the exec outcome */

@@ -18,6 +18,7 @@
 
 #include "command.h"
 #include "error.h"
+#include "idmap.h"
 
 enum linx_kind { LINX_SPAWN, LINX_ENTER };
 
@@ -66,6 +67,8 @@ struct linx_stdio {
  * @close_handshake:	after the last frame, keep fd 3 open until the BEAM
  *			closes the port (bounded), instead of exiting after
  *			a short quiet spell (agent.c, drain_beam_input)
+ * @idmaps:		uid_map, gid_map and setgroups, written by the agent
+ *			while the child waits after the clone (idmap.c)
  */
 struct linx_request {
 	enum linx_kind kind;
@@ -92,6 +95,7 @@ struct linx_request {
 	struct notify_read *notify_reads;
 	size_t nnotify_reads;
 	uint64_t stdio_window;
+	struct idmap_set idmaps;
 };
 
 int request_decode(const void *buf, size_t len, struct linx_request *req,

@@ -8,7 +8,8 @@
  * CLONE_PIDFD gives a pidfd for signals without a pid-reuse race. With a
  * NULL stack it has fork semantics.
  *
- * A workload with no checkpoint to hold (checkpoint: false, no commands)
+ * A workload with no checkpoint to hold (checkpoint: false, no commands,
+ * no id maps to write)
  * is cloned with CLONE_VM | CLONE_VFORK on a stack of its own instead:
  * no page tables are copied (fork costs ~0.7 ms on this class of VM,
  * vfork ~0.04 ms), and the agent sleeps until the child has exec'd or
@@ -461,7 +462,9 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 		plan.check_ppid = !(r->namespaces & (1u << NS_PID));
 	}
 
-	plan.no_checkpoint = !r->checkpoint && !r->ncommands;
+	/* The id maps are written while the child waits at its checkpoint */
+	plan.no_checkpoint = !r->checkpoint && !r->ncommands &&
+			     !idmap_needed(&r->idmaps);
 	pid = spawn_clone(&args, args_size, &plan, &f.pidfd, f.cgroup,
 			  &s->no_checkpoint);
 	if (pid < 0) {

@@ -60,8 +60,9 @@ defmodule Linx.Process do
       `write/2` blocks. See "Flow control" below.
     * `:no_new_privs` - set `PR_SET_NO_NEW_PRIVS` before exec (default `false`).
     * `:uid_map`, `:gid_map` - lists of `{inside, outside, count}` written
-      to the new user namespace's maps while the workload waits at its
-      checkpoint (needs `:user` in `:namespaces`), or `:caller`: the BEAM's
+      to the new user namespace's maps right after the clone, by the agent
+      itself, before anything else runs at the checkpoint (needs `:user` in
+      `:namespaces`; no round trip to the BEAM), or `:caller`: the BEAM's
       own uid (gid) becomes 0 inside, like `unshare -r` — the map that works
       whoever runs the BEAM, root or not.
     * `:setgroups` - `:auto` (default: write `deny` to `/proc/PID/setgroups`

@@ -514,8 +514,19 @@ results = [
       winsize: nil,
       cgroup: nil,
       stdio_window: nil,
-      close_handshake: false
+      close_handshake: false,
+      uid_map: nil,
+      gid_map: nil,
+      setgroups: nil
     } or m
+  end),
+  E2E.check("echo: id maps and setgroups", fn ->
+    maps = [uid_map: [{0, 1000, 1}, {1, 100_000, 65536}], gid_map: [{0, 1000, 1}]]
+    req = Map.merge(%{argv: ["/bin/true"], namespaces: [:user], setgroups: :deny}, Map.new(maps))
+    {[{:decoded, m}], 0} = E2E.run({:echo, {:spawn, req}})
+
+    Map.take(m, [:uid_map, :gid_map, :setgroups]) ==
+      %{uid_map: maps[:uid_map], gid_map: maps[:gid_map], setgroups: :deny} or m
   end)
 ]
 

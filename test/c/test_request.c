@@ -46,7 +46,7 @@ static void full(ei_x_buff *x, bool echo)
 	}
 	ei_x_encode_tuple_header(x, 2);
 	ei_x_encode_atom(x, "enter");
-	ei_x_encode_map_header(x, 15);
+	ei_x_encode_map_header(x, 18);
 
 	ei_x_encode_atom(x, "unknown");
 	ei_x_encode_map_header(x, 1);
@@ -126,6 +126,30 @@ static void full(ei_x_buff *x, bool echo)
 	ei_x_encode_atom(x, "stdio_window");
 	ei_x_encode_long(x, 65536);
 
+	/* two lines, the largest u32s */
+	ei_x_encode_atom(x, "uid_map");
+	ei_x_encode_list_header(x, 2);
+	ei_x_encode_tuple_header(x, 3);
+	ei_x_encode_long(x, 0);
+	ei_x_encode_long(x, 1000);
+	ei_x_encode_long(x, 1);
+	ei_x_encode_tuple_header(x, 3);
+	ei_x_encode_long(x, 1);
+	ei_x_encode_ulonglong(x, 4294967295ULL);
+	ei_x_encode_ulonglong(x, 4294967295ULL);
+	ei_x_encode_empty_list(x);
+
+	ei_x_encode_atom(x, "gid_map");
+	ei_x_encode_list_header(x, 1);
+	ei_x_encode_tuple_header(x, 3);
+	ei_x_encode_long(x, 0);
+	ei_x_encode_long(x, 100000);
+	ei_x_encode_long(x, 65536);
+	ei_x_encode_empty_list(x);
+
+	ei_x_encode_atom(x, "setgroups");
+	ei_x_encode_atom(x, "deny");
+
 	ei_x_encode_atom(x, "no_new_privs_typo");
 	ei_x_encode_tuple_header(x, 0);
 }
@@ -149,6 +173,10 @@ static void test_minimal_defaults(void)
 		CHECK(r.stdio[fd].mode == STDIO_INHERIT);
 	CHECK(r.ncommands == 0);
 	CHECK(r.stdio_window == 0);	/* no window: output unthrottled */
+	/* no maps: nothing for the agent to write, no reason to wait */
+	CHECK(!r.idmaps.uid && !r.idmaps.gid &&
+	      r.idmaps.setgroups == SETGROUPS_UNSET);
+	CHECK(!idmap_needed(&r.idmaps));
 	request_free(&r);
 	ei_x_free(&x);
 }
@@ -188,6 +216,16 @@ static void test_full_request(void)
 	CHECK(r.has_winsize && r.winsize.rows == 24 &&
 	      r.winsize.ypix == 65535);
 	CHECK(r.stdio_window == 65536);
+	CHECK(r.idmaps.nuid == 2 && r.idmaps.uid &&
+	      r.idmaps.uid[0].inside == 0 && r.idmaps.uid[0].outside == 1000 &&
+	      r.idmaps.uid[0].count == 1 && r.idmaps.uid[1].inside == 1 &&
+	      r.idmaps.uid[1].outside == 4294967295U &&
+	      r.idmaps.uid[1].count == 4294967295U);
+	CHECK(r.idmaps.ngid == 1 && r.idmaps.gid &&
+	      r.idmaps.gid[0].outside == 100000 &&
+	      r.idmaps.gid[0].count == 65536);
+	CHECK(r.idmaps.setgroups == SETGROUPS_DENY);
+	CHECK(idmap_needed(&r.idmaps));
 	request_free(&r);
 	ei_x_free(&x);
 }
@@ -204,6 +242,89 @@ static void expect_fail(ei_x_buff *x, int stage, const char *msg)
 	CHECK_STR(e.msg, msg);
 	request_free(&r);
 	ei_x_free(x);
+}
+
+/* {:spawn, %{argv: ["a"], <key>: ...}}: the caller encodes the value */
+static void argv_and_key(ei_x_buff *x, const char *key)
+{
+	ei_x_new_with_version(x);
+	ei_x_encode_tuple_header(x, 2);
+	ei_x_encode_atom(x, "spawn");
+	ei_x_encode_map_header(x, 2);
+	ei_x_encode_atom(x, "argv");
+	ei_x_encode_list_header(x, 1);
+	bin(x, "a");
+	ei_x_encode_empty_list(x);
+	ei_x_encode_atom(x, key);
+}
+
+/* uid_map / gid_map / setgroups: each wrong shape named by its path */
+static void test_malformed_id_maps(void)
+{
+	ei_x_buff x;
+	int i;
+
+	argv_and_key(&x, "uid_map");
+	ei_x_encode_empty_list(&x);
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "opts.uid_map: expected 1..340 entries, got 0");
+
+	argv_and_key(&x, "gid_map");
+	ei_x_encode_list_header(&x, 341);
+	for (i = 0; i < 341; i++) {
+		ei_x_encode_tuple_header(&x, 3);
+		ei_x_encode_long(&x, i);
+		ei_x_encode_long(&x, i);
+		ei_x_encode_long(&x, 1);
+	}
+	ei_x_encode_empty_list(&x);
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "opts.gid_map: expected 1..340 entries, got 341");
+
+	argv_and_key(&x, "uid_map");
+	ei_x_encode_list_header(&x, 1);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_long(&x, 0);
+	ei_x_encode_long(&x, 0);
+	ei_x_encode_empty_list(&x);
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "opts.uid_map[0]: expected {inside, outside, count}");
+
+	argv_and_key(&x, "uid_map");
+	ei_x_encode_list_header(&x, 1);
+	ei_x_encode_tuple_header(&x, 3);
+	ei_x_encode_long(&x, 0);
+	ei_x_encode_long(&x, 0);
+	ei_x_encode_long(&x, 0);
+	ei_x_encode_empty_list(&x);
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "opts.uid_map[0].count: 0 out of range 1..4294967295");
+
+	argv_and_key(&x, "gid_map");
+	ei_x_encode_list_header(&x, 1);
+	ei_x_encode_tuple_header(&x, 3);
+	ei_x_encode_long(&x, 0);
+	ei_x_encode_ulonglong(&x, 4294967296ULL);
+	ei_x_encode_long(&x, 1);
+	ei_x_encode_empty_list(&x);
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "opts.gid_map[0].outside: 4294967296 out of range "
+		    "0..4294967295");
+
+	argv_and_key(&x, "uid_map");
+	ei_x_encode_list_header(&x, 1);
+	ei_x_encode_tuple_header(&x, 3);
+	ei_x_encode_long(&x, -1);
+	ei_x_encode_long(&x, 0);
+	ei_x_encode_long(&x, 1);
+	ei_x_encode_empty_list(&x);
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "opts.uid_map[0].inside: expected an unsigned 64-bit integer");
+
+	argv_and_key(&x, "setgroups");
+	ei_x_encode_atom(&x, "auto");
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "opts.setgroups: expected :allow or :deny, got :auto");
 }
 
 static void test_malformed_paths(void)
@@ -477,7 +598,20 @@ static void test_echo_shape(void)
 	      !strcmp(atom, "decoded"));
 	map = idx;
 	v = map;
-	CHECK(!ei_decode_map_header(out.buff, &v, &arity) && arity == 15);
+	CHECK(!ei_decode_map_header(out.buff, &v, &arity) && arity == 18);
+	CHECK(!find_key(out.buff, map, "uid_map", &idx) &&
+	      !ei_decode_list_header(out.buff, &idx, &n) && n == 2 &&
+	      !ei_decode_tuple_header(out.buff, &idx, &arity) && arity == 3);
+	ei_skip_term(out.buff, &idx);
+	CHECK(!ei_decode_ulonglong(out.buff, &idx, &u) && u == 1000);
+	CHECK(!find_key(out.buff, map, "gid_map", &idx) &&
+	      !ei_decode_list_header(out.buff, &idx, &n) && n == 1 &&
+	      !ei_decode_tuple_header(out.buff, &idx, &arity) && arity == 3);
+	ei_skip_term(out.buff, &idx);
+	ei_skip_term(out.buff, &idx);
+	CHECK(!ei_decode_ulonglong(out.buff, &idx, &u) && u == 65536);
+	CHECK(!find_key(out.buff, map, "setgroups", &idx) &&
+	      !ei_decode_atom(out.buff, &idx, atom) && !strcmp(atom, "deny"));
 	CHECK(!find_key(out.buff, map, "close_handshake", &idx) &&
 	      !ei_decode_atom(out.buff, &idx, atom) && !strcmp(atom, "true"));
 	CHECK(!find_key(out.buff, map, "stdio_window", &idx) &&
@@ -523,6 +657,10 @@ static void test_echo_shape(void)
 	CHECK(!find_key(out.buff, map, "checkpoint", &idx) &&
 	      !ei_decode_atom(out.buff, &idx, atom) && !strcmp(atom, "true"));
 	CHECK(!find_key(out.buff, map, "stdio_window", &idx) &&
+	      !ei_decode_atom(out.buff, &idx, atom) && !strcmp(atom, "nil"));
+	CHECK(!find_key(out.buff, map, "uid_map", &idx) &&
+	      !ei_decode_atom(out.buff, &idx, atom) && !strcmp(atom, "nil"));
+	CHECK(!find_key(out.buff, map, "setgroups", &idx) &&
 	      !ei_decode_atom(out.buff, &idx, atom) && !strcmp(atom, "nil"));
 	request_free(&r);
 	ei_x_free(&x);
@@ -642,6 +780,8 @@ TESTS(request_tests) = {
 	{ "request: every key, bignum masks, unknown keys skipped",
 	  test_full_request },
 	{ "request: malformed input names the path", test_malformed_paths },
+	{ "request: uid_map/gid_map/setgroups shapes and ranges",
+	  test_malformed_id_maps },
 	{ "commands: decode table, ranges, messages", test_commands },
 	{ "commands: table rows drive agent and child consistently",
 	  test_command_table },

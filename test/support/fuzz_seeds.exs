@@ -167,7 +167,10 @@ defmodule Linx.FuzzSeeds do
       checkpoint: true,
       commands: all_cmds,
       winsize: {50, 132, 0, 0},
-      stdio_window: 1_048_576
+      stdio_window: 1_048_576,
+      uid_map: [{0, 1000, 1}, {1, 100_000, 65_536}],
+      gid_map: [{0, 1000, 1}, {1, 100_000, 65_536}],
+      setgroups: :deny
     }
 
     minimal = %{argv: ["/bin/true"]}
@@ -177,6 +180,16 @@ defmodule Linx.FuzzSeeds do
       spawn_every_key: {:spawn, full},
       spawn_pty: {:spawn, %{argv: ["/bin/sh"], stdio: :pty, winsize: {24, 80, 640, 480}}},
       spawn_pipe: {:spawn, %{argv: ["/bin/cat"], stdio: :pipe, checkpoint: false}},
+      spawn_id_maps:
+        {:spawn,
+         %{
+           argv: ["/bin/id"],
+           namespaces: [:user],
+           checkpoint: false,
+           uid_map: [{0, 0, 1}],
+           gid_map: [{0, 0, 1}],
+           setgroups: :allow
+         }},
       spawn_stdio_window:
         {:spawn, %{argv: ["/bin/cat"], stdio: :pipe, checkpoint: false, stdio_window: 4096}},
       spawn_devnull: {:spawn, %{argv: ["/bin/true"], stdio: :devnull, on_exit: :kill}},

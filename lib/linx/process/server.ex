@@ -5,7 +5,7 @@ defmodule Linx.Process.Server do
   # (priv/linx_process), sends it the request, then
   #
   #   * follows the agent's frames (docs/protocol.md, "Life of a session"):
-  #     writes the id maps at :ready (Linx.Process.IdMaps), answers the
+  #     (the agent writes the id maps of the request itself), answers the
   #     callers of spawn/enter/proceed/abort/capabilities, forwards output
   #     and the terminal event to the owner and to awaiters;
   #   * runs flow control in both directions (Linx.Process.Flow);
@@ -23,7 +23,7 @@ defmodule Linx.Process.Server do
 
   use GenServer, restart: :temporary
 
-  alias Linx.Process.{Flow, IdMaps, Options, Wire}
+  alias Linx.Process.{Flow, Options, Wire}
 
   require Logger
   require Wire
@@ -97,9 +97,9 @@ defmodule Linx.Process.Server do
   def init(%Options{} = opts) do
     Process.flag(:trap_exit, true)
 
-    # The BEAM stops at the checkpoint itself when it has maps to write.
-    needs_maps? = opts.uid_map != nil or opts.gid_map != nil
-    agent_checkpoint? = opts.checkpoint or needs_maps?
+    # The agent writes the id maps itself (they are in the request): only
+    # checkpoint: true stops the workload for the BEAM.
+    agent_checkpoint? = opts.checkpoint
 
     # Every failure here is a start error {errno, stage}: the owner is
     # gone (:owner), the cgroup could not be made (:cgroup), or no agent
@@ -423,29 +423,11 @@ defmodule Linx.Process.Server do
   defp agent_frame({:status, :ready, ns_pid}, s) do
     s = %{s | ns_pid: ns_pid}
 
-    case IdMaps.write(s.os_pid, s.opts) do
-      :ok ->
-        for cmd <- Wire.deferred_commands(s.opts), do: send_frame(s, cmd)
-
-        cond do
-          s.opts.checkpoint ->
-            s = reply(s, :start_from, {:ok, self()})
-            %{s | phase: :ready}
-
-          s.agent_checkpoint? ->
-            send_frame(s, Wire.command(:proceed))
-            %{s | phase: :proceeding_internal}
-
-          true ->
-            %{s | phase: :proceeding_internal}
-        end
-
-      {:error, errno, stage} ->
-        # The workload must not run with half-written maps: abort it and
-        # report the failure as the start error.
-        send_frame(s, Wire.command(:abort))
-        s = reply(s, :start_from, {:error, {errno, stage}})
-        %{s | terminal: {:error, errno, stage}, phase: :failed}
+    if s.opts.checkpoint do
+      s = reply(s, :start_from, {:ok, self()})
+      %{s | phase: :ready}
+    else
+      %{s | phase: :proceeding_internal}
     end
   end
 

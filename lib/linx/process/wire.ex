@@ -6,7 +6,7 @@ defmodule Linx.Process.Wire do
   # workload. The grammar is docs/protocol.md; this module is its only
   # Elixir reader and writer.
 
-  alias Linx.Process.Options
+  alias Linx.Process.{IdMaps, Options}
 
   @enosys Linx.Errno.number!(:enosys)
 
@@ -25,8 +25,9 @@ defmodule Linx.Process.Wire do
         close_handshake: true,
         on_exit: o.on_exit,
         checkpoint: agent_checkpoint?,
-        commands: request_commands(o)
+        commands: o.commands
       }
+      |> Map.merge(IdMaps.request_keys(o))
       |> put_if(:cwd, cwd(o))
       |> put_if(:winsize, o.winsize)
       |> put_namespaces(o)
@@ -236,18 +237,6 @@ defmodule Linx.Process.Wire do
       [System.find_executable(prog) || prog | args]
     end
   end
-
-  # With maps to write, the commands wait: set_ids needs the maps, and
-  # the agent would apply request commands as soon as the child is ready,
-  # before the BEAM has written them. Linx.Process sends them as frames
-  # once the maps are in place.
-  defp request_commands(%Options{uid_map: nil, gid_map: nil} = o), do: o.commands
-  defp request_commands(_), do: []
-
-  @doc "Checkpoint commands the server sends itself, after writing the maps."
-  @spec deferred_commands(Options.t()) :: [tuple]
-  def deferred_commands(%Options{uid_map: nil, gid_map: nil}), do: []
-  def deferred_commands(o), do: o.commands
 
   # A spawned workload starts in the BEAM's working directory of now, even
   # when its agent was started earlier by Linx.Pool. In enter mode the

@@ -13,6 +13,20 @@ defmodule Linx.Process.NamespacesTest do
     pid: "pid"
   ]
 
+  defp raw_stdout(port, acc) do
+    receive do
+      {^port, {:data, bin}} ->
+        case :erlang.binary_to_term(bin) do
+          {:stdout, data} -> raw_stdout(port, acc <> data)
+          {:status, :exited, _} -> acc
+          {:error, _, _} = e -> flunk("agent error #{inspect(e)}")
+          _ -> raw_stdout(port, acc)
+        end
+    after
+      5000 -> flunk("no terminal frame; stdout so far #{inspect(acc)}")
+    end
+  end
+
   defp inside_ns(type, namespaces) do
     {out, 0} =
       Linx.Process.run(["/bin/readlink", "/proc/self/ns/#{type}"], namespaces: namespaces)
@@ -144,6 +158,69 @@ defmodule Linx.Process.NamespacesTest do
     test "an unmapped user namespace shows the overflow uid" do
       {out, 0} = Linx.Process.run(["/bin/id", "-u"], namespaces: [:user])
       assert String.trim(out) == File.read!("/proc/sys/kernel/overflowuid") |> String.trim()
+    end
+
+    test "the agent writes the maps itself: a raw request with uid_map runs mapped, no BEAM frame" do
+      # No :proceed, no write from the BEAM: the request alone carries the
+      # maps and the workload runs as root inside at once.
+      path = Path.join(:code.priv_dir(:linx), "linx_process")
+      port = Port.open({:spawn_executable, path}, [:binary, :nouse_stdio, {:packet, 4}])
+
+      request =
+        {:spawn,
+         %{
+           argv: ["/bin/sh", "-c", "id -u; cat /proc/self/uid_map /proc/self/setgroups"],
+           namespaces: [:user],
+           stdio: [stdin: :devnull, stdout: :pipe, stderr: :inherit],
+           checkpoint: false,
+           uid_map: [{0, 0, 1}],
+           gid_map: [{0, 0, 1}],
+           setgroups: :deny
+         }}
+
+      Port.command(port, :erlang.term_to_binary(request))
+      out = raw_stdout(port, "")
+      assert [uid, map, setgroups] = String.split(out, "\n", trim: true)
+      assert uid == "0"
+      assert String.split(map) == ["0", "0", "1"]
+      assert setgroups == "deny"
+    end
+
+    test "uid_map: :caller is written to the workload's /proc/PID/uid_map" do
+      host_uid = host_id("Uid")
+
+      {:ok, proc} =
+        Linx.Process.spawn(
+          argv: ["/bin/sh", "-c", "id -u; read x"],
+          namespaces: [:user, :pid, :mount, :uts, :ipc],
+          uid_map: :caller,
+          gid_map: :caller,
+          setgroups: :allow,
+          stdio: :pipe
+        )
+
+      assert_receive {:linx_process, ^proc, {:stdout, "0\n"}}, 5000
+      os_pid = Linx.Process.os_pid(proc)
+      assert String.split(File.read!("/proc/#{os_pid}/uid_map")) == ["0", "#{host_uid}", "1"]
+      assert File.read!("/proc/#{os_pid}/setgroups") == "allow\n"
+      Linx.Process.close_stdin(proc)
+      assert {:exited, _} = Linx.Process.await(proc)
+    end
+
+    test "a map the kernel refuses fails at :uid_map, with the agent's text" do
+      # Overlapping inside ranges: EINVAL from the write of uid_map.
+      assert {:error, {:einval, :uid_map}} =
+               Linx.Process.spawn(
+                 argv: ["/bin/true"],
+                 namespaces: [:user],
+                 uid_map: [{0, 100_000, 10}, {5, 200_000, 10}],
+                 gid_map: [{0, 100_000, 10}]
+               )
+
+      assert %Linx.Process.Error{errno: :einval, stage: :uid_map, detail: detail} =
+               Linx.Process.last_error()
+
+      assert detail =~ ~r{uid_map.*0 100000 10\n5 200000 10}s
     end
 
     test "setgroups: :deny is written before the gid map" do

@@ -86,7 +86,7 @@ defmodule Linx.Process.ReliabilityAgentTest do
       assert {:error, :not_at_checkpoint} = Linx.Process.capabilities(proc)
     end
 
-    test "with uid_map (the maps are written by the BEAM at the checkpoint)" do
+    test "with uid_map (the maps are written by the agent before :ready)" do
       {:ok, proc} =
         Linx.Process.spawn(
           argv: ["/bin/true"],
