@@ -27,7 +27,8 @@ defmodule ValgrindPaths do
     stages ++ ~w(spawned ready running exited signaled aborted stdout stderr pty_out caps malformed
        decoded kind argv env cwd namespaces target stdio no_new_privs on_exit checkpoint
        commands winsize inherit devnull pipe pty connect_unix kill detach spawn enter
-       stdin_ack stdio_window error_detail)a
+       stdin_ack stdio_window error_detail close_handshake uid_map gid_map setgroups allow
+       deny)a
   end
 
   def open(name) do
