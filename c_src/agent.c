@@ -12,11 +12,14 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
 #include "events.h"
+#include "framing.h"
+#include "notify.h"
 #include "tree.h"
 
 /**
@@ -28,6 +31,25 @@ void close_fd(int *fdp)
 	if (*fdp >= 0)
 		close(*fdp);
 	*fdp = -1;
+}
+
+/**
+ * agent_session_init() - a session with nothing open yet, waiting for the
+ * child's READY, reading the BEAM on fd 3
+ * @s:		session
+ * @req:	the decoded request it serves
+ */
+void agent_session_init(struct session *s, struct linx_request *req)
+{
+	memset(s, 0, sizeof(*s));
+	s->req = req;
+	s->sigfd = s->proc_fd = s->pidfd = s->chan = s->cgroup_fd = -1;
+	s->fd_stdin = s->fd_out[0] = s->fd_out[1] = -1;
+	s->pty_master = s->pty_slave = -1;
+	s->agent_pid = getpid();
+	s->state = ST_WAIT_READY;
+	notify_init(&s->notify);
+	frame_reader_init(&s->in, LINX_FD_IN, LINX_MAX_FRAME);
 }
 
 /**

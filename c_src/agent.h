@@ -15,6 +15,7 @@ void agent_fail(struct session *s, int err, int stage, int code)
 	__attribute__((noreturn));
 void agent_fail_err(struct session *s, const struct linx_err *e, int code)
 	__attribute__((noreturn));
+void agent_session_init(struct session *s, struct linx_request *req);
 void agent_kill_tree(struct session *s);
 void agent_child_lost(struct session *s, int stage)
 	__attribute__((noreturn));

@@ -116,19 +116,6 @@ static int startup_tree(struct session *s, struct linx_err *err)
 	return 0;
 }
 
-static void session_init(struct session *s, struct linx_request *req)
-{
-	memset(s, 0, sizeof(*s));
-	s->req = req;
-	s->sigfd = s->proc_fd = s->pidfd = s->chan = s->cgroup_fd = -1;
-	s->fd_stdin = s->fd_out[0] = s->fd_out[1] = -1;
-	s->pty_master = s->pty_slave = -1;
-	s->agent_pid = getpid();
-	s->state = ST_WAIT_READY;
-	notify_init(&s->notify);
-	frame_reader_init(&s->in, LINX_FD_IN, LINX_MAX_FRAME);
-}
-
 int main(void)
 {
 	static struct linx_request req;
@@ -143,7 +130,7 @@ int main(void)
 	if (startup_fds())
 		return EXIT_BEAM;	/* no channel to the BEAM at all */
 	ei_init();
-	session_init(s, &req);
+	agent_session_init(s, &req);
 
 	if (startup_signals(s, &err) || startup_tree(s, &err)) {
 		ev_fail(&s->out, &err);

@@ -39,16 +39,6 @@ static int count_fds(void)
 	return n - 1;
 }
 
-static void session_blank(struct session *s, struct linx_request *req)
-{
-	memset(s, 0, sizeof(*s));
-	s->req = req;
-	s->sigfd = s->proc_fd = s->pidfd = s->chan = s->cgroup_fd = -1;
-	s->fd_stdin = s->fd_out[0] = s->fd_out[1] = -1;
-	s->pty_master = s->pty_slave = -1;
-	s->agent_pid = getpid();
-}
-
 /*
  * spawn_fails() - run spawn_workload() on @req, which must fail at
  * @stage with exit code @code, and check nothing it opened stays open
@@ -62,7 +52,7 @@ static void spawn_fails(struct linx_request *req, int stage, int code)
 
 	req->argv = argv;
 	req->argc = 1;
-	session_blank(&s, req);
+	agent_session_init(&s, req);
 	before = count_fds();
 	CHECK(spawn_workload(&s, &got, &err) == -1);
 	CHECK(err.stage == stage);
@@ -151,7 +141,7 @@ static int exit_closes(int how)
 		    dup2(out[1], LINX_FD_OUT) < 0)
 			_exit(98);
 		close(in[1]);	/* fd 3 at EOF: the agent's linger ends at once */
-		session_blank(&s, &req);
+		agent_session_init(&s, &req);
 		s.pidfd = exit_fds[0] = open("/dev/null", O_RDONLY);
 		s.chan = exit_fds[1] = open("/dev/null", O_RDONLY);
 		s.cgroup_fd = exit_fds[2] = open("/dev/null", O_RDONLY);
