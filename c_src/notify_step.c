@@ -368,12 +368,8 @@ int nstep_decode(struct tdec *d, struct notify_step *st, const char *path)
 		if (td_atom(d, tag, path))
 			return -1;
 	} else {
-		if (td_tuple(d, &arity, path))
+		if (decode_tagged(d, tag, &arity, path, "a step"))
 			return -1;
-		path_fmt(p, sizeof(p), "%s.tag", path);
-		if (arity < 2 || td_atom(d, tag, p))
-			return linx_fail(d->err, EINVAL, d->stage,
-					 "%s: expected a step", path);
 		arity--;
 	}
 	for (k = 0; k < ARRAY_SIZE(step_table); k++)
