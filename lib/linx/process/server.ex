@@ -36,7 +36,6 @@ defmodule Linx.Process.Server do
           | :proceeding
           | :aborting
           | :running
-          | :failed
           | :done
 
   @typedoc "The server state."
@@ -48,7 +47,6 @@ defmodule Linx.Process.Server do
           phase: phase,
           os_pid: pos_integer | nil,
           ns_pid: pos_integer | nil,
-          agent_checkpoint?: boolean,
           start_from: GenServer.from() | nil,
           proceed_from: GenServer.from() | nil,
           abort_from: GenServer.from() | nil,
@@ -74,7 +72,6 @@ defmodule Linx.Process.Server do
             phase: :starting,
             os_pid: nil,
             ns_pid: nil,
-            agent_checkpoint?: false,
             start_from: nil,
             proceed_from: nil,
             abort_from: nil,
@@ -97,19 +94,15 @@ defmodule Linx.Process.Server do
   def init(%Options{} = opts) do
     Process.flag(:trap_exit, true)
 
-    # The agent writes the id maps itself (they are in the request): only
-    # checkpoint: true stops the workload for the BEAM.
-    agent_checkpoint? = opts.checkpoint
-
     # Every failure here is a start error {errno, stage}: the owner is
     # gone (:owner), the cgroup could not be made (:cgroup), or no agent
     # could be opened, e.g. out of file descriptors (:agent).
     with :ok <- check_owner(opts.owner),
          {:ok, cgroup} <- make_cgroup(opts),
          {:ok, port, pooled?} <- open_agent(),
-         request = Wire.encode(Wire.request(opts, agent_checkpoint?, cgroup)),
+         request = Wire.encode(Wire.request(opts, opts.checkpoint, cgroup)),
          {:ok, port, pooled?} <- send_request(port, pooled?, request) do
-      init_state(opts, port, agent_checkpoint?, cgroup, pooled?)
+      init_state(opts, port, cgroup, pooled?)
     else
       {:error, errno, stage} -> {:stop, {errno, stage}}
     end
@@ -192,13 +185,12 @@ defmodule Linx.Process.Server do
     end
   end
 
-  defp init_state(opts, port, agent_checkpoint?, cgroup, pooled?) do
+  defp init_state(opts, port, cgroup, pooled?) do
     state = %__MODULE__{
       port: port,
       opts: opts,
       owner: opts.owner,
       owner_ref: opts.owner && Process.monitor(opts.owner),
-      agent_checkpoint?: agent_checkpoint?,
       input: input_kind(opts.stdio),
       notify: opts.notify,
       flow: Flow.new(opts.stdio_window),
@@ -327,7 +319,7 @@ defmodule Linx.Process.Server do
 
     with {:ok, cgroup} <- fresh_cgroup(s),
          {:ok, fresh} <- Linx.Pool.try_open_agent() do
-      request = Wire.request(s.opts, s.agent_checkpoint?, cgroup)
+      request = Wire.request(s.opts, s.opts.checkpoint, cgroup)
       Port.command(fresh, Wire.encode(request))
       {:noreply, %{s | port: fresh, cgroup: cgroup}}
     else
