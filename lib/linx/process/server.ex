@@ -86,9 +86,11 @@ defmodule Linx.Process.Server do
             flow: nil,
             handler: nil,
             cgroup: nil,
-            retry_agent?: false
+            retry_agent?: false,
+            notify_failures: 0
 
   @linger_ms 5_000
+  @notify_failures_logged 10
 
   @impl true
   def init(%Options{} = opts) do
@@ -494,12 +496,27 @@ defmodule Linx.Process.Server do
     s
   end
 
+  # A workload decides how often its calls fail, so it must not decide how
+  # much the node logs: the first @notify_failures_logged failures of a
+  # workload are logged, the rest only counted.
   defp agent_frame({:notify_failed, id, step, errno}, s) do
-    Logger.warning(
-      "linx_process: notification #{id}: step #{step} failed with #{Linx.Errno.name(errno)}"
-    )
+    n = s.notify_failures + 1
 
-    s
+    cond do
+      n < @notify_failures_logged ->
+        Logger.warning(notify_failed_text(id, step, errno))
+
+      n == @notify_failures_logged ->
+        Logger.warning(
+          notify_failed_text(id, step, errno) <>
+            " (further failures of this workload are not logged)"
+        )
+
+      true ->
+        :ok
+    end
+
+    %{s | notify_failures: n}
   end
 
   defp agent_frame({:caps, _, _, _, _, _} = frame, s) do
@@ -683,4 +700,8 @@ defmodule Linx.Process.Server do
 
   defp send_frame(%{port: nil}, _term), do: :ok
   defp send_frame(%{port: port}, term), do: Port.command(port, Wire.encode(term))
+
+  defp notify_failed_text(id, step, errno) do
+    "linx_process: notification #{id}: step #{step} failed with #{Linx.Errno.name(errno)}"
+  end
 end
