@@ -64,14 +64,17 @@ defmodule Linx.Case do
     ]
   end
 
-  @doc "The pid written to `pidfile`, once it is there (nil after 3 s)."
-  def read_pid(pidfile) do
-    eventually(fn ->
-      case File.read(pidfile) do
-        {:ok, text} when text != "" -> String.to_integer(String.trim(text))
-        _ -> nil
-      end
-    end)
+  @doc "The pid written to `pidfile`, once it is there (nil after `ms`, 3 s by default)."
+  def read_pid(pidfile, ms \\ 3000) do
+    eventually(
+      fn ->
+        case File.read(pidfile) do
+          {:ok, text} when text != "" -> String.to_integer(String.trim(text))
+          _ -> nil
+        end
+      end,
+      ms
+    )
   end
 
   @doc "The parent pid of an OS process, from /proc/PID/stat."

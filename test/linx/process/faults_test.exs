@@ -60,9 +60,13 @@ defmodule Linx.Process.FaultsTest do
       ])
 
     {:os_pid, beam_pid} = Port.info(beam, :os_pid)
-    workload = read_pid(out)
-    daemon = read_pid(pidfile)
-    assert is_integer(workload) and is_integer(daemon)
+    # A whole BEAM starts here: seconds when the suite loads both cores.
+    workload = read_pid(out, 60_000)
+    daemon = read_pid(pidfile, 10_000)
+
+    assert is_integer(workload) and is_integer(daemon),
+           "the child BEAM wrote no pids; it printed: #{inspect(port_output(beam))}"
+
     # The elixir script is a shell wrapper around erl: kill the real VM too.
     System.cmd("pkill", ["-9", "-P", "#{beam_pid}"])
     System.cmd("kill", ["-9", "#{beam_pid}"])
@@ -107,5 +111,13 @@ defmodule Linx.Process.FaultsTest do
     assert byte_size(out) == size
     [sum | _] = String.split(output(events, :stderr))
     assert Base.encode16(:crypto.hash(:sha256, out), case: :lower) == sum
+  end
+
+  defp port_output(port, acc \\ "") do
+    receive do
+      {^port, {:data, data}} -> port_output(port, acc <> data)
+    after
+      0 -> acc
+    end
   end
 end
