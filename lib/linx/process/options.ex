@@ -34,33 +34,42 @@ defmodule Linx.Process.Options do
             uid: nil,
             gid: nil,
             stderr_to_stdout: false,
-            stdio_window: 1_048_576
+            stdio_window: 1_048_576,
+            # resources (Linx.Process.Resources); cgroups_v1 is filled in
+            # by the server once it made the groups (Linx.Cgroup.Limits)
+            limits: [],
+            rlimits: [],
+            nice: nil,
+            cpus: nil,
+            timeout: nil,
+            kill_timeout: 5000,
+            cgroups_v1: []
 
   @type t :: %__MODULE__{}
 
   @common [
-    :argv,
-    :env,
-    :clear_env,
-    :cwd,
-    :namespaces,
-    :stdio,
-    :no_new_privs,
-    :uid_map,
-    :gid_map,
-    :setgroups,
-    :checkpoint,
-    :on_exit,
-    :owner,
-    :winsize,
-    :capabilities,
-    :seccomp,
-    :notify,
-    :cgroup,
-    :uid,
-    :gid,
-    :stdio_window
-  ]
+            :argv,
+            :env,
+            :clear_env,
+            :cwd,
+            :namespaces,
+            :stdio,
+            :no_new_privs,
+            :uid_map,
+            :gid_map,
+            :setgroups,
+            :checkpoint,
+            :on_exit,
+            :owner,
+            :winsize,
+            :capabilities,
+            :seccomp,
+            :notify,
+            :cgroup,
+            :uid,
+            :gid,
+            :stdio_window
+          ] ++ Linx.Process.Resources.options()
 
   @doc false
   def namespaces, do: @namespaces
@@ -271,6 +280,12 @@ defmodule Linx.Process.Options do
 
   # Rules and handlers for seccomp user notification, validated here.
   defp option(acc, :notify, value, _), do: %{acc | notify: Linx.Seccomp.Notify.new!(value)}
+
+  # :limits, :rlimits, :nice, :cpus, :timeout, :kill_timeout
+  defp option(acc, key, value, _)
+       when key in [:limits, :rlimits, :nice, :cpus] or
+              key in [:timeout, :kill_timeout],
+       do: Linx.Process.Resources.option(acc, key, value)
 
   # Turned into checkpoint commands by build_commands/2.
   defp option(acc, key, _v, _) when key in [:capabilities, :seccomp], do: acc
