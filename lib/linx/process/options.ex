@@ -48,28 +48,31 @@ defmodule Linx.Process.Options do
   @type t :: %__MODULE__{}
 
   @common [
-            :argv,
-            :env,
-            :clear_env,
-            :cwd,
-            :namespaces,
-            :stdio,
-            :no_new_privs,
-            :uid_map,
-            :gid_map,
-            :setgroups,
-            :checkpoint,
-            :on_exit,
-            :owner,
-            :winsize,
-            :capabilities,
-            :seccomp,
-            :notify,
-            :cgroup,
-            :uid,
-            :gid,
-            :stdio_window
-          ] ++ Linx.Process.Resources.options()
+    :argv,
+    :env,
+    :clear_env,
+    :cwd,
+    :namespaces,
+    :stdio,
+    :no_new_privs,
+    :uid_map,
+    :gid_map,
+    :setgroups,
+    :checkpoint,
+    :on_exit,
+    :owner,
+    :winsize,
+    :capabilities,
+    :seccomp,
+    :notify,
+    :cgroup,
+    :uid,
+    :gid,
+    :stdio_window
+  ]
+
+  # The resource options (Linx.Process.Resources)
+  @common @common ++ [:limits, :rlimits, :nice, :cpus, :timeout, :kill_timeout]
 
   @doc false
   def namespaces, do: @namespaces
@@ -282,10 +285,11 @@ defmodule Linx.Process.Options do
   defp option(acc, :notify, value, _), do: %{acc | notify: Linx.Seccomp.Notify.new!(value)}
 
   # :limits, :rlimits, :nice, :cpus, :timeout, :kill_timeout
-  defp option(acc, key, value, _)
-       when key in [:limits, :rlimits, :nice, :cpus] or
-              key in [:timeout, :kill_timeout],
-       do: Linx.Process.Resources.option(acc, key, value)
+  defp option(acc, key, value, _) when key in [:limits, :rlimits, :nice, :cpus],
+    do: Linx.Process.Resources.option(acc, key, value)
+
+  defp option(acc, key, value, _) when key in [:timeout, :kill_timeout],
+    do: Linx.Process.Resources.option(acc, key, value)
 
   # Turned into checkpoint commands by build_commands/2.
   defp option(acc, key, _v, _) when key in [:capabilities, :seccomp], do: acc
