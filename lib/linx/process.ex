@@ -164,8 +164,8 @@ defmodule Linx.Process do
     * `:timeout` - the `:timeout` passed and SIGTERM is on its way (the
       terminal event follows);
     * `{:usage, map}` - just before `{:exited, _}` or `{:signaled, _}` of
-      a workload that has a cgroup: its final usage, the keys of
-      `stats/1`.
+      a workload started with `:limits` (which has cgroups of its own for
+      them): its final usage, the keys of `stats/1`.
 
   Every byte of output the workload's tree wrote arrives before the
   terminal event. Output from outside the tree (a descendant that escaped

@@ -229,15 +229,7 @@ defmodule Linx.Cgroup.Limits do
 
   # Never creates a file: on a cgroup a missing file is a missing feature
   defp write_file(path, content) do
-    case File.open(path, [:read, :write, :binary]) do
-      {:ok, io} ->
-        result = :file.write(io, content)
-        File.close(io)
-        result
-
-      {:error, errno} ->
-        {:error, errno}
-    end
+    if File.exists?(path), do: File.write(path, content), else: {:error, :enoent}
   end
 
   @doc """
