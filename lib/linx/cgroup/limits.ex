@@ -42,7 +42,11 @@ defmodule Linx.Cgroup.Limits do
   @typedoc "Per controller, where Linx makes groups (`layout/0`) or the workload's group."
   @type groups :: %{optional(:memory | :cpu | :pids) => place}
 
-  @typedoc "The `limits:` option: `[memory: bytes, memory_swap: bytes, cpu: float, cpu_weight: 1..10_000, pids: n]`."
+  @typedoc """
+  The `limits:` option: `[memory: bytes, memory_swap: bytes, cpu: float,
+  cpu_weight: 1..10_000, pids: n]`; `memory`, `cpu` and `pids` may be
+  `:infinity` (no limit: the group only accounts).
+  """
   @type limits :: keyword
 
   @doc """
@@ -171,6 +175,22 @@ defmodule Linx.Cgroup.Limits do
     value = limits[key]
 
     case {version, key} do
+      # :infinity: no limit, the group only accounts
+      {:v2, k} when value == :infinity and k in [:memory, :pids] ->
+        [{"#{k}.max", "max"}]
+
+      {:v2, :cpu} when value == :infinity ->
+        [{"cpu.max", "max #{@period}"}]
+
+      {:v1, :memory} when value == :infinity ->
+        [{"memory.limit_in_bytes", "-1"}]
+
+      {:v1, :cpu} when value == :infinity ->
+        [{"cpu.cfs_quota_us", "-1"}]
+
+      {:v1, :pids} when value == :infinity ->
+        [{"pids.max", "max"}]
+
       {:v2, :memory} ->
         [{"memory.max", "#{value}"}]
 

@@ -37,7 +37,7 @@ defmodule Linx.Process.Resources do
     Enum.each(limits, fn {key, value} -> limit!(key, value) end)
 
     if limits[:memory_swap] do
-      unless limits[:memory] && limits[:memory_swap] >= limits[:memory] do
+      unless is_integer(limits[:memory]) and limits[:memory_swap] >= limits[:memory] do
         raise ArgumentError,
               "invalid option :limits: memory_swap (memory + swap, as Docker's " <>
                 "--memory-swap) needs memory: and must be >= it, got: #{inspect(limits)}"
@@ -81,6 +81,9 @@ defmodule Linx.Process.Resources do
   defp limit!(key, v) when key in [:memory, :memory_swap] and is_integer(v) and v >= 4096,
     do: :ok
 
+  # No limit, but a group that accounts (stats/1, {:usage, map})
+  defp limit!(key, :infinity) when key in [:memory, :cpu, :pids], do: :ok
+
   defp limit!(:cpu, v) when is_number(v) and v >= 0.01, do: :ok
   defp limit!(:cpu_weight, v) when is_integer(v) and v >= 1 and v <= 10_000, do: :ok
   defp limit!(:pids, v) when is_integer(v) and v >= 1, do: :ok
@@ -88,10 +91,11 @@ defmodule Linx.Process.Resources do
   defp limit!(key, v) when key in @limit_keys do
     expected =
       case key do
-        :cpu -> "a number of CPUs >= 0.01 (0.5: half of one CPU)"
+        :cpu -> "a number of CPUs >= 0.01 (0.5: half of one CPU) or :infinity"
         :cpu_weight -> "an integer 1..10_000"
-        :pids -> "a positive integer"
-        _ -> "a number of bytes >= 4096"
+        :pids -> "a positive integer or :infinity"
+        :memory -> "a number of bytes >= 4096 or :infinity"
+        :memory_swap -> "a number of bytes >= 4096"
       end
 
     raise ArgumentError, "invalid option :limits: #{key}: #{inspect(v)}, expected #{expected}"
