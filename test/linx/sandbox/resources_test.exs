@@ -126,6 +126,34 @@ defmodule Linx.Sandbox.ResourcesTest do
     end
   end
 
+  describe "enter" do
+    test "enter/2 into a user and mount namespace: groups joined, rlimits set" do
+      {:ok, target} =
+        Linx.Process.spawn(
+          argv: ["/bin/sleep", "20"],
+          namespaces: [:user, :pid, :mount],
+          uid_map: :caller,
+          gid_map: :caller
+        )
+
+      {:ok, proc} =
+        Linx.Process.enter(Linx.Process.os_pid(target),
+          argv: ["/bin/sh", "-c", "cat /proc/self/cgroup; ulimit -n"],
+          stdio: :pipe,
+          limits: [memory: 64 * @mib, pids: 50],
+          rlimits: [nofile: 40]
+        )
+
+      events = collect_events(proc)
+      assert List.last(events) == {:exited, 0}
+      out = output(events)
+      assert out =~ ~r/^\d+:memory:\S*\/linx\/\S+$/m
+      assert out =~ ~r/^\d+:pids:\S*\/linx\/\S+$/m
+      assert out =~ ~r/^40$/m
+      Linx.Process.stop(target, 100)
+    end
+  end
+
   describe "limits: pids and cpu" do
     test "pids: 32 contains a fork bomb run under a timeout; nothing of it survives" do
       token = "linx-forkbomb-#{System.unique_integer([:positive])}"
