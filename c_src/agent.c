@@ -46,6 +46,8 @@ void agent_session_init(struct session *s, struct linx_request *req)
 	s->sigfd = s->proc_fd = s->pidfd = s->chan = s->cgroup_fd = -1;
 	s->fd_stdin = s->fd_out[0] = s->fd_out[1] = -1;
 	s->pty_master = s->pty_slave = -1;
+	for (size_t i = 0; i < LIMITS_MAX_CGROUPS; i++)
+		s->cgroup_v1_fds[i] = -1;
 	s->agent_pid = getpid();
 	s->state = ST_WAIT_READY;
 	notify_init(&s->notify);
@@ -95,6 +97,8 @@ static void close_session_fds(struct session *s)
 	close_fd(&s->fd_out[1]);
 	close_fd(&s->pty_master);
 	close_fd(&s->pty_slave);
+	for (size_t i = 0; i < LIMITS_MAX_CGROUPS; i++)
+		close_fd(&s->cgroup_v1_fds[i]);
 }
 
 /* How long the agent keeps draining fd 3 before exiting (see below) */

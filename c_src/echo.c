@@ -27,7 +27,10 @@
  *     close_handshake: boolean,
  *     uid_map: nil | [{inside, outside, count}],
  *     gid_map: nil | [{inside, outside, count}],
- *     setgroups: nil | :allow | :deny}
+ *     setgroups: nil | :allow | :deny,
+ *     resources: %{cgroups_v1: [binary], rlimits: [{name, soft, hard}],
+ *                  nice: nil | integer, cpus: nil | [integer],
+ *                  timeout: nil | ms, kill_timeout: ms}  (resources_wire.c)}
  */
 #include <string.h>
 
@@ -117,7 +120,7 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 	size_t i;
 
 	if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
-	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 18))
+	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 19))
 		return -1;
 
 	if (ei_x_encode_atom(x, "kind") ||
@@ -188,6 +191,10 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 
 	if (ei_x_encode_atom(x, "close_handshake") ||
 	    ei_x_encode_boolean(x, req->close_handshake))
+		return -1;
+
+	if (ei_x_encode_atom(x, "resources") ||
+	    limits_echo_encode(x, &req->limits))
 		return -1;
 
 	return encode_idmaps(x, &req->idmaps);

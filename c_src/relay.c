@@ -25,7 +25,9 @@
 #include "caps.h"
 #include "chan.h"
 #include "events.h"
+#include "deadline.h"
 #include "idmap.h"
+#include "resources.h"
 #include "pty.h"
 #include "relay.h"
 
@@ -152,6 +154,7 @@ static void relay_on_eof(struct session *s)
 		s->chan = -1;
 		s->state = ST_RUNNING;
 		ev_status(&s->out, "running");
+		deadline_start(s);
 		return;
 	case ST_ABORTING:
 		close(s->chan);
@@ -217,6 +220,14 @@ static void relay_on_record(struct session *s, const struct chan_rec *rec,
 		if (s->state != ST_WAIT_READY)
 			break;
 		s->pid_in_ns = rec->pid;
+		/*
+		 * Groups and limits before anything else: the child has
+		 * forked nothing yet, so its whole tree is inside them.
+		 */
+		if (!s->no_checkpoint && limits_needed(&s->req->limits) &&
+		    limits_apply(s->child, &s->req->limits, s->cgroup_v1_fds,
+				 &err))
+			agent_fail_err(s, &err, EXIT_WORKLOAD);
 		/*
 		 * The maps first: :ready means the child waits in its
 		 * namespaces as configured, and set_ids (a request command)

@@ -356,6 +356,41 @@ static int opt_setgroups(struct tdec *d, struct linx_request *r,
 	return 0;
 }
 
+/* The resource keys, decoded by resources_wire.c */
+static int opt_cgroups_v1(struct tdec *d, struct linx_request *r,
+			  const char *path)
+{
+	return limits_decode_cgroups(d, &r->limits, path);
+}
+
+static int opt_rlimits(struct tdec *d, struct linx_request *r,
+		       const char *path)
+{
+	return limits_decode_rlimits(d, &r->limits, path);
+}
+
+static int opt_nice(struct tdec *d, struct linx_request *r, const char *path)
+{
+	return limits_decode_nice(d, &r->limits, path);
+}
+
+static int opt_cpus(struct tdec *d, struct linx_request *r, const char *path)
+{
+	return limits_decode_cpus(d, &r->limits, path);
+}
+
+static int opt_timeout(struct tdec *d, struct linx_request *r,
+		       const char *path)
+{
+	return limits_decode_timeout(d, &r->limits, path);
+}
+
+static int opt_kill_timeout(struct tdec *d, struct linx_request *r,
+			    const char *path)
+{
+	return limits_decode_kill_timeout(d, &r->limits, path);
+}
+
 static const struct {
 	const char *key;
 	int (*decode)(struct tdec *d, struct linx_request *r,
@@ -379,6 +414,12 @@ static const struct {
 	{ "uid_map",		opt_uid_map },
 	{ "gid_map",		opt_gid_map },
 	{ "setgroups",		opt_setgroups },
+	{ "cgroups_v1",		opt_cgroups_v1 },
+	{ "rlimits",		opt_rlimits },
+	{ "nice",		opt_nice },
+	{ "cpus",		opt_cpus },
+	{ "timeout",		opt_timeout },
+	{ "kill_timeout",	opt_kill_timeout },
 };
 
 /*
@@ -473,6 +514,7 @@ int request_decode(const void *buf, size_t len, struct linx_request *req,
 	memset(req, 0, sizeof(*req));
 	req->checkpoint = true;
 	req->on_exit = ON_EXIT_KILL;
+	req->limits.kill_timeout_ms = LIMITS_KILL_TIMEOUT_DEFAULT;
 	if (len > LINX_MAX_FRAME)
 		return linx_fail(err, EMSGSIZE, STAGE_REQUEST_TOO_BIG,
 				 "request: %zu bytes", len);
@@ -517,6 +559,7 @@ void request_free(struct linx_request *req)
 	free(req->commands);
 	free(req->notify_reads);
 	idmap_free(&req->idmaps);
+	limits_free(&req->limits);
 	memset(req, 0, sizeof(*req));
 }
 

@@ -19,6 +19,7 @@
 #include "command.h"
 #include "error.h"
 #include "idmap.h"
+#include "resources.h"
 
 enum linx_kind { LINX_SPAWN, LINX_ENTER };
 
@@ -69,6 +70,9 @@ struct linx_stdio {
  *			a short quiet spell (agent.c, drain_beam_input)
  * @idmaps:		uid_map, gid_map and setgroups, written by the agent
  *			while the child waits after the clone (idmap.c)
+ * @limits:		v1 groups, rlimits, nice, cpus (applied by the agent
+ *			while the child waits after the clone, resources.c),
+ *			timeout and kill_timeout (deadline.c)
  */
 struct linx_request {
 	enum linx_kind kind;
@@ -96,6 +100,7 @@ struct linx_request {
 	size_t nnotify_reads;
 	uint64_t stdio_window;
 	struct idmap_set idmaps;
+	struct linx_limits limits;
 };
 
 int request_decode(const void *buf, size_t len, struct linx_request *req,

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "framing.h"
+#include "resources.h"
 #include "notify.h"
 #include "request.h"
 
@@ -30,6 +31,14 @@ enum linx_exit {
 	EXIT_CLONE = 3,
 	EXIT_INFRA = 4,
 	EXIT_WORKLOAD = 5,
+};
+
+/* The workload's timeout (deadline.c): what the next deadline does */
+enum deadline_phase {
+	DEADLINE_NONE,	/* no timeout, or not running yet */
+	DEADLINE_TERM,	/* at deadline_at: {:status, :timeout, ms}, SIGTERM */
+	DEADLINE_KILL,	/* at deadline_at: SIGKILL to the tree */
+	DEADLINE_DONE,
 };
 
 /*
@@ -93,6 +102,10 @@ enum sess_state {
  * @deferred:		commands read while the child owed an answer
  * @ndeferred:		how many
  * @deferred_head:	the next one to run
+ * @cgroup_v1_fds:	cgroup.procs of the request's v1 groups, opened
+ *			before any setns, closed once joined (resources.c)
+ * @deadline:		enum deadline_phase
+ * @deadline_at:	CLOCK_MONOTONIC time of the next deadline step
  */
 struct session {
 	struct linx_request *req;
@@ -128,6 +141,9 @@ struct session {
 	struct linx_cmd deferred[LINX_DEFERRED_MAX];
 	size_t ndeferred;
 	size_t deferred_head;
+	int cgroup_v1_fds[LIMITS_MAX_CGROUPS];
+	enum deadline_phase deadline;
+	struct timespec deadline_at;
 };
 
 #endif /* LINX_SESSION_H */

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "resources.h"
 #include "ns.h"
 #include "pty.h"
 #include "spawn.h"
@@ -451,6 +452,13 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 		args_size = sizeof(args);
 	}
 
+	/*
+	 * The v1 groups' cgroup.procs, with the agent's view of the
+	 * hierarchy too: written with the child's pid at READY (resources.c).
+	 */
+	if (limits_open_cgroups(&r->limits, s->cgroup_v1_fds, err))
+		return -1;
+
 	if (r->kind == LINX_ENTER) {
 		*code = EXIT_CLONE;
 		if (ns_enter(r->target, r->namespaces, !r->has_namespaces,
@@ -462,9 +470,13 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 		plan.check_ppid = !(r->namespaces & (1u << NS_PID));
 	}
 
-	/* The id maps are written while the child waits at its checkpoint */
+	/*
+	 * The id maps, the v1 groups and the rlimits are applied while the
+	 * child waits at its checkpoint
+	 */
 	plan.no_checkpoint = !r->checkpoint && !r->ncommands &&
-			     !idmap_needed(&r->idmaps);
+			     !idmap_needed(&r->idmaps) &&
+			     !limits_needed(&r->limits);
 	pid = spawn_clone(&args, args_size, &plan, &f.pidfd, f.cgroup,
 			  &s->no_checkpoint);
 	if (pid < 0) {

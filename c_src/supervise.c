@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "deadline.h"
 #include "events.h"
 #include "notify.h"
 #include "pty.h"
@@ -533,6 +534,7 @@ void supervise_run(struct session *s)
 	s->out_credit = s->req->stdio_window;
 	for (;;) {
 		run_deferred(s);
+		deadline_check(s);
 		/* before the terminal frame: it ends the acks for good */
 		ack_input(s);
 		if (s->state == ST_DRAINING && !s->drain_armed &&
@@ -590,8 +592,9 @@ void supervise_run(struct session *s)
 		call_fd = notify_call_pollfd(&s->notify);
 		i_call = add_fd(p, &n, call_fd, call_fd >= 0 ? POLLIN : 0);
 
-		n = poll(p, n, notify_poll_timeout(&s->notify,
-			 s->state == ST_DRAINING ? drain_poll_ms(s) : -1));
+		n = poll(p, n, deadline_poll_ms(s, notify_poll_timeout(
+			 &s->notify,
+			 s->state == ST_DRAINING ? drain_poll_ms(s) : -1)));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

@@ -100,14 +100,25 @@ defmodule Linx.Cgroup do
   @spec create(:kill | :detach) :: {:ok, Path.t()} | {:error, atom}
   def create(on_exit \\ :kill) do
     with {:ok, base} <- ok_base(),
-         {:ok, id} <- beam_id() do
-      prefix = if on_exit == :detach, do: @detached, else: ""
-      path = Path.join(base, "#{prefix}#{id}-#{System.unique_integer([:positive])}")
+         {:ok, name} <- new_name(on_exit) do
+      path = Path.join(base, name)
 
       case File.mkdir(path) do
         :ok -> {:ok, path}
         {:error, reason} -> {:error, reason}
       end
+    end
+  end
+
+  @doc """
+  A fresh group name of this BEAM (see "Where groups live"), for a v2
+  group or for the v1 groups of a workload that has none.
+  """
+  @spec new_name(:kill | :detach) :: {:ok, String.t()} | {:error, atom}
+  def new_name(on_exit \\ :kill) do
+    with {:ok, id} <- beam_id() do
+      prefix = if on_exit == :detach, do: @detached, else: ""
+      {:ok, "#{prefix}#{id}-#{System.unique_integer([:positive])}"}
     end
   end
 
@@ -122,9 +133,30 @@ defmodule Linx.Cgroup do
   @spec detached?(Path.t()) :: boolean
   def detached?(path), do: String.starts_with?(Path.basename(path), @detached)
 
-  @doc "SIGKILLs every process in the group (`cgroup.kill`)."
+  @doc """
+  SIGKILLs every process in the group (`cgroup.kill`). A cgroup v1 group
+  (`Linx.Cgroup.Limits`) has no `cgroup.kill`: each pid its `cgroup.procs`
+  lists is killed instead.
+  """
   @spec kill(Path.t()) :: :ok | {:error, atom}
-  def kill(path), do: File.write(Path.join(path, "cgroup.kill"), "1")
+  def kill(path) do
+    kill_file = Path.join(path, "cgroup.kill")
+
+    if File.exists?(kill_file) or not File.exists?(Path.join(path, "cgroup.procs")),
+      do: File.write(kill_file, "1"),
+      else: kill_listed(path)
+  end
+
+  defp kill_listed(path) do
+    with {:ok, text} <- File.read(Path.join(path, "cgroup.procs")) do
+      case String.split(text, "\n", trim: true) do
+        [] -> :ok
+        pids -> System.cmd("kill", ["-KILL" | pids], stderr_to_stdout: true)
+      end
+
+      :ok
+    end
+  end
 
   @doc """
   Removes the group once it is empty; retries for a while in the

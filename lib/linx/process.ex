@@ -114,6 +114,29 @@ defmodule Linx.Process do
       `struct sock_filter`s. Policies are compiled by libseccomp and cached
       before anything starts; a bad one raises `ArgumentError`.
 
+  Resources and time (see "Resources" in `docs/sandbox.md`):
+
+    * `:limits` - cgroup limits, a keyword list: `memory:` (bytes),
+      `memory_swap:` (bytes of memory + swap, as Docker's `--memory-swap`;
+      needs `memory:`), `cpu:` (CPUs: `0.5` is half of one CPU),
+      `cpu_weight:` (1..10_000), `pids:` (processes and threads). Written
+      to cgroup v2 where the controller is enabled there, else to cgroup v1
+      (see `Linx.Cgroup.Limits`); a limit that cannot be applied fails the
+      start with `{:error, {errno, {:limit, key}}}`, e.g.
+      `{:error, {:enoent, {:limit, :memory_swap}}}` on a host without swap
+      accounting. Never silently dropped.
+    * `:rlimits` - `[nofile: n | {soft, hard}, as:, cpu:, core:, nproc:,
+      fsize:, stack:, memlock:]` (`:infinity` allowed), set on the child
+      before exec (`prlimit(2)`, by the agent; stage `:rlimit`).
+    * `:nice` - -20..19, `setpriority(2)` before exec (stage `:nice`).
+    * `:cpus` - a list of CPU indices, `sched_setaffinity(2)` before exec
+      (stage `:cpus`).
+    * `:timeout` - milliseconds from exec: then the owner receives
+      `:timeout`, the workload SIGTERM, and `:kill_timeout` later SIGKILL
+      with its whole tree. Kept by the agent, so a busy BEAM cannot delay it.
+    * `:kill_timeout` - milliseconds between SIGTERM and SIGKILL, for
+      `:timeout` and for `stop/1` (default 5000).
+
   `run/2` also takes `:stderr_to_stdout` (default `false`). `run/2`
   collects the output as it arrives, so it sets no output window unless
   `:stdio_window` is given.
@@ -137,7 +160,12 @@ defmodule Linx.Process do
     * `{:agent_died, exit_status}` - the agent exited without a terminal
       frame (terminal); `exit_status` is `{:port_closed, reason}` when the
       port closed without one;
-    * `:aborted` - `abort/1` stopped the workload before exec (terminal).
+    * `:aborted` - `abort/1` stopped the workload before exec (terminal);
+    * `:timeout` - the `:timeout` passed and SIGTERM is on its way (the
+      terminal event follows);
+    * `{:usage, map}` - just before `{:exited, _}` or `{:signaled, _}` of
+      a workload started with `:limits` (which has cgroups of its own for
+      them): its final usage, the keys of `stats/1`.
 
   Every byte of output the workload's tree wrote arrives before the
   terminal event. Output from outside the tree (a descendant that escaped
@@ -191,6 +219,8 @@ defmodule Linx.Process do
       (out of file descriptors), `:eagain`, or `:enoent` (the agent is not
       built). Linx keeps running; a later spawn works once the cause is gone;
     * `{:noproc, :owner}` - the `:owner` was not alive (nothing is started);
+    * `{errno, {:limit, key}}` - the cgroup limit `key` of `:limits` could
+      not be applied (`:enoent`: no such controller here);
     * `{:enoent, :cgroup}` (or another errno) - `cgroup: true` and the
       group could not be made;
     * `{status, :agent_died}` - the agent exited before it answered:
@@ -248,7 +278,7 @@ defmodule Linx.Process do
   @type t :: pid
 
   @typedoc "An error before exec: the errno (atom where known) and the stage."
-  @type start_error :: {atom | integer, atom}
+  @type start_error :: {atom | integer, atom | {:limit, atom}}
 
   @typedoc "The last event of a workload."
   @type terminal ::
@@ -318,13 +348,19 @@ defmodule Linx.Process do
 
   `argv` is the program and its arguments; `opts` are those of `spawn/1`
   (minus `:stdio`, `:owner` and `:checkpoint`) plus `:stderr_to_stdout`.
-  A workload killed by signal `n` reports `128 + n`, as ports do. A
-  workload that never ran raises `Linx.Process.Error`.
+  A workload killed by signal `n` reports `128 + n`, as ports do. With
+  `:timeout`, a workload still running when it passes is stopped (SIGTERM,
+  then SIGKILL after `:kill_timeout`) and `run/2` returns `{output,
+  :timeout}` with the output it wrote until then. A workload that never
+  ran raises `Linx.Process.Error`.
+
+      iex> Linx.Process.run(["/bin/sh", "-c", "echo started; sleep 30"], timeout: 300)
+      {"started\\n", :timeout}
 
       iex> Linx.Process.run(["/bin/echo", "hi"])
       {"hi\\n", 0}
   """
-  @spec run([binary], keyword) :: {binary, non_neg_integer}
+  @spec run([binary], keyword) :: {binary, non_neg_integer | :timeout}
   def run(argv, opts \\ []) do
     for key <- [:stdio, :owner, :checkpoint], Keyword.has_key?(opts, key) do
       raise ArgumentError, "invalid option #{inspect(key)} for Linx.Process.run/2"
@@ -338,7 +374,7 @@ defmodule Linx.Process do
 
     case start(%{validated | stdio: stdio, stdio_window: window}, :start) do
       {:ok, proc} ->
-        result = collect(proc, argv, [])
+        result = collect(proc, argv, [], false)
         send(proc, :release)
         result
 
@@ -347,16 +383,22 @@ defmodule Linx.Process do
     end
   end
 
-  defp collect(proc, argv, acc) do
+  defp collect(proc, argv, acc, timed_out?) do
     receive do
       {:linx_process, ^proc, {out, data}} when out in [:stdout, :stderr] ->
-        collect(proc, argv, [acc | data])
+        collect(proc, argv, [acc | data], timed_out?)
+
+      {:linx_process, ^proc, :timeout} ->
+        collect(proc, argv, acc, true)
+
+      {:linx_process, ^proc, {:usage, _}} ->
+        collect(proc, argv, acc, timed_out?)
 
       {:linx_process, ^proc, {:exited, code}} ->
-        {IO.iodata_to_binary(acc), code}
+        {IO.iodata_to_binary(acc), if(timed_out?, do: :timeout, else: code)}
 
       {:linx_process, ^proc, {:signaled, sig}} ->
-        {IO.iodata_to_binary(acc), 128 + sig}
+        {IO.iodata_to_binary(acc), if(timed_out?, do: :timeout, else: 128 + sig)}
 
       {:linx_process, ^proc, {:agent_died, status}} ->
         raise Linx.Process.Error, errno: status, stage: :agent_died
@@ -511,7 +553,8 @@ defmodule Linx.Process do
 
   @doc """
   Stops the workload: SIGTERM, then SIGKILL if it is still running after
-  `grace` milliseconds (default 5000). Returns the terminal event.
+  `grace` milliseconds (default: the workload's `:kill_timeout`, 5000
+  unless given). Returns the terminal event.
 
   Killing the workload ends its agent, which then kills everything the
   workload left behind (see "Whole-tree lifetime" in `docs/protocol.md`).
@@ -520,8 +563,10 @@ defmodule Linx.Process do
       Linx.Process.stop(proc, 100)
       #=> {:signaled, 9}
   """
-  @spec stop(t, non_neg_integer) :: terminal | {:error, :noproc}
-  def stop(proc, grace \\ 5000) when is_integer(grace) and grace >= 0 do
+  @spec stop(t, non_neg_integer | nil) :: terminal | {:error, :noproc}
+  def stop(proc, grace \\ nil) when is_nil(grace) or (is_integer(grace) and grace >= 0) do
+    grace = grace || kill_timeout(proc)
+
     with :ok <- safe_signal(proc, 15),
          {:error, :timeout} <- await(proc, grace),
          :ok <- safe_signal(proc, 9) do
@@ -531,6 +576,32 @@ defmodule Linx.Process do
       {:error, :noproc} -> await(proc)
       terminal -> terminal
     end
+  end
+
+  defp kill_timeout(proc) do
+    GenServer.call(proc, :kill_timeout)
+  catch
+    :exit, _ -> 5000
+  end
+
+  @doc """
+  The resource usage of a running workload, read from its cgroups:
+  `memory` and `memory_peak` (bytes), `cpu_usec`, `user_usec`,
+  `system_usec`, `pids` (tasks now) and `oom_kills` (processes the OOM
+  killer ended). A key that cannot be read on this host is absent, not
+  zero: memory needs a memory group (a `:limits` memory key on a cgroup v1
+  host), CPU time and pids the workload's own v2 group or the matching
+  controller (see `Linx.Cgroup.Limits`). `{:error, :not_running}` once
+  the workload has ended; its final usage came as `{:usage, map}`.
+
+      {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sleep", "5"], limits: [memory: 64 * 1024 * 1024])
+      {:ok, %{memory: bytes, cpu_usec: _}} = Linx.Process.stats(proc)
+  """
+  @spec stats(t) :: {:ok, %{optional(atom) => non_neg_integer}} | {:error, :not_running}
+  def stats(proc) do
+    GenServer.call(proc, :stats)
+  catch
+    :exit, _ -> {:error, :not_running}
   end
 
   defp safe_signal(proc, n) do

@@ -517,7 +517,15 @@ results = [
       close_handshake: false,
       uid_map: nil,
       gid_map: nil,
-      setgroups: nil
+      setgroups: nil,
+      resources: %{
+        cgroups_v1: [],
+        rlimits: [],
+        nice: nil,
+        cpus: nil,
+        timeout: nil,
+        kill_timeout: 5000
+      }
     } or m
   end),
   E2E.check("echo: id maps and setgroups", fn ->
@@ -527,6 +535,19 @@ results = [
 
     Map.take(m, [:uid_map, :gid_map, :setgroups]) ==
       %{uid_map: maps[:uid_map], gid_map: maps[:gid_map], setgroups: :deny} or m
+  end),
+  E2E.check("echo: resources", fn ->
+    res = %{
+      cgroups_v1: ["/sys/fs/cgroup/pids/x"],
+      rlimits: [{:nofile, 32, 64}],
+      nice: -3,
+      cpus: [3, 0],
+      timeout: 300,
+      kill_timeout: 0
+    }
+
+    {[{:decoded, m}], 0} = E2E.run({:echo, {:spawn, Map.put(res, :argv, ["/bin/true"])}})
+    m.resources == %{res | cpus: [0, 3]} or m
   end)
 ]
 

@@ -170,7 +170,13 @@ defmodule Linx.FuzzSeeds do
       stdio_window: 1_048_576,
       uid_map: [{0, 1000, 1}, {1, 100_000, 65_536}],
       gid_map: [{0, 1000, 1}, {1, 100_000, 65_536}],
-      setgroups: :deny
+      setgroups: :deny,
+      cgroups_v1: ["/sys/fs/cgroup/memory/linx/x-1", "/sys/fs/cgroup/pids/linx/x-1"],
+      rlimits: [{:nofile, 64, 64}, {:core, 0, 18_446_744_073_709_551_615}],
+      nice: -5,
+      cpus: [0, 1, 63, 64],
+      timeout: 10_000,
+      kill_timeout: 500
     }
 
     minimal = %{argv: ["/bin/true"]}

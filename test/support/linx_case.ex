@@ -97,6 +97,10 @@ defmodule Linx.Case do
       {:linx_process, ^proc, {kind, _} = ev} when kind in [:stdout, :stderr, :pty_out] ->
         [ev | collect_events(proc, timeout)]
 
+      # not terminal: the final usage and the timeout notice precede it
+      {:linx_process, ^proc, ev} when ev == :timeout or elem(ev, 0) == :usage ->
+        [ev | collect_events(proc, timeout)]
+
       {:linx_process, ^proc, ev} ->
         [ev]
     after

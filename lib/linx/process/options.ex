@@ -34,7 +34,16 @@ defmodule Linx.Process.Options do
             uid: nil,
             gid: nil,
             stderr_to_stdout: false,
-            stdio_window: 1_048_576
+            stdio_window: 1_048_576,
+            # resources (Linx.Process.Resources); cgroups_v1 is filled in
+            # by the server once it made the groups (Linx.Cgroup.Limits)
+            limits: [],
+            rlimits: [],
+            nice: nil,
+            cpus: nil,
+            timeout: nil,
+            kill_timeout: 5000,
+            cgroups_v1: []
 
   @type t :: %__MODULE__{}
 
@@ -61,6 +70,9 @@ defmodule Linx.Process.Options do
     :gid,
     :stdio_window
   ]
+
+  # The resource options (Linx.Process.Resources)
+  @common @common ++ [:limits, :rlimits, :nice, :cpus, :timeout, :kill_timeout]
 
   @doc false
   def namespaces, do: @namespaces
@@ -271,6 +283,13 @@ defmodule Linx.Process.Options do
 
   # Rules and handlers for seccomp user notification, validated here.
   defp option(acc, :notify, value, _), do: %{acc | notify: Linx.Seccomp.Notify.new!(value)}
+
+  # :limits, :rlimits, :nice, :cpus, :timeout, :kill_timeout
+  defp option(acc, key, value, _) when key in [:limits, :rlimits, :nice, :cpus],
+    do: Linx.Process.Resources.option(acc, key, value)
+
+  defp option(acc, key, value, _) when key in [:timeout, :kill_timeout],
+    do: Linx.Process.Resources.option(acc, key, value)
 
   # Turned into checkpoint commands by build_commands/2.
   defp option(acc, key, _v, _) when key in [:capabilities, :seccomp], do: acc

@@ -61,7 +61,8 @@ defmodule Linx.Process.Server do
           flow: Flow.t(),
           handler: pid | nil,
           cgroup: Path.t() | nil,
-          retry_agent?: boolean
+          retry_agent?: boolean,
+          limit_groups: Linx.Cgroup.Limits.groups()
         }
 
   @enforce_keys [:port, :opts, :flow]
@@ -87,7 +88,8 @@ defmodule Linx.Process.Server do
             handler: nil,
             cgroup: nil,
             retry_agent?: false,
-            notify_failures: 0
+            notify_failures: 0,
+            limit_groups: %{}
 
   @linger_ms 5_000
   @notify_failures_logged 10
@@ -101,10 +103,12 @@ defmodule Linx.Process.Server do
     # could be opened, e.g. out of file descriptors (:agent).
     with :ok <- check_owner(opts.owner),
          {:ok, cgroup} <- make_cgroup(opts),
+         {:ok, opts, groups} <- make_limits(opts, cgroup),
          {:ok, port, pooled?} <- open_agent(),
          request = Wire.encode(Wire.request(opts, opts.checkpoint, cgroup)),
          {:ok, port, pooled?} <- send_request(port, pooled?, request) do
-      init_state(opts, port, cgroup, pooled?)
+      with {:ok, state} <- init_state(opts, port, cgroup, pooled?),
+           do: {:ok, %{state | limit_groups: groups}}
     else
       {:error, errno, stage} -> {:stop, {errno, stage}}
     end
@@ -186,6 +190,56 @@ defmodule Linx.Process.Server do
       {:error, errno, stage} -> {:error, errno, stage}
     end
   end
+
+  ## Resource limits (Linx.Cgroup.Limits): groups made and written before
+  ## the agent starts; the v1 ones travel in the request (cgroups_v1) for
+  ## the agent to move the workload into.
+
+  defp make_limits(%{limits: []} = opts, _cgroup), do: {:ok, opts, %{}}
+
+  defp make_limits(opts, cgroup) do
+    with {:ok, name} <- limits_group_name(opts, cgroup),
+         {:ok, groups, dirs} <- Linx.Cgroup.Limits.create(opts.limits, cgroup, name) do
+      for dir <- dirs, do: Linx.Cgroup.Janitor.watch(dir, opts.on_exit)
+      {:ok, %{opts | cgroups_v1: dirs}, groups}
+    else
+      {:error, {errno, stage}} -> {:error, errno, stage}
+      {:error, errno} -> {:error, errno, {:limit, hd(Keyword.keys(opts.limits))}}
+    end
+  end
+
+  defp limits_group_name(_opts, cgroup) when is_binary(cgroup), do: {:ok, Path.basename(cgroup)}
+  defp limits_group_name(opts, nil), do: Linx.Cgroup.new_name(opts.on_exit)
+
+  # The retry's fresh groups: what a dead agent left in the old ones is killed.
+  defp fresh_limits(s, cgroup) do
+    for dir <- Linx.Cgroup.Limits.v1_dirs(s.limit_groups), do: Linx.Cgroup.kill(dir)
+    Linx.Cgroup.Limits.remove_v1(s.limit_groups)
+    make_limits(%{s.opts | cgroups_v1: []}, cgroup)
+  end
+
+  # A detached workload lives on in its groups (the janitor removes them
+  # once empty); otherwise they go with the workload.
+  defp release_limit_groups(%{opts: %{on_exit: :detach}, terminal: nil} = s),
+    do: %{s | limit_groups: %{}}
+
+  defp release_limit_groups(s) do
+    Linx.Cgroup.Limits.remove_v1(s.limit_groups)
+    %{s | limit_groups: %{}}
+  end
+
+  defp usage(s), do: Linx.Cgroup.Limits.usage(s.cgroup, s.limit_groups)
+
+  # The final usage, just before the terminal event, for a workload that
+  # ran with limits: (its resource groups). Not for every workload in a
+  # v2 group of its own: owners that take any event but output for the
+  # terminal one would stop early.
+  defp notify_usage(%{limit_groups: g}, _terminal) when g == %{}, do: :ok
+
+  defp notify_usage(s, {tag, _}) when tag in [:exited, :signaled],
+    do: notify(s, {:usage, usage(s)})
+
+  defp notify_usage(_s, _terminal), do: :ok
 
   defp init_state(opts, port, cgroup, pooled?) do
     state = %__MODULE__{
@@ -271,10 +325,13 @@ defmodule Linx.Process.Server do
     do: {:reply, s.last_error && elem(s.last_error, 2), s}
 
   def handle_call(:os_pid, _from, s), do: {:reply, s.os_pid, s}
+  def handle_call(:kill_timeout, _from, s), do: {:reply, s.opts.kill_timeout, s}
   def handle_call(:ns_pid, _from, s), do: {:reply, s.ns_pid, s}
 
   def handle_call(_, _from, %{terminal: t} = s) when t != nil,
     do: {:reply, {:error, :not_running}, s}
+
+  def handle_call(:stats, _from, s), do: {:reply, {:ok, usage(s)}, s}
 
   def handle_call({:signal, n}, _from, s) do
     send_frame(s, Wire.signal(n))
@@ -320,10 +377,11 @@ defmodule Linx.Process.Server do
     s = %{s | retry_agent?: false}
 
     with {:ok, cgroup} <- fresh_cgroup(s),
+         {:ok, opts, groups} <- fresh_limits(s, cgroup),
          {:ok, fresh} <- Linx.Pool.try_open_agent() do
-      request = Wire.request(s.opts, s.opts.checkpoint, cgroup)
+      request = Wire.request(opts, opts.checkpoint, cgroup)
       Port.command(fresh, Wire.encode(request))
-      {:noreply, %{s | port: fresh, cgroup: cgroup}}
+      {:noreply, %{s | port: fresh, cgroup: cgroup, opts: opts, limit_groups: groups}}
     else
       _ -> handle_info(msg, s)
     end
@@ -394,6 +452,7 @@ defmodule Linx.Process.Server do
     # make sure with the cgroup too, then remove it once empty.
     if s.cgroup && s.opts.on_exit == :kill && s.terminal == nil, do: Linx.Cgroup.kill(s.cgroup)
     release_cgroup(s)
+    release_limit_groups(s)
     :ok
   end
 
@@ -438,6 +497,12 @@ defmodule Linx.Process.Server do
       nil -> finish(s, :aborted)
       _ -> s
     end
+  end
+
+  # The agent's timeout passed: SIGTERM is on its way (docs/protocol.md)
+  defp agent_frame({:status, :timeout, _ms}, s) do
+    notify(s, :timeout)
+    s
   end
 
   defp agent_frame({:status, :exited, code}, s), do: finish(s, {:exited, code})
@@ -570,6 +635,7 @@ defmodule Linx.Process.Server do
     # the cgroup can, whatever escaped it.
     if s.terminal == nil and s.cgroup, do: Linx.Cgroup.kill(s.cgroup)
     s = release_cgroup(s)
+    s = release_limit_groups(s)
     s = if s.terminal == nil, do: finish(s, {:agent_died, status}), else: s
     # The agent is gone; the server lingers briefly so that a late await/2
     # (from a process other than the owner) still gets the terminal event.
@@ -610,6 +676,7 @@ defmodule Linx.Process.Server do
   # can flush it.
   defp finish(s, terminal) do
     notify_summary(s)
+    notify_usage(s, terminal)
     s = reply(s, :start_from, start_error(terminal))
     s = reply(s, :proceed_from, proceed_result(terminal))
     s = reply(s, :abort_from, {:error, :not_at_checkpoint})

@@ -35,6 +35,7 @@ defmodule Linx.Process.Wire do
       |> put_if(:cgroup, cgroup)
       |> put_if(:notify_reads, o.notify && Linx.Seccomp.Notify.reads(o.notify))
       |> put_if(:stdio_window, o.stdio_window)
+      |> Map.merge(Linx.Process.Resources.request_keys(o))
 
     {o.mode, map}
   end
@@ -66,7 +67,11 @@ defmodule Linx.Process.Wire do
 
   @agent_atoms ~w(status spawned ready running exited signaled aborted error malformed
     error_detail stdout stderr pty_out stdin_ack caps decoded set_ids setgroups setresgid
-    setresuid notify notify_failed notify_mem notify_fd_path)a ++ @command_tags ++ @stage_atoms
+    setresuid notify notify_failed notify_mem notify_fd_path)a ++
+                 @command_tags ++
+                 @stage_atoms ++
+                 ~w(timeout resources cgroups_v1 rlimits kill_timeout nofile as cpu core nproc
+    fsize stack memlock)a
 
   @doc "The stage atoms of the agent's table (c_src/error.h), in its order."
   @spec stages() :: [atom]

@@ -5,7 +5,9 @@ defmodule Mix.Tasks.Linx.Run do
   Runs a command the way `unshare`/`bwrap` would, through `Linx.Process`,
   and exits with its status.
 
-      mix linx.run [--ns user,pid,mount,...] [--map-root] [--pty] [--cwd DIR] -- CMD ARGS...
+      mix linx.run [--ns user,pid,mount,...] [--map-root] [--pty] [--cwd DIR]
+                   [--memory 256M] [--cpu 0.5] [--pids N] [--timeout 10s]
+                   [--rlimit nofile=64]... [--nice N] [--stats] -- CMD ARGS...
 
   ## Options
 
@@ -16,6 +18,19 @@ defmodule Mix.Tasks.Linx.Run do
     * `--pty` - give the command its own pseudo-terminal; lines typed on
       the task's stdin are sent to it and its output is printed.
     * `--cwd DIR` - working directory for the command.
+    * `--memory SIZE` - memory limit (`limits: [memory: bytes]`); SIZE is
+      bytes or a number with `K`, `M`, `G` (binary units): `256M`.
+    * `--cpu N` - CPU limit in CPUs (`0.5`: half of one CPU).
+    * `--pids N` - at most N processes and threads.
+    * `--timeout T` - stop the command after T (`10s`, `500ms`, `2m`; a
+      bare number is seconds): SIGTERM, SIGKILL 5 s later. The task then
+      exits 124, as timeout(1) does.
+    * `--rlimit NAME=N` - an rlimit (`nofile=64`, `core=0`, `nofile=32:64`
+      for soft:hard, `unlimited`); repeatable.
+    * `--nice N` - run at nice value N (-20..19).
+    * `--stats` - print one line of usage on stderr at the end: wall time,
+      CPU time, peak memory (the command then gets a memory group for the
+      accounting, without a limit unless `--memory` is given).
 
   Without `--pty` the command shares the task's stdin, stdout and stderr,
   as with `unshare`. The task exits with the command's exit status
@@ -28,7 +43,20 @@ defmodule Mix.Tasks.Linx.Run do
   """
   use Mix.Task
 
-  @switches [ns: :string, map_root: :boolean, pty: :boolean, cwd: :string, help: :boolean]
+  @switches [
+    ns: :string,
+    map_root: :boolean,
+    pty: :boolean,
+    cwd: :string,
+    help: :boolean,
+    memory: :string,
+    cpu: :string,
+    pids: :integer,
+    timeout: :string,
+    rlimit: :keep,
+    nice: :integer,
+    stats: :boolean
+  ]
 
   @impl true
   def run(args) do
@@ -63,10 +91,14 @@ defmodule Mix.Tasks.Linx.Run do
   defp execute(argv, opts) do
     spawn_opts = spawn_options(argv, opts)
 
+    started = System.monotonic_time(:microsecond)
+
     case Linx.Process.spawn(spawn_opts) do
       {:ok, proc} ->
         if opts[:pty], do: relay_stdin(proc)
-        wait(proc)
+        status = wait(proc)
+        if opts[:stats], do: print_stats(proc, started)
+        status
 
       {:error, {errno, stage}} ->
         Mix.shell().error("linx.run: #{hd(argv)}: #{errno} at stage #{stage}")
@@ -88,11 +120,126 @@ defmodule Mix.Tasks.Linx.Run do
         base
       end
 
+    base = base ++ resource_options(opts)
+
     if opts[:pty] do
       base ++ [stdio: :pty, winsize: winsize()]
     else
       base ++ [stdio: [stdin: :inherit, stdout: :inherit, stderr: :inherit]]
     end
+  end
+
+  ## --memory --cpu --pids --timeout --rlimit --nice --stats
+
+  @doc false
+  # Public for the tests: the Linx.Process options of the resource flags.
+  def resource_options(opts) do
+    limits =
+      [
+        memory: opts[:memory] && size!(opts[:memory]),
+        cpu: opts[:cpu] && number!(opts[:cpu], "--cpu"),
+        pids: opts[:pids]
+      ]
+      |> Enum.reject(fn {_, v} -> is_nil(v) end)
+
+    # --stats: a memory group to read the peak from, limited or not
+    limits = if opts[:stats], do: Keyword.put_new(limits, :memory, :infinity), else: limits
+
+    rlimits = for {:rlimit, spec} <- opts, do: rlimit!(spec)
+
+    [
+      limits: limits,
+      rlimits: rlimits,
+      nice: opts[:nice],
+      timeout: opts[:timeout] && duration!(opts[:timeout])
+    ]
+    |> Enum.reject(fn {_, v} -> v in [nil, []] end)
+  end
+
+  defp size!(text) do
+    case Integer.parse(text) do
+      {n, ""} -> n
+      {n, unit} when unit in ["K", "k"] -> n * 1024
+      {n, unit} when unit in ["M", "m"] -> n * 1024 * 1024
+      {n, unit} when unit in ["G", "g"] -> n * 1024 * 1024 * 1024
+      _ -> Mix.raise("--memory: #{inspect(text)} is not a size like 256M, 1G or 1048576")
+    end
+  end
+
+  defp number!(text, flag) do
+    case Float.parse(text) do
+      {n, ""} -> n
+      _ -> Mix.raise("#{flag}: #{inspect(text)} is not a number")
+    end
+  end
+
+  defp duration!(text) do
+    case Float.parse(text) do
+      {n, unit} when unit in ["", "s"] -> round(n * 1000)
+      {n, "ms"} -> round(n)
+      {n, "m"} -> round(n * 60_000)
+      _ -> Mix.raise("--timeout: #{inspect(text)} is not a duration like 10s, 500ms or 2m")
+    end
+  end
+
+  defp rlimit!(spec) do
+    names = Map.new(Linx.Process.Resources.rlimit_names(), &{Atom.to_string(&1), &1})
+
+    with [name, value] <- String.split(spec, "=", parts: 2),
+         {:ok, atom} <- Map.fetch(names, name),
+         {:ok, limit} <- rlimit_value(value) do
+      {atom, limit}
+    else
+      _ ->
+        Mix.raise(
+          "--rlimit: #{inspect(spec)} is not NAME=N, NAME=SOFT:HARD or NAME=unlimited " <>
+            "with NAME one of #{Enum.join(Map.keys(names), ", ")}"
+        )
+    end
+  end
+
+  defp rlimit_value(value) do
+    case String.split(value, ":") do
+      [one] -> rlim(one)
+      [soft, hard] -> with {:ok, s} <- rlim(soft), {:ok, h} <- rlim(hard), do: {:ok, {s, h}}
+      _ -> :error
+    end
+  end
+
+  defp rlim("unlimited"), do: {:ok, :infinity}
+
+  defp rlim(text) do
+    case Integer.parse(text) do
+      {n, ""} when n >= 0 -> {:ok, n}
+      _ -> :error
+    end
+  end
+
+  # One line on stderr: wall, CPU and peak memory (from the final
+  # {:usage, map}, which arrives just before the terminal event)
+  defp print_stats(proc, started) do
+    wall = (System.monotonic_time(:microsecond) - started) / 1_000_000
+
+    usage =
+      receive do
+        {:linx_process, ^proc, {:usage, usage}} -> usage
+      after
+        0 -> %{}
+      end
+
+    Mix.shell().error(stats_line(wall, usage))
+  end
+
+  @doc false
+  def stats_line(wall, usage) do
+    cpu = if usage[:cpu_usec], do: "#{Float.round(usage.cpu_usec / 1_000_000, 3)} s", else: "?"
+
+    peak =
+      if usage[:memory_peak],
+        do: "#{Float.round(usage.memory_peak / 1_048_576, 1)} MiB",
+        else: "?"
+
+    "linx.run: wall #{Float.round(wall, 3)} s, cpu #{cpu}, peak memory #{peak}"
   end
 
   defp namespaces(nil), do: []
@@ -144,6 +291,15 @@ defmodule Mix.Tasks.Linx.Run do
         IO.binwrite(data)
         wait(proc)
 
+      {:linx_process, ^proc, :timeout} ->
+        Mix.shell().error("linx.run: timed out, stopping the command")
+        wait_timed_out(proc)
+
+      {:linx_process, ^proc, {:usage, usage}} ->
+        # for --stats, read after the terminal event
+        send(self(), {:linx_process, proc, {:usage, usage}})
+        wait_terminal(proc)
+
       {:linx_process, ^proc, {:exited, code}} ->
         code
 
@@ -162,6 +318,29 @@ defmodule Mix.Tasks.Linx.Run do
       {:linx_process, ^proc, {:error, errno, stage}} ->
         Mix.shell().error("linx.run: #{errno} at stage #{stage}")
         127
+    end
+  end
+
+  # After the timeout: the end is 124 (timeout(1)'s status), whatever the
+  # signal; the usage kept for --stats.
+  defp wait_timed_out(proc) do
+    case wait(proc) do
+      status when is_integer(status) and status != 127 -> 124
+      status -> status
+    end
+  end
+
+  defp wait_terminal(proc) do
+    receive do
+      {:linx_process, ^proc, {:pty_out, data}} ->
+        IO.binwrite(data)
+        wait_terminal(proc)
+
+      {:linx_process, ^proc, {:exited, code}} ->
+        code
+
+      {:linx_process, ^proc, {:signaled, sig}} ->
+        128 + sig
     end
   end
 end
