@@ -212,12 +212,22 @@ defmodule Linx.Process.FlowTest do
         Linx.Process.spawn(argv: ["/bin/sh", "-c", "sleep 0.5; exec wc -c"], stdio: :pipe)
 
       writer = Task.async(fn -> Linx.Process.write(proc, :binary.copy("z", 5_000_000)) end)
-      Process.sleep(100)
+      # close only once the writer is inside its call (a fixed sleep loses
+      # that race on a loaded machine)
+      assert eventually(fn -> in_call?(writer.pid) end, 10_000)
+      Process.sleep(50)
       assert Linx.Process.close_stdin(proc) == :ok
       assert Task.await(writer) == :ok
       events = collect_events(proc, 20_000)
       assert String.trim(output(events)) == "5000000"
       assert List.last(events) == {:exited, 0}
+    end
+  end
+
+  defp in_call?(pid) do
+    case Process.info(pid, :current_stacktrace) do
+      {:current_stacktrace, stack} -> Enum.any?(stack, &match?({:gen, :do_call, _, _}, &1))
+      nil -> false
     end
   end
 end
