@@ -164,8 +164,10 @@ defmodule Linx.Process do
     * `:timeout` - the `:timeout` passed and SIGTERM is on its way (the
       terminal event follows);
     * `{:usage, map}` - just before `{:exited, _}` or `{:signaled, _}` of
-      a workload started with `:limits` (which has cgroups of its own for
-      them): its final usage, the keys of `stats/1`.
+      a workload that has a cgroup (its own v2 group, the default
+      `cgroup: :auto`, or the groups of its `:limits`): its final usage,
+      the keys of `stats/1`. An owner that waits for the terminal event
+      skips it like output.
 
   Every byte of output the workload's tree wrote arrives before the
   terminal event. Output from outside the tree (a descendant that escaped

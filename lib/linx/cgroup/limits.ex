@@ -256,14 +256,16 @@ defmodule Linx.Cgroup.Limits do
   The usage of a workload: `memory`, `memory_peak` (bytes), `cpu_usec`,
   `user_usec`, `system_usec`, `pids`, `oom_kills`, read from its v2 group
   (`cpu.stat` is there without any controller; `cgroup.threads` counts
-  its tasks) and its per-controller `groups`. A key whose file cannot be
-  read here is absent, never zero.
+  its tasks) and its per-controller `groups`. Without a memory group,
+  `memory` is the summed resident memory (VmRSS) of the processes in the
+  v2 group, while there are any. A key that cannot be read here is
+  absent, never zero.
   """
   @spec usage(Path.t() | nil, groups) :: %{optional(atom) => non_neg_integer}
   def usage(v2_group, groups) do
     %{}
     |> put_v2_base(v2_group)
-    |> put_memory(Map.get(groups, :memory))
+    |> put_memory(Map.get(groups, :memory), v2_group)
     |> put_cpu_v1(Map.get(groups, :cpu))
     |> put_pids(Map.get(groups, :pids))
   end
@@ -289,21 +291,45 @@ defmodule Linx.Cgroup.Limits do
     end
   end
 
-  defp put_memory(acc, {:v2, dir}) do
+  defp put_memory(acc, {:v2, dir}, _v2_group) do
     acc
     |> put_some(:memory, read_int(Path.join(dir, "memory.current")))
     |> put_some(:memory_peak, read_int(Path.join(dir, "memory.peak")))
     |> put_some(:oom_kills, keyed(Path.join(dir, "memory.events"), "oom_kill"))
   end
 
-  defp put_memory(acc, {:v1, dir}) do
+  defp put_memory(acc, {:v1, dir}, _v2_group) do
     acc
     |> put_some(:memory, read_int(Path.join(dir, "memory.usage_in_bytes")))
     |> put_some(:memory_peak, read_int(Path.join(dir, "memory.max_usage_in_bytes")))
     |> put_some(:oom_kills, keyed(Path.join(dir, "memory.oom_control"), "oom_kill"))
   end
 
-  defp put_memory(acc, nil), do: acc
+  # No memory group (memory is a v1 controller here and no memory: limit
+  # was asked for): the resident memory of the processes of the workload's
+  # own v2 group, summed. No peak and no OOM count can be read this way.
+  defp put_memory(acc, nil, nil), do: acc
+
+  defp put_memory(acc, nil, v2_group) do
+    case File.read(Path.join(v2_group, "cgroup.procs")) do
+      {:ok, text} ->
+        pids = String.split(text, "\n", trim: true)
+        rss = Enum.reduce(pids, 0, fn pid, sum -> sum + rss_bytes(pid) end)
+        if pids == [], do: acc, else: Map.put(acc, :memory, rss)
+
+      _ ->
+        acc
+    end
+  end
+
+  defp rss_bytes(pid) do
+    with {:ok, status} <- File.read("/proc/#{pid}/status"),
+         [_, kib] <- Regex.run(~r/^VmRSS:\s+(\d+) kB/m, status) do
+      String.to_integer(kib) * 1024
+    else
+      _ -> 0
+    end
+  end
 
   # Only where no v2 group gave the CPU time: cpuacct mounted with cpu
   defp put_cpu_v1(%{cpu_usec: _} = acc, _), do: acc

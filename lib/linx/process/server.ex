@@ -231,10 +231,9 @@ defmodule Linx.Process.Server do
   defp usage(s), do: Linx.Cgroup.Limits.usage(s.cgroup, s.limit_groups)
 
   # The final usage, just before the terminal event, for a workload that
-  # ran with limits: (its resource groups). Not for every workload in a
-  # v2 group of its own: owners that take any event but output for the
-  # terminal one would stop early.
-  defp notify_usage(%{limit_groups: g}, _terminal) when g == %{}, do: :ok
+  # has a cgroup: its own v2 group (cgroup: :auto) or the groups of its
+  # limits:. A workload without one has no usage to report.
+  defp notify_usage(%{limit_groups: g, cgroup: nil}, _terminal) when g == %{}, do: :ok
 
   defp notify_usage(s, {tag, _}) when tag in [:exited, :signaled],
     do: notify(s, {:usage, usage(s)})

@@ -28,6 +28,9 @@ defmodule Linx.Process.FlowTest do
       {:linx_process, ^proc, {:stderr, d}} ->
         consume(proc, {n, hash, err <> d})
 
+      {:linx_process, ^proc, {:usage, _}} ->
+        consume(proc, acc)
+
       {:linx_process, ^proc, terminal} ->
         {n, Base.encode16(:crypto.hash_final(hash), case: :lower), err, terminal}
     after

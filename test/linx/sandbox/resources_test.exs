@@ -91,6 +91,22 @@ defmodule Linx.Sandbox.ResourcesTest do
       assert Linx.Process.stats(proc) == {:error, :not_running}
     end
 
+    test "without limits: stats/1 sums the group's resident memory; usage precedes the status" do
+      {:ok, proc} = Linx.Process.spawn(argv: [@probe, "hold", "100"], stdio: :pipe)
+
+      assert_receive {:linx_process, ^proc, {:stdout, "held\n"}}, 10_000
+      assert {:ok, stats} = Linx.Process.stats(proc)
+      assert stats.memory >= 100 * @mib
+      # no memory group: no peak or OOM count to read, so none is made up
+      refute Map.has_key?(stats, :memory_peak)
+      refute Map.has_key?(stats, :oom_kills)
+
+      Linx.Process.signal(proc, :sigterm)
+      usage = receive_usage(proc)
+      assert is_integer(usage.cpu_usec)
+      assert_receive {:linx_process, ^proc, {:signaled, 15}}, 10_000
+    end
+
     test "the workload is in its v1 group before exec, and the group goes with it" do
       {:ok, proc} =
         Linx.Process.spawn(
