@@ -19,6 +19,7 @@
 #include "command.h"
 #include "error.h"
 #include "idmap.h"
+#include "mounts.h"
 
 enum linx_kind { LINX_SPAWN, LINX_ENTER };
 
@@ -69,6 +70,8 @@ struct linx_stdio {
  *			a short quiet spell (agent.c, drain_beam_input)
  * @idmaps:		uid_map, gid_map and setgroups, written by the agent
  *			while the child waits after the clone (idmap.c)
+ * @sandbox:		root, mounts, hostname, loopback, time_offsets
+ *			(mounts.h): built by the child after the maps
  */
 struct linx_request {
 	enum linx_kind kind;
@@ -96,11 +99,13 @@ struct linx_request {
 	size_t nnotify_reads;
 	uint64_t stdio_window;
 	struct idmap_set idmaps;
+	struct linx_sandbox sandbox;
 };
 
 int request_decode(const void *buf, size_t len, struct linx_request *req,
 		   struct linx_err *err);
 void request_free(struct linx_request *req);
 const char *stdio_mode_name(enum linx_stdio_mode mode);
+const char *mnt_kind_name(int kind);
 
 #endif /* LINX_REQUEST_H */

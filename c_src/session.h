@@ -93,6 +93,7 @@ enum sess_state {
  * @deferred:		commands read while the child owed an answer
  * @ndeferred:		how many
  * @deferred_head:	the next one to run
+ * @sandboxing:		CHAN_SANDBOX was sent: its OK emits :ready
  */
 struct session {
 	struct linx_request *req;
@@ -128,6 +129,7 @@ struct session {
 	struct linx_cmd deferred[LINX_DEFERRED_MAX];
 	size_t ndeferred;
 	size_t deferred_head;
+	bool sandboxing;
 };
 
 #endif /* LINX_SESSION_H */

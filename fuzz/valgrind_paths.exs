@@ -28,7 +28,8 @@ defmodule ValgrindPaths do
        decoded kind argv env cwd namespaces target stdio no_new_privs on_exit checkpoint
        commands winsize inherit devnull pipe pty connect_unix kill detach spawn enter
        stdin_ack stdio_window error_detail close_handshake uid_map gid_map setgroups allow
-       deny)a
+       deny root mounts hostname loopback time_offsets host tmpfs bind ro_bind proc dev dir
+       symlink file remount_ro)a
   end
 
   def open(name) do

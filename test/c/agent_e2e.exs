@@ -517,8 +517,30 @@ results = [
       close_handshake: false,
       uid_map: nil,
       gid_map: nil,
-      setgroups: nil
+      setgroups: nil,
+      root: :host,
+      mounts: [],
+      hostname: nil,
+      loopback: false,
+      time_offsets: nil
     } or m
+  end),
+  E2E.check("echo: root, mounts, hostname, loopback, time_offsets", fn ->
+    mounts = [{:ro_bind, "/x", "/usr", 0, 0, 1}, {:tmpfs, "/tmp", "", 0o1777, 4096, 0}]
+
+    req = %{
+      argv: ["/bin/true"],
+      root: "/srv/r",
+      mounts: mounts,
+      hostname: "h",
+      loopback: true,
+      time_offsets: {-5, 7}
+    }
+
+    {[{:decoded, m}], 0} = E2E.run({:echo, {:spawn, req}})
+
+    Map.take(m, [:root, :mounts, :hostname, :loopback, :time_offsets]) ==
+      Map.delete(req, :argv) or m
   end),
   E2E.check("echo: id maps and setgroups", fn ->
     maps = [uid_map: [{0, 1000, 1}, {1, 100_000, 65536}], gid_map: [{0, 1000, 1}]]

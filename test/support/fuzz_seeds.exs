@@ -170,7 +170,17 @@ defmodule Linx.FuzzSeeds do
       stdio_window: 1_048_576,
       uid_map: [{0, 1000, 1}, {1, 100_000, 65_536}],
       gid_map: [{0, 1000, 1}, {1, 100_000, 65_536}],
-      setgroups: :deny
+      setgroups: :deny,
+      root: :tmpfs,
+      mounts: [
+        {:ro_bind, "/usr", "/usr", 0, 0, 1},
+        {:tmpfs, "/tmp", "", 0o1777, 65_536, 0},
+        {:file, "/etc/hostname", "linx\n", 0, 0, 0},
+        {:remount_ro, "/", "", 0, 0, 0}
+      ],
+      hostname: "linx",
+      loopback: true,
+      time_offsets: {-60, 3600}
     }
 
     minimal = %{argv: ["/bin/true"]}
