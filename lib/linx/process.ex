@@ -342,10 +342,14 @@ defmodule Linx.Process do
         send(proc, :release)
         result
 
-      {:error, {_errno, _stage}} ->
-        raise %{last_error() | argv: argv}
+      {:error, {_errno, stage}} ->
+        raise %{last_error() | argv: argv, mount: failed_mount(validated, stage)}
     end
   end
+
+  # The entry of mounts: a {:mount, index} stage is about
+  defp failed_mount(%Options{mounts: mounts}, {:mount, i}), do: Enum.at(mounts, i)
+  defp failed_mount(_, _), do: nil
 
   defp collect(proc, argv, acc) do
     receive do
