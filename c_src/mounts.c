@@ -113,14 +113,12 @@ static int mnt_fail(struct linx_err *err, int e, size_t i, const char *what,
  */
 static int join(char *out, const char *prefix, const char *path)
 {
-	size_t a = strlen(prefix), b = strlen(path);
+	int n = snprintf(out, SBX_PATH, "%s%s", prefix, path);
 
-	if (a + b + 1 > SBX_PATH) {
+	if (n < 0 || n >= SBX_PATH) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	memcpy(out, prefix, a);
-	memcpy(out + a, path, b + 1);
 	return 0;
 }
 

@@ -594,6 +594,29 @@ static const struct {
 };
 
 /*
+ * check_sandbox() - the sandbox keys only where they cannot touch the
+ * host: spawn, with the namespaces they change (Linx.Process adds them;
+ * a raw request without them is refused, never applied to the host)
+ */
+static int check_sandbox(struct tdec *d, const struct linx_request *r)
+{
+	const struct linx_sandbox *sb = &r->sandbox;
+	bool fs = sb->root != ROOT_HOST || sb->nmounts;
+
+	if (r->kind == LINX_ENTER && (fs || sb->hostname ||
+				      sb->has_time_offsets))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "opts: root, mounts, hostname, time_offsets are for :spawn only");
+	if (fs && !(r->namespaces & (1u << NS_MOUNT)))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "opts.mounts: root and mounts need :mount in namespaces");
+	if (sb->hostname && !(r->namespaces & (1u << NS_UTS)))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "opts.hostname: needs :uts in namespaces");
+	return 0;
+}
+
+/*
  * decode_opts() - the opts map; unknown keys (and non-atom keys) skipped
  */
 static int decode_opts(struct tdec *d, struct linx_request *r)
@@ -634,7 +657,7 @@ static int decode_opts(struct tdec *d, struct linx_request *r)
 				 "opts.target: required for :enter");
 	if (r->kind == LINX_ENTER && !r->has_namespaces)
 		r->namespaces = NS_ALL;
-	return 0;
+	return check_sandbox(d, r);
 }
 
 /*

@@ -530,6 +530,7 @@ results = [
 
     req = %{
       argv: ["/bin/true"],
+      namespaces: [:mount, :uts],
       root: "/srv/r",
       mounts: mounts,
       hostname: "h",
@@ -539,8 +540,15 @@ results = [
 
     {[{:decoded, m}], 0} = E2E.run({:echo, {:spawn, req}})
 
-    Map.take(m, [:root, :mounts, :hostname, :loopback, :time_offsets]) ==
+    Map.take(m, [:root, :mounts, :hostname, :loopback, :time_offsets, :namespaces]) ==
       Map.delete(req, :argv) or m
+  end),
+  E2E.check("sandbox keys without their namespaces are malformed, never applied", fn ->
+    for extra <- [%{mounts: [{:tmpfs, "/t", "", 0, 0, 0}]}, %{root: :tmpfs}, %{hostname: "h"}] do
+      {frames, 2} = E2E.run({:spawn, Map.merge(%{argv: ["/bin/true"]}, extra)})
+      match?([{:malformed, :malformed_request, _} | _], frames) or frames
+    end
+    |> Enum.all?(&(&1 == true))
   end),
   E2E.check("echo: id maps and setgroups", fn ->
     maps = [uid_map: [{0, 1000, 1}, {1, 100_000, 65536}], gid_map: [{0, 1000, 1}]]
