@@ -274,28 +274,30 @@ defmodule Linx.Sandbox.MountsTest do
       assert {:error, {:enoent, {:mount, ^n}}} = Linx.Process.spawn([argv: ["/bin/true"]] ++ opts)
     end
 
-    test "shape errors raise ArgumentError before anything starts" do
+    test "shape errors raise ArgumentError before anything starts, naming what was wrong" do
       bad = [
-        [mounts: [{:tmpfs, "relative"}]],
-        [mounts: [{:bind, "/usr", "/a/../../etc"}]],
-        [mounts: [{:overlay, "/a"}]],
-        [mounts: [{:bind, "/usr", "/usr", sticky: true}]],
-        [mounts: [{:tmpfs, "/t", size: -1}]],
-        [mounts: [{:proc, "/proc"}]],
-        [mounts: :none],
-        [root: "relative"],
-        [root: :overlay],
-        [hostname: ""],
-        [hostname: String.duplicate("h", 65)],
-        [loopback: :yes],
-        [time_offsets: [realtime: 1]]
+        {[mounts: [{:tmpfs, "relative"}]], ~r/entry 0 .*absolute path/},
+        {[mounts: [{:bind, "/usr", "/a/../../etc"}]], ~r/entry 0 .*"\.\."/},
+        {[mounts: [{:overlay, "/a"}]], ~r/entry 0 \(\{:overlay, "\/a"\}\) is not one of/},
+        {[mounts: [{:bind, "/usr", "/usr", sticky: true}]], ~r/unknown option \{:sticky, true\}/},
+        {[mounts: [{:tmpfs, "/t", size: -1}]], ~r/bad tmpfs option \{:size, -1\}/},
+        {[mounts: [{:proc, "/proc"}]], ~r/needs a new pid namespace; add :pid/},
+        {[mounts: :none], ~r/invalid option :mounts: got :none/},
+        {[root: "relative"], ~r/invalid option :root: got "relative"/},
+        {[root: :overlay], ~r/invalid option :root: got :overlay/},
+        {[hostname: ""], ~r/invalid option :hostname: got ""/},
+        {[hostname: String.duplicate("h", 65)], ~r/1\.\.64 bytes/},
+        {[loopback: :yes], ~r/invalid option :loopback: got :yes/},
+        {[time_offsets: [realtime: 1]], ~r/invalid option :time_offsets/}
       ]
 
-      for opts <- bad do
-        assert_raise ArgumentError, fn -> Linx.Process.spawn([argv: ["/bin/true"]] ++ opts) end
+      for {opts, message} <- bad do
+        assert_raise ArgumentError, message, fn ->
+          Linx.Process.spawn([argv: ["/bin/true"]] ++ opts)
+        end
       end
 
-      assert_raise ArgumentError, ~r/enter/, fn ->
+      assert_raise ArgumentError, ~r/joins the target's existing namespaces/, fn ->
         Linx.Process.enter(1, argv: ["/bin/true"], root: :tmpfs)
       end
     end
