@@ -347,6 +347,13 @@ defmodule Linx.Process.Options do
               "namespace; add :pid to :namespaces"
     end
 
+    if :user in ns and :mount in ns and (acc.root != :host or acc.mounts != []) and
+         (acc.uid_map == nil or acc.gid_map == nil) do
+      raise ArgumentError,
+            "invalid options :root/:mounts: in a new user namespace they need :uid_map and " <>
+              ":gid_map (e.g. :caller): a tmpfs refuses files whose owner has no id inside"
+    end
+
     if ns == [] and acc.namespaces == nil, do: acc, else: %{acc | namespaces: ns}
   end
 

@@ -288,7 +288,8 @@ defmodule Linx.Sandbox.MountsTest do
         {[hostname: ""], ~r/invalid option :hostname: got ""/},
         {[hostname: String.duplicate("h", 65)], ~r/1\.\.64 bytes/},
         {[loopback: :yes], ~r/invalid option :loopback: got :yes/},
-        {[time_offsets: [realtime: 1]], ~r/invalid option :time_offsets/}
+        {[time_offsets: [realtime: 1]], ~r/invalid option :time_offsets/},
+        {[root: :tmpfs, namespaces: [:user]], ~r/need :uid_map and :gid_map/}
       ]
 
       for {opts, message} <- bad do
