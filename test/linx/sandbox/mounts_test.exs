@@ -344,15 +344,17 @@ defmodule Linx.Sandbox.MountsTest do
           [
             "/bin/sh",
             "-c",
-            "id -u; hostname; grep CapEff /proc/self/status; ls /sys/class/net 2>&1; ls /; echo $$"
+            "id -u; hostname; grep CapEff /proc/self/status; " <>
+              "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ,; echo; ls /; echo $$"
           ],
           Linx.Sandbox.options(:minimal)
         )
 
-      [uid, host, caps | rest] = String.split(out, "\n", trim: true)
+      [uid, host, caps, netdevs | rest] = String.split(out, "\n", trim: true)
       assert uid == "1000"
       assert host == "linx"
       assert caps =~ "0000000000000000"
+      assert netdevs == "lo,"
       assert List.last(rest) == "1"
       assert "usr" in rest and "proc" in rest and "dev" in rest and "tmp" in rest
       refute "home" in rest or "root" in rest or "work" in rest
