@@ -49,7 +49,7 @@ NOTIFY_OBJS := $(patsubst %,$(BUILD)/agent/%.o,$(NOTIFY_MODS))
 
 # spawn_workload() and the agent's exits, checked for the descriptors
 # they leave open (test/c/test_spawn.c).
-SPAWN_MODS := spawn child pty agent tree resources
+SPAWN_MODS := spawn child pty agent tree resources mounts
 SPAWN_OBJS := $(patsubst %,$(BUILD)/agent/%.o,$(SPAWN_MODS))
 
 TEST_SRCS := $(sort $(wildcard test/c/*.c))

@@ -38,6 +38,9 @@ enum chan_type {
 				      * with CHAN_OK carrying the listener
 				      * (SCM_RIGHTS) */
 	CHAN_SET_IDS,		/* mask[0] = uid, mask[1] = gid */
+	CHAN_SANDBOX,		/* build root, mounts, hostname, lo (mounts.c)
+				 * from the plan; answered OK or ERR (a
+				 * {:mount, i} stage's index in mask[0]) */
 	/* a new checkpoint command's record goes here (command.c's row) */
 	CHAN_TYPE_END,		/* one past the last agent -> child type */
 };
@@ -50,7 +53,8 @@ enum chan_type {
  * @err:	CHAN_ERR: errno
  * @stage:	CHAN_ERR: enum linx_stage
  * @reserved:	zero
- * @mask:	capability masks (see enum chan_type)
+ * @mask:	capability masks (see enum chan_type); CHAN_ERR: mask[0]
+ *		is the index of a tuple stage ({:mount, index})
  */
 struct chan_rec {
 	uint32_t type;

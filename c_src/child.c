@@ -36,6 +36,17 @@
  *    Should: send READY with getpid() as seen in our pid namespace. With
  *    no checkpoint to hold (plan->no_checkpoint) go on to stage 6.
  *
+ * 4b. sandbox (root:, mounts:, hostname:, lo; only when asked for)
+ *    Should: on the agent's CHAN_SANDBOX, sent once the id maps are
+ *    written (new files on a tmpfs need a mapped owner), build the root
+ *    and apply the mounts in order (mounts.c: private propagation first,
+ *    the host detached last), set the hostname, bring lo up; answer OK
+ *    or ERR {errno, {:mount, i} | :pivot_root | :hostname | :loopback}.
+ *    It comes before every checkpoint command: mounting needs the full
+ *    capabilities the clone gave, which set_ids and the capability
+ *    commands take away, and Landlock rules and seccomp filters must see
+ *    the final tree (Landlock after the mounts, then seccomp).
+ *
  * 5. checkpoint loop
  *    Should: apply the agent's records in order (set_ids, capabilities
  *    through libcap, seccomp filters, caps_query) and answer each with
@@ -120,6 +131,7 @@
 #include "chan.h"
 #include "child.h"
 #include "command.h"
+#include "mounts.h"
 #include "unix_sock.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -139,6 +151,29 @@ static void child_report(const struct child_plan *p, int err, int stage)
 
 	chan_send(p->chan, &r, NULL, 0);
 	_exit(127);
+}
+
+/*
+ * child_sandbox() - stage 4b, on the agent's CHAN_SANDBOX (sent once the
+ * id maps are written): build the root, the mounts, the hostname, lo
+ * (mounts.c); answer OK, or ERR with the stage's index in mask[0]
+ */
+static void child_sandbox(const struct child_plan *p)
+{
+	struct chan_rec reply = { .type = CHAN_OK };
+	struct linx_err err;
+
+	memset(&err, 0, sizeof(err));
+	if (sandbox_apply(p->sandbox, p->mountns, p->netns, &err)) {
+		reply.type = CHAN_ERR;
+		reply.err = err.err;
+		reply.stage = err.stage;
+		reply.mask[0] = (uint64_t)err.index;
+	}
+	if (chan_send(p->chan, &reply, reply.type == CHAN_ERR ? err.msg : NULL,
+		      reply.type == CHAN_ERR ?
+			      strnlen(err.msg, sizeof(err.msg) - 1) : 0))
+		_exit(1);
 }
 
 /*
@@ -170,6 +205,10 @@ static void child_checkpoint(const struct child_plan *p)
 			return;
 		if (rec.type == CHAN_ABORT)
 			_exit(0);
+		if (rec.type == CHAN_SANDBOX) {
+			child_sandbox(p);
+			continue;
+		}
 		row = cmd_row_by_chan(rec.type);
 		if (!row)
 			_exit(1);

@@ -41,6 +41,9 @@ struct child_stdio {
  * @no_checkpoint:	nothing to apply and nobody to wait for: go straight
  *			from READY to execve (the agent is suspended in a
  *			CLONE_VFORK meanwhile, see spawn.c)
+ * @sandbox:		root, mounts, hostname, lo: built on CHAN_SANDBOX
+ * @mountns:		the child has a new mount namespace
+ * @netns:		the child has a new net namespace
  */
 struct child_plan {
 	char *const *argv;
@@ -57,6 +60,9 @@ struct child_plan {
 	pid_t agent_pid;
 	bool no_new_privs;
 	bool no_checkpoint;
+	const struct linx_sandbox *sandbox;
+	bool mountns;
+	bool netns;
 };
 
 void child_main(const struct child_plan *p) __attribute__((noreturn));

@@ -30,7 +30,12 @@
  *     setgroups: nil | :allow | :deny,
  *     resources: %{cgroups_v1: [binary], rlimits: [{name, soft, hard}],
  *                  nice: nil | integer, cpus: nil | [integer],
- *                  timeout: nil | ms, kill_timeout: ms}  (resources_wire.c)}
+ *                  timeout: nil | ms, kill_timeout: ms}  (resources_wire.c),
+ *     root: :host | :tmpfs | binary,
+ *     mounts: [{kind, dst, arg, mode, size, flags}],
+ *     hostname: nil | binary,
+ *     loopback: boolean,
+ *     time_offsets: nil | {monotonic, boottime}}
  */
 #include <string.h>
 
@@ -106,6 +111,59 @@ static int encode_idmaps(ei_x_buff *x, const struct idmap_set *m)
 	       ei_x_encode_atom(x, sg[m->setgroups]) ? -1 : 0;
 }
 
+/*
+ * encode_mounts() - [{kind, dst, arg, mode, size, flags}], as on the wire
+ */
+static int encode_mounts(ei_x_buff *x, const struct linx_sandbox *sb)
+{
+	size_t i;
+
+	if (sb->nmounts && ei_x_encode_list_header(x, sb->nmounts))
+		return -1;
+	for (i = 0; i < sb->nmounts; i++) {
+		const struct mnt_entry *m = &sb->mounts[i];
+
+		if (ei_x_encode_tuple_header(x, 6) ||
+		    ei_x_encode_atom(x, mnt_kind_name(m->kind)) ||
+		    ei_x_encode_binary(x, m->dst, strlen(m->dst)) ||
+		    ei_x_encode_binary(x, m->arg, m->arglen) ||
+		    ei_x_encode_ulong(x, m->mode) ||
+		    ei_x_encode_ulonglong(x, m->size) ||
+		    ei_x_encode_ulong(x, m->flags))
+			return -1;
+	}
+	return ei_x_encode_empty_list(x);
+}
+
+/*
+ * encode_sandbox() - the root, mounts, hostname, loopback and
+ * time_offsets keys
+ */
+static int encode_sandbox(ei_x_buff *x, const struct linx_sandbox *sb)
+{
+	static const char *const roots[] = {
+		[ROOT_HOST] = "host", [ROOT_TMPFS] = "tmpfs",
+	};
+
+	if (ei_x_encode_atom(x, "root") ||
+	    (sb->root == ROOT_DIR ?
+		     ei_x_encode_binary(x, sb->root_dir, strlen(sb->root_dir)) :
+		     ei_x_encode_atom(x, roots[sb->root])))
+		return -1;
+	if (ei_x_encode_atom(x, "mounts") || encode_mounts(x, sb) ||
+	    ei_x_encode_atom(x, "hostname") ||
+	    encode_binary_or_nil(x, sb->hostname) ||
+	    ei_x_encode_atom(x, "loopback") ||
+	    ei_x_encode_boolean(x, sb->loopback) ||
+	    ei_x_encode_atom(x, "time_offsets"))
+		return -1;
+	if (!sb->has_time_offsets)
+		return ei_x_encode_atom(x, "nil");
+	return ei_x_encode_tuple_header(x, 2) ||
+	       ei_x_encode_longlong(x, sb->monotonic) ||
+	       ei_x_encode_longlong(x, sb->boottime) ? -1 : 0;
+}
+
 /**
  * request_echo_encode() - {:decoded, map}, the normalised request
  * @req:	decoded request
@@ -120,7 +178,7 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 	size_t i;
 
 	if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
-	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 19))
+	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 24))
 		return -1;
 
 	if (ei_x_encode_atom(x, "kind") ||
@@ -197,5 +255,7 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 	    limits_echo_encode(x, &req->limits))
 		return -1;
 
-	return encode_idmaps(x, &req->idmaps);
+	if (encode_idmaps(x, &req->idmaps))
+		return -1;
+	return encode_sandbox(x, &req->sandbox);
 }

@@ -85,7 +85,13 @@
 	X(GID_MAP, "gid_map")                                   \
 	X(RLIMIT, "rlimit")                                     \
 	X(NICE, "nice")                                         \
-	X(CPUS, "cpus")
+	X(CPUS, "cpus")                                         \
+	/* sandbox (mounts.c); mount is a tuple stage: {:mount, index} */ \
+	X(MOUNT, "mount")                                       \
+	X(PIVOT_ROOT, "pivot_root")                             \
+	X(HOSTNAME, "hostname")                                 \
+	X(LOOPBACK, "loopback")                                 \
+	X(TIME_OFFSETS, "time_offsets")
 
 #define LINX_STAGE_ENUM(id, name) STAGE_##id,
 enum linx_stage { LINX_STAGES(LINX_STAGE_ENUM) STAGE_COUNT };
@@ -100,11 +106,15 @@ enum linx_stage { LINX_STAGES(LINX_STAGE_ENUM) STAGE_COUNT };
  * @err:	errno value sent to the BEAM
  * @stage:	enum linx_stage
  * @msg:	human-readable description (decode errors name the path)
+ * @index:	STAGE_MOUNT only: the 0-based index of the entry of mounts:
+ *		that failed, sent as the tuple stage {:mount, index}
+ *		(linx_fail() leaves it alone; mounts.c sets it)
  */
 struct linx_err {
 	int err;
 	int stage;
 	char msg[LINX_ERR_MSG_MAX];
+	int index;
 };
 
 int linx_fail(struct linx_err *e, int err, int stage, const char *fmt, ...)

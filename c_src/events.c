@@ -152,6 +152,35 @@ int ev_error(struct byteq *q, int err, int stage)
 	return ev_error_cmd(q, err, stage, NULL, NULL);
 }
 
+/*
+ * encode_mount_stage() - the tuple stage {:mount, index}
+ */
+static int encode_mount_stage(ei_x_buff *x, int index)
+{
+	return ei_x_encode_tuple_header(x, 2) ||
+	       ei_x_encode_atom(x, linx_stage_name(STAGE_MOUNT)) ||
+	       ei_x_encode_long(x, index);
+}
+
+/*
+ * ev_error_indexed() - {:error_detail, {:mount, i}, :none, text} and
+ * {:error, errno, {:mount, i}}: the one tuple stage (docs/protocol.md)
+ */
+static int ev_error_indexed(struct byteq *q, const struct linx_err *e)
+{
+	ei_x_buff x;
+
+	if (!ev_begin(&x, 4, "error_detail"))
+		(void)ev_end(q, &x, encode_mount_stage(&x, e->index) ||
+				    ei_x_encode_atom(&x, "none") ||
+				    ei_x_encode_binary(&x, e->msg,
+						       strlen(e->msg)));
+	if (ev_begin(&x, 3, "error"))
+		return -1;
+	return ev_end(q, &x, ei_x_encode_long(&x, e->err) ||
+			     encode_mount_stage(&x, e->index));
+}
+
 /**
  * ev_fail() - {:error_detail, …} and {:error, errno, stage} from a
  * struct linx_err: its message travels (a decode error's in the
@@ -163,6 +192,9 @@ int ev_error(struct byteq *q, int err, int stage)
  */
 int ev_fail(struct byteq *q, const struct linx_err *e)
 {
+	if (e->stage == STAGE_MOUNT)
+		return ev_error_indexed(q, e);
+
 	/* a decode error's text went ahead in {:malformed, stage, text} */
 	bool decode = e->stage == STAGE_MALFORMED_REQUEST ||
 		      e->stage == STAGE_MALFORMED_COMMAND;

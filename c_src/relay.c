@@ -28,6 +28,7 @@
 #include "deadline.h"
 #include "idmap.h"
 #include "resources.h"
+#include "ns.h"
 #include "pty.h"
 #include "relay.h"
 
@@ -191,13 +192,34 @@ static void relay_child_failed(struct session *s, const struct chan_rec *rec,
 static void relay_child_failed(struct session *s, const struct chan_rec *rec,
 			       const uint8_t *payload)
 {
-	struct linx_err e = { .err = rec->err, .stage = rec->stage };
+	struct linx_err e = { .err = rec->err, .stage = rec->stage,
+			      .index = (int)rec->mask[0] };
 
 	/* < LINX_ERR_MSG_MAX bytes: it fits with its NUL */
 	if (payload)
 		memcpy(e.msg, payload, rec->len);
 	e.msg[payload ? rec->len : 0] = '\0';
 	agent_fail_err(s, &e, EXIT_WORKLOAD);
+}
+
+/*
+ * relay_sandbox() - after the maps: have the child build its root,
+ * mounts, hostname and lo (mounts.c) before anything else is applied
+ *
+ * Return: true if CHAN_SANDBOX went out (its answer goes on)
+ */
+static bool relay_sandbox(struct session *s)
+{
+	const struct linx_request *r = s->req;
+	struct chan_rec rec = { .type = CHAN_SANDBOX };
+
+	if (s->no_checkpoint ||
+	    !sandbox_wanted(&r->sandbox, r->namespaces & (1u << NS_NET)))
+		return false;
+	s->sandboxing = true;
+	s->state = ST_AWAIT_REPLY;
+	relay_send(s, &rec, NULL, 0);
+	return true;
 }
 
 /*
@@ -236,6 +258,9 @@ static void relay_on_record(struct session *s, const struct chan_rec *rec,
 		if (!s->no_checkpoint && idmap_needed(&s->req->idmaps) &&
 		    idmap_write(s->child, &s->req->idmaps, &err))
 			agent_fail_err(s, &err, EXIT_WORKLOAD);
+		/* Then the root and mounts: :ready waits for them too */
+		if (relay_sandbox(s))
+			return;
 		ev_status_int(&s->out, "ready", rec->pid);
 		if (s->no_checkpoint) {
 			/* it did not wait: what follows is the exec outcome */
@@ -254,6 +279,10 @@ static void relay_on_record(struct session *s, const struct chan_rec *rec,
 	case CHAN_CAPS:
 		if (s->state != ST_AWAIT_REPLY)
 			break;
+		if (s->sandboxing && rec->type == CHAN_OK) {
+			s->sandboxing = false;
+			ev_status_int(&s->out, "ready", s->pid_in_ns);
+		}
 		if (rec->type == CHAN_CAPS)
 			ev_caps(&s->out, rec->mask);
 		s->state = ST_CHECKPOINT;

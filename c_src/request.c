@@ -9,6 +9,7 @@
  * the compound terms (namespace lists, paths, ...) by term_decode.c.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -391,6 +392,212 @@ static int opt_kill_timeout(struct tdec *d, struct linx_request *r,
 	return limits_decode_kill_timeout(d, &r->limits, path);
 }
 
+/* The wire atoms of enum mnt_kind */
+static const char *const mnt_kinds[MNT_KIND_COUNT] = {
+	[MNT_BIND] = "bind",
+	[MNT_RO_BIND] = "ro_bind",
+	[MNT_TMPFS] = "tmpfs",
+	[MNT_PROC] = "proc",
+	[MNT_DEV] = "dev",
+	[MNT_DIR] = "dir",
+	[MNT_SYMLINK] = "symlink",
+	[MNT_FILE] = "file",
+	[MNT_REMOUNT_RO] = "remount_ro",
+};
+
+/**
+ * mnt_kind_name() - the atom of a mounts: entry's kind
+ * @kind:	enum mnt_kind
+ *
+ * Return: atom text
+ */
+const char *mnt_kind_name(int kind)
+{
+	return kind >= 0 && kind < MNT_KIND_COUNT ? mnt_kinds[kind] : "none";
+}
+
+static int opt_root(struct tdec *d, struct linx_request *r, const char *path)
+{
+	struct linx_sandbox *sb = &r->sandbox;
+	char atom[TD_ATOM_MAX];
+
+	free(sb->root_dir);
+	sb->root_dir = NULL;
+	if (!td_is_atom(d)) {
+		sb->root = ROOT_DIR;
+		if (decode_path(d, &sb->root_dir, path))
+			return -1;
+		if (sb->root_dir[0] != '/')
+			return linx_fail(d->err, EINVAL, d->stage,
+					 "%s: expected an absolute path", path);
+		return 0;
+	}
+	if (td_atom(d, atom, path))
+		return -1;
+	if (!strcmp(atom, "host"))
+		sb->root = ROOT_HOST;
+	else if (!strcmp(atom, "tmpfs"))
+		sb->root = ROOT_TMPFS;
+	else
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: expected :host, :tmpfs or a path, got :%s",
+				 path, atom);
+	return 0;
+}
+
+/*
+ * decode_mnt_kind() - the tag of an entry
+ */
+static int decode_mnt_kind(struct tdec *d, int *kind, const char *path)
+{
+	char atom[TD_ATOM_MAX];
+	int k;
+
+	if (td_atom(d, atom, path))
+		return -1;
+	for (k = 0; k < MNT_KIND_COUNT; k++)
+		if (!strcmp(atom, mnt_kinds[k])) {
+			*kind = k;
+			return 0;
+		}
+	return linx_fail(d->err, EINVAL, d->stage,
+			 "%s: unknown mount kind :%s", path, atom);
+}
+
+/*
+ * decode_mnt_entry() - {kind, dst, arg, mode, size, flags}
+ * (docs/protocol.md, "mounts"); the tmpfs data string is made here
+ */
+static int decode_mnt_entry(struct tdec *d, struct mnt_entry *m,
+			    const char *path)
+{
+	char p[PATH_MAX_LEN];
+	uint64_t v[3];
+	uint8_t *arg;
+	int arity;
+
+	if (td_tuple(d, &arity, path))
+		return -1;
+	if (arity != 6)
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: expected {kind, dst, arg, mode, size, flags}",
+				 path);
+	path_fmt(p, sizeof(p), "%s.kind", path);
+	if (decode_mnt_kind(d, &m->kind, p))
+		return -1;
+	path_fmt(p, sizeof(p), "%s.dst", path);
+	if (decode_path(d, &m->dst, p))
+		return -1;
+	if (m->dst[0] != '/')
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: expected an absolute path", p);
+	path_fmt(p, sizeof(p), "%s.arg", path);
+	if (td_binary(d, &arg, &m->arglen, p))
+		return -1;
+	m->arg = (char *)arg;
+	if (m->kind != MNT_FILE && memchr(arg, 0, m->arglen))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: contains a NUL byte", p);
+	if ((m->kind == MNT_BIND || m->kind == MNT_RO_BIND ||
+	     m->kind == MNT_SYMLINK) && !m->arglen)
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: expected a non-empty path", p);
+	path_fmt(p, sizeof(p), "%s.mode", path);
+	if (td_uint_max(d, 0, 07777, &v[0], p))
+		return -1;
+	path_fmt(p, sizeof(p), "%s.size", path);
+	if (td_u64(d, &v[1], p))
+		return -1;
+	path_fmt(p, sizeof(p), "%s.flags", path);
+	if (td_uint_max(d, 0, MNT_F_ALL, &v[2], p))
+		return -1;
+	m->mode = v[0];
+	m->size = v[1];
+	m->flags = v[2];
+	if (m->kind == MNT_TMPFS && m->size)
+		snprintf(m->data, sizeof(m->data), "mode=0%o,size=%llu",
+			 m->mode ? m->mode : 0755,
+			 (unsigned long long)m->size);
+	else if (m->kind == MNT_TMPFS)
+		snprintf(m->data, sizeof(m->data), "mode=0%o",
+			 m->mode ? m->mode : 0755);
+	return 0;
+}
+
+static int opt_mounts(struct tdec *d, struct linx_request *r,
+		      const char *path)
+{
+	struct linx_sandbox *sb = &r->sandbox;
+	char p[PATH_MAX_LEN];
+	int arity, i;
+
+	sandbox_free_mounts(sb);
+	if (td_list(d, &arity, path))
+		return -1;
+	if (arity > MOUNTS_MAX)
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: at most %d entries, got %d", path,
+				 MOUNTS_MAX, arity);
+	sb->mounts = calloc(arity ? arity : 1, sizeof(*sb->mounts));
+	if (!sb->mounts)
+		return linx_fail(d->err, ENOMEM, d->stage,
+				 "%s: out of memory", path);
+	for (i = 0; i < arity; i++) {
+		path_fmt(p, sizeof(p), "%s[%d]", path, i);
+		sb->nmounts = i + 1;
+		if (decode_mnt_entry(d, &sb->mounts[i], p))
+			return -1;
+	}
+	return td_list_end(d, path);
+}
+
+static int opt_hostname(struct tdec *d, struct linx_request *r,
+			const char *path)
+{
+	char **h = &r->sandbox.hostname;
+
+	if (decode_path(d, h, path))
+		return -1;
+	if (!**h || strlen(*h) > 64)
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: expected 1..64 bytes", path);
+	return 0;
+}
+
+static int opt_loopback(struct tdec *d, struct linx_request *r,
+			const char *path)
+{
+	return td_bool(d, &r->sandbox.loopback, path);
+}
+
+/*
+ * opt_time_offsets() - {monotonic, boottime}, signed seconds
+ */
+static int opt_time_offsets(struct tdec *d, struct linx_request *r,
+			    const char *path)
+{
+	struct linx_sandbox *sb = &r->sandbox;
+	char p[PATH_MAX_LEN];
+	uint64_t v[2];
+	int arity, k;
+
+	if (td_tuple(d, &arity, path))
+		return -1;
+	if (arity != 2)
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: expected {monotonic, boottime}", path);
+	for (k = 0; k < 2; k++) {
+		path_fmt(p, sizeof(p), "%s.%s", path,
+			 k ? "boottime" : "monotonic");
+		if (td_i64_bits(d, &v[k], p))
+			return -1;
+	}
+	sb->has_time_offsets = true;
+	sb->monotonic = (int64_t)v[0];
+	sb->boottime = (int64_t)v[1];
+	return 0;
+}
+
 static const struct {
 	const char *key;
 	int (*decode)(struct tdec *d, struct linx_request *r,
@@ -420,7 +627,35 @@ static const struct {
 	{ "cpus",		opt_cpus },
 	{ "timeout",		opt_timeout },
 	{ "kill_timeout",	opt_kill_timeout },
+	{ "root",		opt_root },
+	{ "mounts",		opt_mounts },
+	{ "hostname",		opt_hostname },
+	{ "loopback",		opt_loopback },
+	{ "time_offsets",	opt_time_offsets },
 };
+
+/*
+ * check_sandbox() - the sandbox keys only where they cannot touch the
+ * host: spawn, with the namespaces they change (Linx.Process adds them;
+ * a raw request without them is refused, never applied to the host)
+ */
+static int check_sandbox(struct tdec *d, const struct linx_request *r)
+{
+	const struct linx_sandbox *sb = &r->sandbox;
+	bool fs = sb->root != ROOT_HOST || sb->nmounts;
+
+	if (r->kind == LINX_ENTER && (fs || sb->hostname ||
+				      sb->has_time_offsets))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "opts: root, mounts, hostname, time_offsets are for :spawn only");
+	if (fs && !(r->namespaces & (1u << NS_MOUNT)))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "opts.mounts: root and mounts need :mount in namespaces");
+	if (sb->hostname && !(r->namespaces & (1u << NS_UTS)))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "opts.hostname: needs :uts in namespaces");
+	return 0;
+}
 
 /*
  * decode_opts() - the opts map; unknown keys (and non-atom keys) skipped
@@ -463,7 +698,7 @@ static int decode_opts(struct tdec *d, struct linx_request *r)
 				 "opts.target: required for :enter");
 	if (r->kind == LINX_ENTER && !r->has_namespaces)
 		r->namespaces = NS_ALL;
-	return 0;
+	return check_sandbox(d, r);
 }
 
 /*
@@ -560,6 +795,7 @@ void request_free(struct linx_request *req)
 	free(req->notify_reads);
 	idmap_free(&req->idmaps);
 	limits_free(&req->limits);
+	sandbox_free(&req->sandbox);
 	memset(req, 0, sizeof(*req));
 }
 

@@ -20,6 +20,7 @@
 #include "error.h"
 #include "idmap.h"
 #include "resources.h"
+#include "mounts.h"
 
 enum linx_kind { LINX_SPAWN, LINX_ENTER };
 
@@ -73,6 +74,8 @@ struct linx_stdio {
  * @limits:		v1 groups, rlimits, nice, cpus (applied by the agent
  *			while the child waits after the clone, resources.c),
  *			timeout and kill_timeout (deadline.c)
+ * @sandbox:		root, mounts, hostname, loopback, time_offsets
+ *			(mounts.h): built by the child after the maps
  */
 struct linx_request {
 	enum linx_kind kind;
@@ -101,11 +104,13 @@ struct linx_request {
 	uint64_t stdio_window;
 	struct idmap_set idmaps;
 	struct linx_limits limits;
+	struct linx_sandbox sandbox;
 };
 
 int request_decode(const void *buf, size_t len, struct linx_request *req,
 		   struct linx_err *err);
 void request_free(struct linx_request *req);
 const char *stdio_mode_name(enum linx_stdio_mode mode);
+const char *mnt_kind_name(int kind);
 
 #endif /* LINX_REQUEST_H */

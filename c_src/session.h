@@ -106,6 +106,7 @@ enum sess_state {
  *			before any setns, closed once joined (resources.c)
  * @deadline:		enum deadline_phase
  * @deadline_at:	CLOCK_MONOTONIC time of the next deadline step
+ * @sandboxing:		CHAN_SANDBOX was sent: its OK emits :ready
  */
 struct session {
 	struct linx_request *req;
@@ -144,6 +145,7 @@ struct session {
 	int cgroup_v1_fds[LIMITS_MAX_CGROUPS];
 	enum deadline_phase deadline;
 	struct timespec deadline_at;
+	bool sandboxing;
 };
 
 #endif /* LINX_SESSION_H */

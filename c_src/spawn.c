@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "mounts.h"
 #include "resources.h"
 #include "ns.h"
 #include "pty.h"
@@ -375,6 +376,23 @@ static pid_t spawn_clone(struct linx_clone_args *args, size_t args_size,
 	return pid;
 }
 
+/*
+ * spawn_time_offsets() - time_offsets: the agent makes the time namespace
+ * itself, offsets written, and the child inherits it without
+ * CLONE_NEWTIME (see sandbox_time_offsets)
+ */
+static int spawn_time_offsets(const struct linx_request *r,
+			      struct linx_clone_args *args,
+			      struct linx_err *err)
+{
+	if (!r->sandbox.has_time_offsets || !(args->flags & CLONE_NEWTIME))
+		return 0;
+	if (sandbox_time_offsets(&r->sandbox, err))
+		return -1;
+	args->flags &= ~(uint64_t)CLONE_NEWTIME;
+	return 0;
+}
+
 /**
  * spawn_workload() - create the workload, stopped at its checkpoint
  * @s:		session (req set; child, pidfd, chan, pipes filled in)
@@ -468,15 +486,22 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	} else {
 		args.flags |= ns_clone_flags(r->namespaces);
 		plan.check_ppid = !(r->namespaces & (1u << NS_PID));
+		if (spawn_time_offsets(r, &args, err))
+			return -1;
 	}
 
+	plan.sandbox = &r->sandbox;
+	plan.mountns = r->kind == LINX_SPAWN &&
+		       (r->namespaces & (1u << NS_MOUNT));
+	plan.netns = r->kind == LINX_SPAWN && (r->namespaces & (1u << NS_NET));
 	/*
-	 * The id maps, the v1 groups and the rlimits are applied while the
-	 * child waits at its checkpoint
+	 * The id maps, the v1 groups and the rlimits are applied, and the
+	 * sandbox built, while the child waits at its checkpoint
 	 */
 	plan.no_checkpoint = !r->checkpoint && !r->ncommands &&
 			     !idmap_needed(&r->idmaps) &&
-			     !limits_needed(&r->limits);
+			     !limits_needed(&r->limits) &&
+			     !sandbox_wanted(&r->sandbox, plan.netns);
 	pid = spawn_clone(&args, args_size, &plan, &f.pidfd, f.cgroup,
 			  &s->no_checkpoint);
 	if (pid < 0) {

@@ -113,6 +113,26 @@ defmodule Linx.Process do
       `Linx.Seccomp.from_oci/2`), or `{:bpf, binary}` of raw
       `struct sock_filter`s. Policies are compiled by libseccomp and cached
       before anything starts; a bad one raises `ArgumentError`.
+    * `:root` - the workload's `/`: `:host` (default), `:tmpfs` (an empty
+      tmpfs, populated by `:mounts`) or a directory (made `/` by
+      `pivot_root`; the host's tree is detached). Adds `:mount` to
+      `:namespaces`. See `docs/sandbox.md`.
+    * `:mounts` - a list applied in order inside the new root:
+      `{:bind | :ro_bind, src, dst}` (or with `optional:`, `dev:`, `exec:`,
+      `suid:`), `{:tmpfs, dst}` / `{:tmpfs, dst, size: bytes, mode: m}`,
+      `{:proc, dst}` (needs `:pid`), `{:dev, dst}`, `{:dir, dst}` /
+      `{:dir, dst, mode}`, `{:symlink, target, dst}`,
+      `{:file, dst, contents}`, `{:remount_ro, dst}`. Adds `:mount`.
+      A failing entry is the stage `{:mount, index}`; nothing is ever
+      created on the host's filesystem (`docs/sandbox.md`).
+    * `:hostname` - set in a new UTS namespace (adds `:uts`).
+    * `:loopback` - `lo` is up in a new `:net` namespace (default `true`);
+      `false` leaves it down.
+    * `:time_offsets` - `[monotonic: seconds, boottime: seconds]` for a new
+      `:time` namespace (added).
+
+  The sandbox options are not taken by `enter/2`; `Linx.Sandbox.options/2`
+  builds them from presets.
 
   Resources and time (see "Resources" in `docs/sandbox.md`):
 
@@ -280,13 +300,14 @@ defmodule Linx.Process do
   @type t :: pid
 
   @typedoc "An error before exec: the errno (atom where known) and the stage."
-  @type start_error :: {atom | integer, atom | {:limit, atom}}
+  @type start_error ::
+          {atom | integer, atom | {:limit, atom} | {:mount, non_neg_integer}}
 
   @typedoc "The last event of a workload."
   @type terminal ::
           {:exited, non_neg_integer}
           | {:signaled, pos_integer}
-          | {:error, atom | integer, atom}
+          | {:error, atom | integer, atom | {:mount, non_neg_integer}}
           | {:agent_died, integer | {:port_closed, term}}
           | :aborted
 
@@ -380,10 +401,14 @@ defmodule Linx.Process do
         send(proc, :release)
         result
 
-      {:error, {_errno, _stage}} ->
-        raise %{last_error() | argv: argv}
+      {:error, {_errno, stage}} ->
+        raise %{last_error() | argv: argv, mount: failed_mount(validated, stage)}
     end
   end
+
+  # The entry of mounts: a {:mount, index} stage is about
+  defp failed_mount(%Options{mounts: mounts}, {:mount, i}), do: Enum.at(mounts, i)
+  defp failed_mount(_, _), do: nil
 
   defp collect(proc, argv, acc, timed_out?) do
     receive do

@@ -525,8 +525,38 @@ results = [
         cpus: nil,
         timeout: nil,
         kill_timeout: 5000
-      }
+      },
+      root: :host,
+      mounts: [],
+      hostname: nil,
+      loopback: false,
+      time_offsets: nil
     } or m
+  end),
+  E2E.check("echo: root, mounts, hostname, loopback, time_offsets", fn ->
+    mounts = [{:ro_bind, "/x", "/usr", 0, 0, 1}, {:tmpfs, "/tmp", "", 0o1777, 4096, 0}]
+
+    req = %{
+      argv: ["/bin/true"],
+      namespaces: [:mount, :uts],
+      root: "/srv/r",
+      mounts: mounts,
+      hostname: "h",
+      loopback: true,
+      time_offsets: {-5, 7}
+    }
+
+    {[{:decoded, m}], 0} = E2E.run({:echo, {:spawn, req}})
+
+    Map.take(m, [:root, :mounts, :hostname, :loopback, :time_offsets, :namespaces]) ==
+      Map.delete(req, :argv) or m
+  end),
+  E2E.check("sandbox keys without their namespaces are malformed, never applied", fn ->
+    for extra <- [%{mounts: [{:tmpfs, "/t", "", 0, 0, 0}]}, %{root: :tmpfs}, %{hostname: "h"}] do
+      {frames, 2} = E2E.run({:spawn, Map.merge(%{argv: ["/bin/true"]}, extra)})
+      match?([{:malformed, :malformed_request, _} | _], frames) or frames
+    end
+    |> Enum.all?(&(&1 == true))
   end),
   E2E.check("echo: id maps and setgroups", fn ->
     maps = [uid_map: [{0, 1000, 1}, {1, 100_000, 65536}], gid_map: [{0, 1000, 1}]]

@@ -176,7 +176,17 @@ defmodule Linx.FuzzSeeds do
       nice: -5,
       cpus: [0, 1, 63, 64],
       timeout: 10_000,
-      kill_timeout: 500
+      kill_timeout: 500,
+      root: :tmpfs,
+      mounts: [
+        {:ro_bind, "/usr", "/usr", 0, 0, 1},
+        {:tmpfs, "/tmp", "", 0o1777, 65_536, 0},
+        {:file, "/etc/hostname", "linx\n", 0, 0, 0},
+        {:remount_ro, "/", "", 0, 0, 0}
+      ],
+      hostname: "linx",
+      loopback: true,
+      time_offsets: {-60, 3600}
     }
 
     minimal = %{argv: ["/bin/true"]}

@@ -3,8 +3,10 @@ defmodule Linx.Process.Error do
   Raised by `Linx.Process.run/2` when the workload never ran.
 
   `errno` is the errno atom (`:enoent`) or number, `stage` the step that
-  failed, always an atom: an agent stage (`:execve`, `:chdir`, `:stdio`, …
-  see `docs/protocol.md`) or one of `Linx.Process` (`:agent` when no agent
+  failed: an agent stage (`:execve`, `:chdir`, `:stdio`, …
+  see `docs/protocol.md`; `{:mount, index}` for an entry of `mounts:`,
+  which is then in `mount` and named first in the message:
+  `{:ro_bind, "/nope", "/x"}: enoent at stage {:mount, 0}`) or one of `Linx.Process` (`:agent` when no agent
   could be started, e.g. `{:emfile, :agent}`; `:agent_died`, `:owner`,
   `:server`, `:cgroup`; see "Errors before exec" in `Linx.Process`).
   `detail` is the agent's text naming what failed, when it sent one
@@ -15,19 +17,27 @@ defmodule Linx.Process.Error do
       iex> Linx.Process.run(["/nonexistent/program"])
       ** (Linx.Process.Error) linx: /nonexistent/program did not run: enoent at stage execve
   """
-  defexception [:errno, :stage, :argv, :detail]
+  defexception [:errno, :stage, :argv, :detail, :mount]
 
   @type t :: %__MODULE__{
           errno: atom | integer,
-          stage: atom,
+          stage: atom | {:mount, non_neg_integer},
           argv: [binary] | nil,
-          detail: binary | nil
+          detail: binary | nil,
+          mount: tuple | nil
         }
 
   @impl true
   def message(%{errno: errno, stage: stage, argv: argv} = e) do
     what = if argv, do: "#{hd(argv)} did not run", else: "the workload did not run"
     detail = if is_binary(e.detail), do: " (#{e.detail})", else: ""
-    "linx: #{what}: #{errno} at stage #{stage}#{detail}"
+    # a {:mount, i} stage names its entry of mounts: first
+    mount = if e.mount, do: "#{inspect(e.mount)}: ", else: ""
+    "linx: #{what}: #{mount}#{errno} at stage #{stage_text(stage)}#{detail}"
   end
+
+  @doc false
+  # A stage as text: atoms bare, the tuple stage {:mount, i} inspected.
+  def stage_text(stage) when is_atom(stage), do: Atom.to_string(stage)
+  def stage_text(stage), do: inspect(stage)
 end

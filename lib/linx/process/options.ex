@@ -43,7 +43,12 @@ defmodule Linx.Process.Options do
             cpus: nil,
             timeout: nil,
             kill_timeout: 5000,
-            cgroups_v1: []
+            cgroups_v1: [],
+            root: :host,
+            mounts: [],
+            hostname: nil,
+            loopback: true,
+            time_offsets: nil
 
   @type t :: %__MODULE__{}
 
@@ -68,11 +73,20 @@ defmodule Linx.Process.Options do
     :cgroup,
     :uid,
     :gid,
-    :stdio_window
+    :stdio_window,
+    :root,
+    :mounts,
+    :hostname,
+    :loopback,
+    :time_offsets
   ]
 
   # The resource options (Linx.Process.Resources)
   @common @common ++ [:limits, :rlimits, :nice, :cpus, :timeout, :kill_timeout]
+
+  # Shape the filesystem and identity of a new workload: not for enter,
+  # which joins existing namespaces (docs/sandbox.md)
+  @sandbox [:root, :mounts, :hostname, :loopback, :time_offsets]
 
   @doc false
   def namespaces, do: @namespaces
@@ -97,6 +111,7 @@ defmodule Linx.Process.Options do
     parsed = Enum.reduce(opts, base, fn {key, value}, acc -> option(acc, key, value, opts) end)
 
     parsed
+    |> sandbox_namespaces(opts)
     |> require_argv()
     |> resolve_env(opts)
     |> default_stdio()
@@ -294,7 +309,75 @@ defmodule Linx.Process.Options do
   # Turned into checkpoint commands by build_commands/2.
   defp option(acc, key, _v, _) when key in [:capabilities, :seccomp], do: acc
 
+  # The sandbox options (docs/sandbox.md), spawn and run only.
+  defp option(%{mode: :enter}, key, _v, _) when key in @sandbox do
+    raise ArgumentError,
+          "invalid option #{inspect(key)} for Linx.Process.enter: enter joins the target's " <>
+            "existing namespaces, whose filesystem and identity are already made"
+  end
+
+  defp option(acc, :root, v, _), do: %{acc | root: Linx.Process.Mounts.root!(v)}
+  defp option(acc, :mounts, v, _), do: %{acc | mounts: Linx.Process.Mounts.mounts!(v)}
+
+  defp option(acc, :hostname, v, _) do
+    unless is_binary(v) and byte_size(v) in 1..64 and not String.contains?(v, <<0>>) do
+      bad!(:hostname, v, "a binary of 1..64 bytes without NUL (the kernel's HOST_NAME_MAX)")
+    end
+
+    %{acc | hostname: v}
+  end
+
+  defp option(acc, :loopback, v, _) when is_boolean(v), do: %{acc | loopback: v}
+  defp option(_, :loopback, v, _), do: bad!(:loopback, v, "a boolean")
+
+  defp option(acc, :time_offsets, v, _) do
+    ok? =
+      Keyword.keyword?(v) and
+        Enum.all?(v, fn {k, s} -> k in [:monotonic, :boottime] and is_integer(s) end)
+
+    # the kernel's bounds: an offset keeps the clock within 0..KTIME_SEC_MAX/2
+    unless ok? and Enum.all?(v, fn {_, s} -> abs(s) <= 2_147_483_647 end) do
+      bad!(:time_offsets, v, "[monotonic: seconds, boottime: seconds] (integers)")
+    end
+
+    %{acc | time_offsets: {Keyword.get(v, :monotonic, 0), Keyword.get(v, :boottime, 0)}}
+  end
+
   ## Cross-option rules.
+
+  # A root or mounts need a mount namespace, a hostname a UTS one, time
+  # offsets a time one: added here. A fresh procfs needs a pid namespace
+  # the workload is init of: that one is not added behind the caller's
+  # back (it changes what the workload sees of every other process).
+  defp sandbox_namespaces(%{mode: :enter} = acc, _opts), do: acc
+
+  defp sandbox_namespaces(acc, _opts) do
+    ns = acc.namespaces || []
+
+    ns =
+      ns
+      |> add_if(:mount, acc.root != :host or acc.mounts != [])
+      |> add_if(:uts, acc.hostname != nil)
+      |> add_if(:time, acc.time_offsets != nil)
+
+    if Enum.any?(acc.mounts, &Linx.Process.Mounts.proc?/1) and :pid not in ns do
+      raise ArgumentError,
+            "invalid option :mounts: {:proc, _} mounts a fresh procfs, which needs a new pid " <>
+              "namespace; add :pid to :namespaces"
+    end
+
+    if :user in ns and :mount in ns and (acc.root != :host or acc.mounts != []) and
+         (acc.uid_map == nil or acc.gid_map == nil) do
+      raise ArgumentError,
+            "invalid options :root/:mounts: in a new user namespace they need :uid_map and " <>
+              ":gid_map (e.g. :caller): a tmpfs refuses files whose owner has no id inside"
+    end
+
+    if ns == [] and acc.namespaces == nil, do: acc, else: %{acc | namespaces: ns}
+  end
+
+  defp add_if(ns, n, true), do: if(n in ns, do: ns, else: ns ++ [n])
+  defp add_if(ns, _n, false), do: ns
 
   defp require_argv(%{argv: nil}),
     do: raise(ArgumentError, "missing required option :argv (the program and its arguments)")

@@ -645,7 +645,7 @@ defmodule Linx.Process.Server do
   # The detail of this error, if the agent sent one for its stage: kept as
   # last_error (its text) and logged.
   defp take_detail(%{detail: %{stage: stage} = d} = s, errno, stage) do
-    Logger.warning("linx_process #{errno} at #{stage}: #{d.text}")
+    Logger.warning("linx_process #{errno} at #{Linx.Process.Error.stage_text(stage)}: #{d.text}")
     {d.command, %{s | detail: nil, last_error: {errno, stage, d.text}}}
   end
 

@@ -36,6 +36,7 @@ defmodule Linx.Process.Wire do
       |> put_if(:notify_reads, o.notify && Linx.Seccomp.Notify.reads(o.notify))
       |> put_if(:stdio_window, o.stdio_window)
       |> Map.merge(Linx.Process.Resources.request_keys(o))
+      |> put_sandbox(o)
 
     {o.mode, map}
   end
@@ -246,6 +247,9 @@ defmodule Linx.Process.Wire do
   # A spawned workload starts in the BEAM's working directory of now, even
   # when its agent was started earlier by Linx.Pool. In enter mode the
   # default is the target's root (a host path may not exist there).
+  # With a root of its own (root: :tmpfs or a directory) the BEAM's
+  # directory means nothing inside: "/".
+  defp cwd(%Options{cwd: nil, mode: :spawn, root: root}) when root != :host, do: "/"
   defp cwd(%Options{cwd: nil, mode: :spawn}), do: File.cwd!()
   defp cwd(%Options{cwd: cwd}), do: cwd
 
@@ -253,6 +257,19 @@ defmodule Linx.Process.Wire do
   defp put_namespaces(map, %Options{mode: :enter, namespaces: nil}), do: map
   defp put_namespaces(map, %Options{namespaces: nil}), do: Map.put(map, :namespaces, [])
   defp put_namespaces(map, %Options{namespaces: ns}), do: Map.put(map, :namespaces, ns)
+
+  # root, mounts, hostname, loopback, time_offsets (docs/sandbox.md); lo
+  # is brought up only in a new net namespace, so loopback goes only then.
+  defp put_sandbox(map, %Options{mode: :enter}), do: map
+
+  defp put_sandbox(map, %Options{} = o) do
+    map
+    |> put_if(:root, if(o.root != :host, do: o.root))
+    |> put_if(:mounts, if(o.mounts != [], do: Linx.Process.Mounts.wire(o.mounts)))
+    |> put_if(:hostname, o.hostname)
+    |> put_if(:loopback, if(o.loopback and :net in (o.namespaces || []), do: true))
+    |> put_if(:time_offsets, o.time_offsets)
+  end
 
   defp put_if(map, _key, nil), do: map
   defp put_if(map, key, value), do: Map.put(map, key, value)

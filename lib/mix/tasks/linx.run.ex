@@ -7,7 +7,10 @@ defmodule Mix.Tasks.Linx.Run do
 
       mix linx.run [--ns user,pid,mount,...] [--map-root] [--pty] [--cwd DIR]
                    [--memory 256M] [--cpu 0.5] [--pids N] [--timeout 10s]
-                   [--rlimit nofile=64]... [--nice N] [--stats] -- CMD ARGS...
+                   [--rlimit nofile=64]... [--nice N] [--stats]
+                   [--sandbox [minimal|network]] [--root DIR|tmpfs] [--bind SRC:DST]
+                   [--ro-bind SRC:DST] [--tmpfs DST] [--proc DST] [--dev DST]
+                   [--hostname NAME] -- CMD ARGS...
 
   ## Options
 
@@ -32,6 +35,23 @@ defmodule Mix.Tasks.Linx.Run do
       CPU time, peak memory (the command then gets a memory group for the
       accounting, without a limit unless `--memory` is given).
 
+  The filesystem and identity the command sees (`docs/sandbox.md`; each
+  flag is the `Linx.Process` option of the same name, and they add the
+  `mount`, `uts` namespaces they need):
+
+    * `--sandbox [minimal|network]` - start from a `Linx.Sandbox` preset
+      (`minimal` when no name follows); the other flags override it and
+      their mounts come after the preset's.
+    * `--root DIR|tmpfs` - `root:` a directory that becomes `/`
+      (pivot_root), or `tmpfs` for an empty one.
+    * `--bind SRC:DST`, `--ro-bind SRC:DST` - `{:bind, src, dst}`,
+      `{:ro_bind, src, dst}`.
+    * `--tmpfs DST`, `--dev DST` - `{:tmpfs, dst}`, `{:dev, dst}`.
+    * `--proc DST` - `{:proc, dst}`; adds `pid` to the namespaces.
+    * `--hostname NAME` - `hostname:`.
+
+  Mount flags are applied in the order given, like bwrap's.
+
   Without `--pty` the command shares the task's stdin, stdout and stderr,
   as with `unshare`. The task exits with the command's exit status
   (`128 + N` if it was killed by signal N, 127 if it could not be
@@ -55,8 +75,18 @@ defmodule Mix.Tasks.Linx.Run do
     timeout: :string,
     rlimit: :keep,
     nice: :integer,
-    stats: :boolean
+    stats: :boolean,
+    sandbox: :string,
+    root: :string,
+    bind: :keep,
+    ro_bind: :keep,
+    tmpfs: :keep,
+    proc: :keep,
+    dev: :keep,
+    hostname: :string
   ]
+
+  @presets ~w(minimal network)
 
   @impl true
   def run(args) do
@@ -79,7 +109,7 @@ defmodule Mix.Tasks.Linx.Run do
         {before, []} -> {before, nil}
       end
 
-    case OptionParser.parse(before, strict: @switches) do
+    case OptionParser.parse(sandbox_default(before), strict: @switches) do
       {opts, rest, []} ->
         {opts, after_dashes || rest}
 
@@ -87,6 +117,20 @@ defmodule Mix.Tasks.Linx.Run do
         Mix.raise("invalid option(s): #{inspect(invalid)}; see mix help linx.run")
     end
   end
+
+  # --sandbox takes an optional name: a bare one means minimal
+  defp sandbox_default(["--sandbox", name | rest]) when name in @presets,
+    do: ["--sandbox", name | sandbox_default(rest)]
+
+  defp sandbox_default(["--sandbox", "-" <> _ = next | rest]),
+    do: ["--sandbox", "minimal" | sandbox_default([next | rest])]
+
+  defp sandbox_default(["--sandbox", name | _]),
+    do: Mix.raise("unknown --sandbox preset #{inspect(name)}; known: minimal, network")
+
+  defp sandbox_default(["--sandbox"]), do: ["--sandbox", "minimal"]
+  defp sandbox_default([arg | rest]), do: [arg | sandbox_default(rest)]
+  defp sandbox_default([]), do: []
 
   defp execute(argv, opts) do
     spawn_opts = spawn_options(argv, opts)
@@ -101,16 +145,75 @@ defmodule Mix.Tasks.Linx.Run do
         status
 
       {:error, {errno, stage}} ->
-        Mix.shell().error("linx.run: #{hd(argv)}: #{errno} at stage #{stage}")
+        # a {:mount, i} stage names its mount
+        mount =
+          with {:mount, i} <- stage,
+               m when m != nil <- Enum.at(spawn_opts[:mounts] || [], i),
+               do: "#{inspect(m)}: ",
+               else: (_ -> "")
+
+        Mix.shell().error(
+          "linx.run: #{hd(argv)}: #{mount}#{errno} at stage #{Linx.Process.Error.stage_text(stage)}"
+        )
+
         127
     end
   end
+
+  # The sandbox flags as options: a preset first (if any), then these
+  # merged over it, mounts in command-line order after the preset's
+  defp sandbox_options(opts, ns) do
+    mounts = for {key, value} <- opts, m = mount_flag(key, value), do: m
+    ns = if Enum.any?(mounts, &match?({:proc, _}, &1)), do: Enum.uniq(ns ++ [:pid]), else: ns
+
+    own =
+      [mounts: mounts]
+      |> put_opt(:root, root_flag(opts[:root]))
+      |> put_opt(:hostname, opts[:hostname])
+
+    case opts[:sandbox] do
+      nil ->
+        own
+        |> Keyword.put(:namespaces, ns)
+        |> Keyword.reject(fn {k, v} -> k == :mounts and v == [] end)
+
+      preset ->
+        # the preset's namespaces unless --ns says otherwise
+        own = if opts[:ns], do: Keyword.put(own, :namespaces, ns), else: own
+        Linx.Sandbox.options(preset_atom(preset), own)
+    end
+  end
+
+  defp preset_atom("minimal"), do: :minimal
+  defp preset_atom("network"), do: :network
+
+  defp mount_flag(kind, spec) when kind in [:bind, :ro_bind] do
+    case String.split(spec, ":", parts: 2) do
+      [src, dst] when src != "" and dst != "" ->
+        {kind, src, dst}
+
+      _ ->
+        Mix.raise(
+          "--#{String.replace(to_string(kind), "_", "-")} expects SRC:DST, got #{inspect(spec)}"
+        )
+    end
+  end
+
+  defp mount_flag(kind, dst) when kind in [:tmpfs, :proc, :dev], do: {kind, dst}
+  defp mount_flag(_, _), do: nil
+
+  defp root_flag(nil), do: nil
+  defp root_flag("tmpfs"), do: :tmpfs
+  defp root_flag(dir), do: Path.expand(dir)
+
+  defp put_opt(opts, _key, nil), do: opts
+  defp put_opt(opts, key, value), do: Keyword.put(opts, key, value)
 
   defp spawn_options(argv, opts) do
     ns = namespaces(opts[:ns])
     ns = if opts[:map_root] == true and :user not in ns, do: [:user | ns], else: ns
 
-    base = [argv: argv, namespaces: ns]
+    base = [argv: argv] ++ sandbox_options(opts, ns)
     base = if opts[:cwd], do: Keyword.put(base, :cwd, opts[:cwd]), else: base
 
     base =
@@ -316,7 +419,7 @@ defmodule Mix.Tasks.Linx.Run do
         wait(proc)
 
       {:linx_process, ^proc, {:error, errno, stage}} ->
-        Mix.shell().error("linx.run: #{errno} at stage #{stage}")
+        Mix.shell().error("linx.run: #{errno} at stage #{Linx.Process.Error.stage_text(stage)}")
         127
     end
   end
