@@ -114,7 +114,8 @@ defmodule Linx.Seccomp.BPF.Linter do
 
         arch_warnings(prog) ++
           x32_warnings(prog) ++
-          family_warnings(prog) ++ clone3_warnings(prog) ++ unreachable_warnings(prog)
+          family_warnings(prog) ++
+          clone3_warnings(prog) ++ int_arg_warnings(prog) ++ unreachable_warnings(prog)
     end
   end
 
@@ -307,6 +308,58 @@ defmodule Linx.Seccomp.BPF.Linter do
       end
 
     by_args ++ enosys
+  end
+
+  # --- 32-bit arguments compared as 64 bits ---------------------------------
+
+  # The kernel reads these arguments as 32-bit values (Linx.Seccomp.IntArgs)
+  # but seccomp_data holds the whole register: if the decision for a low
+  # word changes with the high word, a caller picks the answer it wants.
+  # Only arguments whose high word the filter loads are tried, with the
+  # low words the filter compares against (and their neighbours).
+  defp int_arg_warnings(prog) do
+    insns = Tuple.to_list(prog)
+    loaded_hi = for {0x20, _, _, k} <- insns, k >= 20, rem(k - 20, 8) == 0, do: div(k - 20, 8)
+    consts = for {code, _, _, k} <- insns, (code &&& 0x07) == 0x05, code != 0x05, do: k
+
+    lows =
+      Enum.uniq(
+        [0, 1, 0xFFFFFFFF] ++
+          Enum.flat_map(consts, &[&1, &1 + 1 &&& 0xFFFFFFFF, &1 - 1 &&& 0xFFFFFFFF])
+      )
+
+    for {name, args} <- Linx.Seccomp.IntArgs.all(),
+        {:ok, nr} = Syscalls.number(name),
+        arg <- args,
+        arg in loaded_hi,
+        hole = int_arg_hole(prog, nr, arg, lows),
+        hole != nil do
+      {low, high, a_low, a_high} = hole
+      hex = fn v -> "0x" <> String.downcase(Integer.to_string(v, 16)) end
+
+      %{
+        kind: :int_arg_high_bits,
+        syscall: name,
+        arg: arg,
+        message:
+          "#{name}'s argument #{arg} is 32-bit for the kernel, but the filter's answer depends " <>
+            "on its high 32 bits: #{hex.(low)} gets #{inspect(a_low)}, #{hex.(high <<< 32 ||| low)} " <>
+            "(the same value for the kernel) gets #{inspect(a_high)}. Compare the low 32 bits only " <>
+            "({{:u32, #{arg}}, op, value} in a Linx policy; SCMP_CMP_MASKED_EQ with mask 0xffffffff)."
+      }
+    end
+  end
+
+  defp int_arg_hole(prog, nr, arg, lows) do
+    Enum.find_value(lows, fn low ->
+      base = outcome(prog, nr, @x86_64, List.replace_at([0, 0, 0, 0, 0, 0], arg, low))
+
+      Enum.find_value([1, 0xFFFFFFFF, 0x80000000], fn high ->
+        wide = high <<< 32 ||| low
+        other = outcome(prog, nr, @x86_64, List.replace_at([0, 0, 0, 0, 0, 0], arg, wide))
+        if other != base, do: {low, high, base, other}
+      end)
+    end)
   end
 
   # --- unreachable code -----------------------------------------------------------
