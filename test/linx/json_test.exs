@@ -9,6 +9,8 @@ defmodule Linx.JSONTest do
 
   alias Linx.JSON
 
+  doctest Linx.JSON
+
   @fixtures Path.wildcard(Path.expand("../fixtures/seccomp/*.json", __DIR__))
   @python "/usr/bin/python3"
 

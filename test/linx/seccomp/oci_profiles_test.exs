@@ -11,6 +11,8 @@ defmodule Linx.Seccomp.OCIProfilesTest do
   alias Linx.Seccomp
   alias Linx.Seccomp.{BPF, Compiler, Policy}
 
+  doctest Linx.Seccomp.IntArgs
+
   @moduletag :integration
 
   @fixtures Path.expand("../../fixtures/seccomp", __DIR__)

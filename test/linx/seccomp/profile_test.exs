@@ -8,6 +8,8 @@ defmodule Linx.Seccomp.ProfileTest do
   alias Linx.Seccomp
   alias Linx.Seccomp.{BPF, Profile}
 
+  doctest Linx.Seccomp.Profile
+
   @moduletag :integration
 
   @python "/usr/bin/python3"
