@@ -205,6 +205,20 @@ defmodule Linx.Seccomp.OCIProfilesTest do
 
       assert message =~ "socket's argument 0"
 
+      # Podman's NETLINK_AUDIT rule (protocol == 9) has the same hole, in
+      # argument 2 and, with protocol 9, in argument 0
+      {:ok, podman} = Seccomp.from_oci(profile("podman_common.json"))
+      podman_bpf = compile!(podman)
+
+      assert podman_bpf
+             |> BPF.lint()
+             |> Enum.filter(&(&1[:syscall] == :socket))
+             |> Enum.map(& &1.arg) ==
+               [0, 2]
+
+      assert BPF.emulate(podman_bpf, %{nr: @socket, args: [16, 3, 9]}) == {:errno, 22}
+      assert BPF.emulate(podman_bpf, %{nr: @socket, args: [16, 3, 0x100000009]}) == :allow
+
       # the real kernel agrees: an AF_VSOCK socket is created
       assert Linx.Process.run([@python, "-c", raw_syscall(@socket, [0x100000028, 1, 0])],
                seccomp: policy
