@@ -28,8 +28,6 @@ defmodule Linx.Seccomp.Profile do
       argument 0), `:clone` (the `CLONE_NEW*` namespace flags of argument
       0), `:personality` (argument 0), `:ioctl` (the request, argument 1);
       32-bit values except `:clone`'s;
-    * `unobserved` — calls that could not be trapped during the recording
-      (see below); `to_policy/2` allows them, since it cannot know;
     * `exit` and `output` — the workload's exit status and its stdout and
       stderr, as `Linx.Process.run/2` returns them.
 
@@ -66,12 +64,7 @@ defmodule Linx.Seccomp.Profile do
     ioctl: {:ioctl, 1, @u32}
   }
 
-  # Calls that cannot be trapped while the agent takes the listener: the
-  # child hands it over with sendmsg, right after installing the filter
-  # (issue 13, the crun/runc hang).
-  @untrappable [:sendmsg]
-
-  defstruct calls: %{}, setup: %{}, args: %{}, unobserved: [], exit: nil, output: ""
+  defstruct calls: %{}, setup: %{}, args: %{}, exit: nil, output: ""
 
   @typedoc "A syscall name (x86_64 table) or a number the table does not name."
   @type call :: atom | non_neg_integer
@@ -83,7 +76,6 @@ defmodule Linx.Seccomp.Profile do
           calls: %{call => pos_integer},
           setup: %{call => pos_integer},
           args: %{kind => [non_neg_integer]},
-          unobserved: [atom],
           exit: non_neg_integer | nil,
           output: binary
         }
@@ -96,16 +88,6 @@ defmodule Linx.Seccomp.Profile do
   """
   @spec kinds() :: [kind]
   def kinds, do: @kinds |> Map.keys() |> Enum.sort()
-
-  @doc """
-  The calls a recording cannot trap (they are listed in `unobserved` and
-  allowed by `to_policy/2`).
-
-      iex> is_list(Linx.Seccomp.Profile.untrappable())
-      true
-  """
-  @spec untrappable() :: [atom]
-  def untrappable, do: @untrappable
 
   @doc """
   Runs `argv` to completion with every system call trapped and answered
@@ -132,7 +114,9 @@ defmodule Linx.Seccomp.Profile do
             "invalid option :notify for record/2: recording traps every call itself"
     end
 
-    trap = for {name, _} <- Linx.Syscalls.all(), name not in @untrappable, do: name
+    # every name: the agent takes the listener with pidfd_getfd, so no call
+    # of the child's hand-off needs to stay untrapped (docs/notify.md)
+    trap = for {name, _} <- Linx.Syscalls.all(), do: name
     arg = %{kinds: Map.take(@kinds, kinds), enosys_clone3: :clone in kinds}
     notify = [handler: {__MODULE__.Recorder, arg}, trap: trap, handler_timeout: 5000]
 
@@ -155,7 +139,6 @@ defmodule Linx.Seccomp.Profile do
            calls: summary.calls,
            setup: summary.setup,
            args: Map.new(kinds, &{&1, summary.args |> Map.get(&1, MapSet.new()) |> Enum.sort()}),
-           unobserved: @untrappable,
            exit: status,
            output: output
          }}
@@ -199,8 +182,7 @@ defmodule Linx.Seccomp.Profile do
       a
       | calls: add.(a.calls, b.calls),
         setup: add.(a.setup, b.setup),
-        args: args,
-        unobserved: Enum.uniq(a.unobserved ++ b.unobserved)
+        args: args
     }
   end
 
@@ -219,7 +201,7 @@ defmodule Linx.Seccomp.Profile do
 
   @doc """
   A policy allowing exactly what the recording saw: every call of
-  `calls`, `setup` and `unobserved` by name, the argument kinds of `args`
+  `calls` and `setup` by name, the argument kinds of `args`
   only with the recorded values (`{arg, :masked_eq, mask, value}`: the low
   32 bits, or `clone`'s namespace flags), `clone3` failing with `ENOSYS`
   when `:clone` was recorded; anything else gets `default:` (default
@@ -246,7 +228,7 @@ defmodule Linx.Seccomp.Profile do
     restricted = if :clone in Map.keys(profile.args), do: [:clone3 | restricted], else: restricted
 
     seen =
-      (Map.keys(profile.calls) ++ Map.keys(profile.setup) ++ profile.unobserved)
+      (Map.keys(profile.calls) ++ Map.keys(profile.setup))
       |> Enum.uniq()
       |> Enum.reject(&(&1 in restricted))
 

@@ -28,6 +28,7 @@ defmodule Linx.Seccomp.ProfileTest do
     for t in ts: t.join()
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     a.sendall(b"ping"); got = b.recv(4)
+    a.sendmsg([b"!"]); b.recv(1)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.close()
     print(len(out), got.decode())
     #{extra}
@@ -57,6 +58,8 @@ defmodule Linx.Seccomp.ProfileTest do
     # threads (clone3 from pthread_create) and the calls they made
     assert profile.calls[:clone3] >= 3
     assert profile.calls[:getpriority] == 3
+    # sendmsg too: every name is trapped (the listener hand-off needs none)
+    assert profile.calls[:sendmsg] == 1
     # AF_UNIX only: socketpair is a call of its own, socket saw family 1
     assert profile.args == %{socket: [1]}
 
