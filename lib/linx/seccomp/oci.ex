@@ -114,7 +114,8 @@ defmodule Linx.Seccomp.OCI do
   `syscall` because an unconditional rule of another entry decides it
   (`entry` and `by_entry` are indexes into `syscalls[]`, `action` and
   `by_action` their actions); `:int_arg_64bit` — see
-  `Linx.Seccomp.Policy.lint/1`.
+  `Linx.Seccomp.Policy.lint/1` (with `entry`, the index into
+  `syscalls[]`).
   """
   @type warning :: %{
           required(:kind) => atom,
@@ -164,7 +165,8 @@ defmodule Linx.Seccomp.OCI do
            action(spec["defaultAction"], spec["defaultErrnoRet"], "defaultAction"),
          {:ok, arches} <- arches(spec, ctx),
          {:ok, tagged} <- syscalls(spec["syscalls"] || [], ctx) do
-      {rules, overridden} = resolve_overrides(tagged, default)
+      {indexed, overridden} = resolve_overrides(tagged, default)
+      rules = Enum.map(indexed, &elem(&1, 1))
 
       policy = %Policy{
         default: default,
@@ -174,7 +176,7 @@ defmodule Linx.Seccomp.OCI do
         unknown_syscalls: Keyword.get(opts, :unknown_syscalls, :ignore)
       }
 
-      {:ok, policy, overridden ++ Policy.lint(policy)}
+      {:ok, policy, overridden ++ lint_entries(policy, Enum.map(indexed, &elem(&1, 0)))}
     end
   end
 
@@ -416,10 +418,21 @@ defmodule Linx.Seccomp.OCI do
               value.(winner) != value.(action),
               do: overridden(name, i, action, conds, j, winner)
 
-        {if(kept == [], do: nil, else: put_elem(rule, 1, kept)), warnings ++ new}
+        {if(kept == [], do: nil, else: {i, put_elem(rule, 1, kept)}), warnings ++ new}
       end)
 
     {Enum.reject(rules, &is_nil/1), warnings}
+  end
+
+  # Policy.lint/1's findings, named by the profile's entry rather than the
+  # policy's rule.
+  defp lint_entries(policy, entries) do
+    for %{rule: r} = w <- Policy.lint(policy) do
+      i = Enum.at(entries, r)
+
+      %{w | message: String.replace_prefix(w.message, "rules[#{r}]", "syscalls[#{i}]")}
+      |> Map.put(:entry, i)
+    end
   end
 
   defp overridden(name, i, action, conds, j, winner) do
