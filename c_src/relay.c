@@ -340,8 +340,16 @@ static void relay_on_record(struct session *s, const struct chan_rec *rec,
 		return;
 	case CHAN_ERR:
 		/* A child stage or a checkpoint command failed: fatal */
-		if (s->state == ST_AWAIT_EXEC)
-			agent_wait_child(s);	/* it _exit()s right away */
+		if (s->state == ST_AWAIT_EXEC) {
+			/*
+			 * It _exit()s right away - but a notify filter may trap
+			 * its exit_group, and nobody answers while we block in
+			 * waitpid: kill it first (its status is not reported).
+			 */
+			if (s->notify.listener >= 0)
+				agent_kill_tree(s);
+			agent_wait_child(s);
+		}
 		relay_child_failed(s, rec, payload);
 	case CHAN_OK:
 	case CHAN_CAPS:

@@ -120,19 +120,27 @@ defmodule Linx.Seccomp.Profile do
     arg = %{kinds: Map.take(@kinds, kinds), enosys_clone3: :clone in kinds}
     notify = [handler: {__MODULE__.Recorder, arg}, trap: trap, handler_timeout: 5000]
 
-    # Its own process: the summary message run/2 leaves in the mailbox is ours.
+    # Its own process: the summary message run/2 leaves in the mailbox is
+    # ours. A raise (the workload never ran) is raised again in the caller.
     task =
       Task.async(fn ->
-        {output, status} = Linx.Process.run(argv, Keyword.put(opts, :notify, notify))
+        try do
+          {output, status} = Linx.Process.run(argv, Keyword.put(opts, :notify, notify))
 
-        receive do
-          {:linx_process, _proc, {:notify_summary, summary}} -> {output, status, summary}
-        after
-          5000 -> {output, status, nil}
+          receive do
+            {:linx_process, _proc, {:notify_summary, summary}} -> {output, status, summary}
+          after
+            5000 -> {output, status, nil}
+          end
+        rescue
+          e -> {:raise, e, __STACKTRACE__}
         end
       end)
 
     case Task.await(task, :infinity) do
+      {:raise, e, stacktrace} ->
+        reraise e, stacktrace
+
       {output, status, %{} = summary} ->
         {:ok,
          %__MODULE__{

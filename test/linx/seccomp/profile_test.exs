@@ -153,6 +153,21 @@ defmodule Linx.Seccomp.ProfileTest do
     assert run(["/bin/sh", "-c", "ls / >/dev/null"], seccomp: policy) == {"", 0}
   end
 
+  test "a failed execve with exit_group trapped is reported, not a hang (the agent kills, then reaps)" do
+    all = for {name, _} <- Linx.Syscalls.all(), do: name
+
+    for trap <- [[:exit_group], all] do
+      task =
+        Task.async(fn ->
+          assert_raise Linx.Process.Error, ~r/enoent/, fn ->
+            Linx.Process.run(["/no/such/program"], notify: [trap: trap, default: :continue])
+          end
+        end)
+
+      assert %Linx.Process.Error{errno: :enoent, stage: :execve} = Task.await(task, 15_000)
+    end
+  end
+
   test "record/2 refuses notify: and unknown argument kinds" do
     assert_raise ArgumentError, ~r/invalid option :args/, fn ->
       Profile.record(["/bin/true"], args: [:bind])
@@ -161,5 +176,8 @@ defmodule Linx.Seccomp.ProfileTest do
     assert_raise ArgumentError, ~r/invalid option :notify/, fn ->
       Profile.record(["/bin/true"], notify: [trap: [:getpid]])
     end
+
+    # a workload that never runs raises in the caller, as run/2 does
+    assert_raise Linx.Process.Error, ~r/enoent/, fn -> Profile.record(["/no/such/program"]) end
   end
 end
