@@ -81,6 +81,7 @@ int chan_decode(const void *buf, size_t n, struct chan_rec *rec,
 	case CHAN_READY:
 	case CHAN_OK:
 	case CHAN_CAPS:
+	case CHAN_LISTENER_AT:
 		if (rec->len)
 			goto bad;
 		return 0;

@@ -26,6 +26,10 @@ enum chan_type {
 				 * payload: its message (text, no NUL,
 				 * < LINX_ERR_MSG_MAX bytes), may be empty */
 	CHAN_CAPS,		/* mask[0..4] = eff, prm, inh, bnd, amb */
+	CHAN_LISTENER_AT,	/* pid = the descriptor number the notify
+				 * listener is about to get in the child
+				 * (sent before the install; the agent takes
+				 * it with pidfd_getfd) */
 	/* agent -> child */
 	CHAN_PROCEED = 16,	/* go on to stdio, signals, chdir, execve */
 	CHAN_ABORT,		/* _exit(0) without execve */
@@ -35,8 +39,9 @@ enum chan_type {
 	CHAN_SECCOMP_INSTALL,	/* payload: sock_filter array */
 	CHAN_CAPS_QUERY,	/* answered with CHAN_CAPS */
 	CHAN_SECCOMP_NOTIFY_INSTALL, /* payload: sock_filter array; answered
-				      * with CHAN_OK carrying the listener
-				      * (SCM_RIGHTS) */
+				      * with CHAN_LISTENER_AT, then CHAN_OK
+				      * once installed (the agent takes the
+				      * listener with pidfd_getfd) */
 	CHAN_SET_IDS,		/* mask[0] = uid, mask[1] = gid */
 	CHAN_SANDBOX,		/* build root, mounts, hostname, lo (mounts.c)
 				 * from the plan; answered OK or ERR (a
@@ -49,7 +54,8 @@ enum chan_type {
  * struct chan_rec - the fixed part of every record
  * @type:	enum chan_type
  * @len:	payload bytes following the struct
- * @pid:	CHAN_READY: the child's pid in its own pid namespace
+ * @pid:	CHAN_READY: the child's pid in its own pid namespace;
+ *		CHAN_LISTENER_AT: the listener's descriptor number
  * @err:	CHAN_ERR: errno
  * @stage:	CHAN_ERR: enum linx_stage
  * @reserved:	zero

@@ -5,6 +5,8 @@
  * into caps.c, which does the work and names the stage of a failure.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -136,35 +138,68 @@ int cp_caps_query(const struct cp_ctx *ctx, const struct chan_rec *rec,
 	return caps_query(reply->mask, err);
 }
 
+/*
+ * lowest_free_fd() - the number the next new descriptor gets (the lowest
+ * free one): duplicate @fd and give the copy back. Single-threaded, so
+ * nothing takes it in between.
+ */
+static int lowest_free_fd(int fd)
+{
+	int probe = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	int nr = probe;
+
+	if (probe >= 0)
+		close(probe);
+	return nr;	/* a number, no longer a descriptor */
+}
+
 /**
- * cp_seccomp_notify_install() - {:seccomp_notify_install, bpf}: the OK
- * carries the listener
- * @ctx:	child (its channel end)
+ * cp_seccomp_notify_install() - {:seccomp_notify_install, bpf}: announce
+ * the listener's number, install, answer OK; the agent takes the
+ * listener with pidfd_getfd
+ * @ctx:	child (its channel end; where to keep our copy's number)
  * @rec:	len: the filter's bytes
  * @payload:	the filter
- * @reply:	OK, sent here with the listener
+ * @reply:	OK
  * @err:	the failure
  *
- * Return: 1 (answered) or -1
+ * Why not send the listener with SCM_RIGHTS after the install: from the
+ * install on, every call the filter names waits for the agent, and the
+ * agent needs the listener to answer. A filter trapping sendmsg (or any
+ * call on the way to it) would make the hand-off wait for an answer only
+ * the listener it carries can give: crun's and runc's hang. So the
+ * channel carries only data before the install (CHAN_LISTENER_AT: the
+ * number the listener will get, the lowest free one), and after it we
+ * make no call the agent must see first: the agent copies the listener
+ * out of our table with pidfd_getfd, then answers whatever we do next
+ * (the OK, the wait for the next record) like any trapped call.
+ *
+ * Our copy stays open (close-on-exec) until the agent's next record
+ * arrives (child_checkpoint() closes it): closing it earlier could
+ * destroy the listener before the agent took it.
+ *
+ * Return: 0 (send the OK) or -1
  */
 int cp_seccomp_notify_install(const struct cp_ctx *ctx,
 			      const struct chan_rec *rec,
 			      const uint8_t *payload, struct chan_rec *reply,
 			      struct linx_err *err)
 {
+	struct chan_rec at = { .type = CHAN_LISTENER_AT };
 	int listener;
 
+	(void)reply;
+	at.pid = lowest_free_fd(ctx->chan);
+	if (at.pid < 0)
+		return linx_fail(err, errno, STAGE_SECCOMP_INSTALL,
+				 "fcntl(F_DUPFD_CLOEXEC) to find the listener's number");
+	if (chan_send(ctx->chan, &at, NULL, 0))
+		_exit(1);
+	/* Nothing may open a descriptor between the announce and here */
 	if (seccomp_notify_install(payload, rec->len, &listener, err))
 		return -1;
-	/*
-	 * The listener goes to the agent with the OK, before anything else
-	 * we do can be trapped: from here on every call the filter names
-	 * waits for the agent, which must already hold the listener to
-	 * answer it. Then our copy goes: a workload must never be able to
-	 * answer its own notifications.
-	 */
-	if (chan_send_fd(ctx->chan, reply, listener))
-		_exit(1);
-	close(listener);
-	return 1;
+	if (listener != at.pid)
+		_exit(1);	/* cannot happen; the agent then sees EOF */
+	*ctx->listener_copy = listener;
+	return 0;
 }

@@ -17,10 +17,14 @@
  * struct cp_ctx - what an apply function may need of the child
  * @chan:	the child's channel end (to answer with a descriptor)
  * @pdeathsig:	PR_SET_PDEATHSIG(SIGKILL) is wanted (on_exit: :kill)
+ * @listener_copy: where seccomp_notify_install leaves our copy of the
+ *		listener (child_checkpoint() closes it once the agent took
+ *		it), else -1
  */
 struct cp_ctx {
 	int chan;
 	bool pdeathsig;
+	int *listener_copy;
 };
 
 /*

@@ -52,18 +52,19 @@
  *    through libcap, seccomp filters, caps_query) and answer each with
  *    OK, ERR {errno, stage} or CAPS; PROCEED goes on; ABORT exits 0; EOF
  *    exits.
- *    seccomp_notify_install: the filter is installed with a new listener
- *    (SECCOMP_FILTER_FLAG_NEW_LISTENER), which travels to the agent with
- *    the OK record (SCM_RIGHTS), then our copy is closed. From the
- *    install on, the agent answers what the filter traps, including our
- *    own calls up to and including execve.
+ *    seccomp_notify_install: the child announces the number the listener
+ *    will get (CHAN_LISTENER_AT, the lowest free descriptor), installs
+ *    the filter with a new listener (SECCOMP_FILTER_FLAG_NEW_LISTENER)
+ *    and answers OK; the agent copies the listener out with pidfd_getfd
+ *    and our copy is closed when the agent's next record arrives. From
+ *    the install on, the agent answers what the filter traps, including
+ *    our own calls up to and including execve.
  *    Mustn't: apply anything the agent did not send; go on after EOF;
- *    keep the listener; make any call between the install and the
- *    sendmsg carrying the listener (it could be trapped with nobody
- *    able to answer: the crun/runc hang). A filter that traps sendmsg
- *    itself cannot be handed over this way (the hand-off would wait for
- *    an answer only its own listener can give): it hangs until the
- *    agent kills the tree.
+ *    keep the listener past the agent's next record; hand the listener
+ *    over with a call the filter could trap (sendmsg with SCM_RIGHTS
+ *    after the install would wait for an answer only the listener it
+ *    carries can give: the crun/runc hang); open a descriptor between
+ *    the announce and the install.
  *
  * 6. stdio
  *    Should: dup2 the pipe ends, /dev/null, a connected unix socket or
@@ -186,8 +187,10 @@ static void child_checkpoint(const struct child_plan *p)
 		struct chan_rec align;
 		uint8_t buf[CHAN_MAX_RECORD];
 	} in;
+	int listener_copy = -1;
 	const struct cp_ctx ctx = { .chan = p->chan,
-				    .pdeathsig = p->pdeathsig };
+				    .pdeathsig = p->pdeathsig,
+				    .listener_copy = &listener_copy };
 	const struct cmd_row *row;
 	struct chan_rec rec, reply;
 	const uint8_t *payload;
@@ -201,6 +204,15 @@ static void child_checkpoint(const struct child_plan *p)
 			_exit(1);	/* the agent is gone */
 		if (chan_decode(in.buf, n, &rec, &payload))
 			_exit(1);	/* cannot happen: the agent encodes */
+		/*
+		 * The agent sends nothing after a notify install before it
+		 * holds the listener: our copy can go now (a workload must
+		 * never answer its own notifications).
+		 */
+		if (listener_copy >= 0) {
+			close(listener_copy);
+			listener_copy = -1;
+		}
 		if (rec.type == CHAN_PROCEED)
 			return;
 		if (rec.type == CHAN_ABORT)
@@ -217,7 +229,7 @@ static void child_checkpoint(const struct child_plan *p)
 		reply.type = CHAN_OK;
 		rc = row->apply(&ctx, &rec, payload, &reply, &err);
 		if (rc > 0)
-			continue;	/* answered with a descriptor */
+			continue;	/* answered already */
 		if (!rc) {
 			if (chan_send(p->chan, &reply, NULL, 0))
 				_exit(1);

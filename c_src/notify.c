@@ -78,6 +78,7 @@ void notify_init(struct notify_state *n)
 {
 	memset(n, 0, sizeof(*n));
 	n->listener = -1;
+	n->listener_at = -1;
 	n->env.proc_fd = -1;
 	notify_call_init(&n->run.call);
 }

@@ -99,6 +99,8 @@ struct notify_queued {
  * @npending:		how many
  * @cap:		allocated entries in @pending
  * @installing:		a seccomp_notify_install was forwarded to the child
+ * @listener_at:	the descriptor number the child announced for its
+ *			listener, while the agent does not hold it; else -1
  * @run:		the reply being run, if its {:call} helper runs
  * @queue:		replies with a {:call} step waiting for @run, in
  *			order of arrival
@@ -116,6 +118,7 @@ struct notify_state {
 	size_t npending;
 	size_t cap;
 	bool installing;
+	int listener_at;
 	struct notify_run run;
 	struct notify_queued *queue;
 	size_t nqueued;

@@ -15,9 +15,13 @@
  * child, exit 5. A command that is well formed but not valid now is
  * answered {:error, EINVAL, :bad_state} and the agent goes on.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +35,10 @@
 #include "ns.h"
 #include "pty.h"
 #include "relay.h"
+
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
 
 /*
  * relay_child_lost() - the child died (or closed the channel) before
@@ -94,8 +102,9 @@ static void relay_apply(struct session *s, const struct linx_cmd *c)
 	memset(&rec, 0, sizeof(rec));
 	rec.type = row->chan;
 	memcpy(rec.mask, c->mask, sizeof(c->mask));
-	/* its OK brings the listener (relay_on_record) */
+	/* it announces the listener (relay_on_listener_at) */
 	s->notify.installing = c->kind == CMD_SECCOMP_NOTIFY_INSTALL;
+	s->notify.listener_at = -1;
 	s->state = ST_AWAIT_REPLY;
 	relay_send(s, &rec, row->payload ? c->data : NULL,
 		   row->payload ? c->len : 0);
@@ -167,17 +176,106 @@ static void relay_on_eof(struct session *s)
 }
 
 /*
- * relay_on_listener() - the OK of seccomp_notify_install, with the
- * listener: serve it from now on (the child may already be blocked in a
- * trapped call, its next one being the close of its copy)
+ * How long the agent waits for the listener the child announced: the
+ * install is a few microseconds after the announce, but the child may be
+ * descheduled on a loaded machine.
  */
-static void relay_on_listener(struct session *s, int fd)
+#define LISTENER_WAIT_MS 5000
+
+/*
+ * relay_listener_fd() - copy descriptor @nr of the child into the agent
+ * (pidfd_getfd) if it is a seccomp notification listener
+ *
+ * Return: the descriptor (ours), or -1 with errno (EBADF: not there yet,
+ * or not a listener)
+ */
+static int relay_listener_fd(const struct session *s, int nr)
+{
+	char link[64], path[32];
+	ssize_t n;
+	int fd = (int)syscall(SYS_pidfd_getfd, s->pidfd, nr, 0);
+
+	if (fd < 0)
+		return -1;
+	/* "anon_inode:seccomp notify": never serve some other file */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0 || (link[n] = '\0', !strstr(link, "seccomp notify"))) {
+		close(fd);
+		errno = EBADF;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * relay_on_listener_at() - CHAN_LISTENER_AT: the child installs its
+ * notify filter next and the listener will be its descriptor @nr. Copy it
+ * out as soon as it exists (pidfd_getfd), without waiting for the OK: the
+ * OK itself may be a trapped call that only this listener can answer
+ * (docs/notify.md, "The hand-off"). While it is not there yet, the
+ * channel is watched: an ERR (the install failed) or EOF ends the wait
+ * and goes to relay_on_chan(); the OK of an install whose calls are not
+ * trapped is followed by one more try (relay_on_record()).
+ */
+static void relay_on_listener_at(struct session *s, int nr)
+{
+	struct pollfd p = { .fd = s->chan, .events = POLLIN };
+	struct linx_err err;
+	int waited = 0, fd;
+
+	s->notify.listener_at = nr;
+	for (;;) {
+		fd = relay_listener_fd(s, nr);
+		if (fd >= 0)
+			break;
+		if (errno != EBADF) {
+			linx_fail(&err, errno, STAGE_SECCOMP_INSTALL,
+				  "pidfd_getfd of the child's listener (fd %d)",
+				  nr);
+			agent_fail_err(s, &err, EXIT_INFRA);
+		}
+		if (waited >= LISTENER_WAIT_MS) {
+			linx_fail(&err, ETIMEDOUT, STAGE_SECCOMP_INSTALL,
+				  "the child announced a listener at fd %d and installed none in %d ms",
+				  nr, LISTENER_WAIT_MS);
+			agent_fail_err(s, &err, EXIT_INFRA);
+		}
+		if (poll(&p, 1, 1) > 0)
+			return;	/* ERR, OK or EOF: relay_on_record() */
+		waited++;
+	}
+	s->notify.listener_at = -1;
+	s->notify.installing = false;
+	if (notify_attach(s, fd, &err))
+		agent_fail_err(s, &err, EXIT_INFRA);
+}
+
+/*
+ * relay_on_installed() - the OK of seccomp_notify_install: the listener
+ * exists in the child now, if the agent does not hold it yet
+ */
+static void relay_on_installed(struct session *s)
 {
 	struct linx_err err;
+	int fd;
 
+	if (s->notify.listener_at < 0) {
+		s->notify.installing = false;
+		if (s->notify.listener < 0)
+			agent_fail(s, EPROTO, STAGE_SECCOMP_INSTALL,
+				   EXIT_INFRA);
+		return;
+	}
+	fd = relay_listener_fd(s, s->notify.listener_at);
+	if (fd < 0) {
+		linx_fail(&err, errno, STAGE_SECCOMP_INSTALL,
+			  "pidfd_getfd of the child's listener (fd %d)",
+			  s->notify.listener_at);
+		agent_fail_err(s, &err, EXIT_INFRA);
+	}
+	s->notify.listener_at = -1;
 	s->notify.installing = false;
-	if (fd < 0)
-		agent_fail(s, EPROTO, STAGE_SECCOMP_INSTALL, EXIT_INFRA);
 	if (notify_attach(s, fd, &err))
 		agent_fail_err(s, &err, EXIT_INFRA);
 }
@@ -231,13 +329,19 @@ static void relay_on_record(struct session *s, const struct chan_rec *rec,
 {
 	struct linx_err err;
 
+	if (fd >= 0)
+		close(fd);	/* nobody asked for it */
 	if (rec->type == CHAN_OK && s->state == ST_AWAIT_REPLY &&
 	    s->notify.installing)
-		relay_on_listener(s, fd);
-	else if (fd >= 0)
-		close(fd);	/* nobody asked for it */
+		relay_on_installed(s);
 
 	switch (rec->type) {
+	case CHAN_LISTENER_AT:
+		if (s->state != ST_AWAIT_REPLY || !s->notify.installing ||
+		    s->notify.listener_at >= 0 || rec->pid < 0)
+			break;
+		relay_on_listener_at(s, rec->pid);
+		return;
 	case CHAN_READY:
 		if (s->state != ST_WAIT_READY)
 			break;
@@ -272,8 +376,16 @@ static void relay_on_record(struct session *s, const struct chan_rec *rec,
 		return;
 	case CHAN_ERR:
 		/* A child stage or a checkpoint command failed: fatal */
-		if (s->state == ST_AWAIT_EXEC)
-			agent_wait_child(s);	/* it _exit()s right away */
+		if (s->state == ST_AWAIT_EXEC) {
+			/*
+			 * It _exit()s right away - but a notify filter may trap
+			 * its exit_group, and nobody answers while we block in
+			 * waitpid: kill it first (its status is not reported).
+			 */
+			if (s->notify.listener >= 0)
+				agent_kill_tree(s);
+			agent_wait_child(s);
+		}
 		relay_child_failed(s, rec, payload);
 	case CHAN_OK:
 	case CHAN_CAPS:
@@ -319,7 +431,8 @@ void relay_on_chan(struct session *s)
 		}
 		if (chan_decode(in.buf, n, &rec, &payload) ||
 		    (rec.type != CHAN_READY && rec.type != CHAN_OK &&
-		     rec.type != CHAN_ERR && rec.type != CHAN_CAPS))
+		     rec.type != CHAN_ERR && rec.type != CHAN_CAPS &&
+		     rec.type != CHAN_LISTENER_AT))
 			agent_fail(s, EPROTO, s->state == ST_WAIT_READY ?
 				   STAGE_MALFORMED_READY : STAGE_EXEC_OUTCOME,
 				   EXIT_INFRA);

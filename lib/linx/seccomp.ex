@@ -15,7 +15,7 @@ defmodule Linx.Seccomp do
       policy =
         Linx.Seccomp.policy({:errno, :eperm}, [
           {:allow, [:read, :write, :close, :exit_group]},
-          {:allow, :socket, [{0, :!=, 40}]},
+          {:allow, :socket, [{{:u32, 0}, :!=, 40}]},
           {{:errno, :enosys}, :clone3}
         ])
 
@@ -50,6 +50,16 @@ defmodule Linx.Seccomp do
   `:== :!= :< :<= :> :>=`, or `{arg, :masked_eq, mask, value}` meaning
   `(arg &&& mask) == value`. All conditions of a rule must hold; write
   several rules for an OR.
+
+  Many arguments are 32-bit for the kernel (`int family`, `unsigned int
+  fd`, …, see `Linx.Seccomp.IntArgs`) although the filter sees 64 bits: a
+  64-bit comparison of those can be bypassed by setting the high bits
+  (`socket(0x100000028, …)` is an `AF_VSOCK` socket that passes
+  `{0, :!=, 40}`). Write `{{:u32, arg}, op, value}` (or
+  `{{:u32, arg}, :masked_eq, mask, value}`) to compare only the low 32
+  bits, unsigned: libseccomp has only 64-bit comparisons, so Linx expands
+  it into masked comparisons (`==` is one; `!=`, `<`, `>`… are one rule
+  per bit, at most 32). `Linx.Seccomp.Policy.lint/1` flags the 64-bit form.
 
   ## One filter, several filters
 
@@ -252,6 +262,24 @@ defmodule Linx.Seccomp do
   """
   @spec from_oci(map, keyword) :: {:ok, Policy.t()} | {:error, reason}
   defdelegate from_oci(spec, opts \\ []), to: OCI
+
+  @doc """
+  Like `from_oci/2`, also returning warnings: `{:ok, policy, warnings}`.
+  Entries that libseccomp (as crun and runc use it) would not apply
+  because an unconditional rule of another entry decides the syscall
+  (the first unconditional rule wins) come back as `%{kind: :overridden}`,
+  64-bit comparisons of 32-bit arguments as `%{kind: :int_arg_64bit}` —
+  see `Linx.Seccomp.OCI.from_oci_with_warnings/2`.
+
+      iex> {:ok, _p, [w]} = Linx.Seccomp.from_oci_with_warnings(%{"defaultAction" => "SCMP_ACT_ERRNO",
+      ...>   "syscalls" => [%{"names" => ["socket"], "action" => "SCMP_ACT_ALLOW",
+      ...>     "args" => [%{"index" => 0, "value" => 40, "op" => "SCMP_CMP_NE"}]}]})
+      iex> {w.kind, w.syscall}
+      {:int_arg_64bit, "socket"}
+  """
+  @spec from_oci_with_warnings(map, keyword) ::
+          {:ok, Policy.t(), [OCI.warning()]} | {:error, reason}
+  defdelegate from_oci_with_warnings(spec, opts \\ []), to: OCI
 
   @doc """
   A policy that lets everything through except creating or joining

@@ -40,7 +40,7 @@ static void test_roundtrip_and_checks(void)
 
 	/* the known types and only those: none between the two ranges,
 	 * none past the last agent -> child record */
-	r.type = CHAN_CAPS + 1;
+	r.type = CHAN_LISTENER_AT + 1;
 	n = chan_encode(&r, NULL, 0, buf, sizeof(buf));
 	CHECK(chan_decode(buf, n, &out, &payload) == -1);
 	r.type = CHAN_PROCEED - 1;

@@ -452,6 +452,11 @@ defmodule Linx.Seccomp.BPF do
       cannot see them;
     * `:clone3_not_enosys` — `clone` is allowed but `clone3` fails with an
       errno other than `ENOSYS`, which stops libc falling back to `clone`;
+    * `:int_arg_high_bits` — the answer for an argument the kernel reads
+      as 32 bits (`socket`'s family, `personality`, fds, …; see
+      `Linx.Seccomp.IntArgs`) depends on its high 32 bits, which the
+      caller can set freely: `socket(0x100000028, …)` is an `AF_VSOCK`
+      socket that a 64-bit `family == 40` rule does not see;
     * `:unreachable` — instructions no path reaches.
 
       iex> alias Linx.Seccomp.BPF

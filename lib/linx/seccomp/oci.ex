@@ -92,6 +92,10 @@ defmodule Linx.Seccomp.OCI do
   (libseccomp's name of the native arch, default this machine's),
   `unknown_syscalls:` (`:ignore` by default, or `:error`).
 
+  Entries that give one syscall several decisions are resolved as crun
+  and runc (through libseccomp) resolve them: the first unconditional rule
+  wins; `from_oci_with_warnings/2` also returns the entries this drops.
+
       iex> {:ok, p} = Linx.Seccomp.OCI.from_oci(%{
       ...>   "defaultAction" => "SCMP_ACT_ERRNO",
       ...>   "syscalls" => [%{"names" => ["read"], "action" => "SCMP_ACT_ALLOW"}]
@@ -100,9 +104,57 @@ defmodule Linx.Seccomp.OCI do
       {{:errno, 1}, [{:allow, ["read"], []}], [:native]}
   """
   @spec from_oci(map, keyword) :: {:ok, Policy.t()} | {:error, {:invalid_oci, String.t()}}
-  def from_oci(spec, opts \\ [])
+  def from_oci(spec, opts \\ []) do
+    with {:ok, policy, _warnings} <- from_oci_with_warnings(spec, opts), do: {:ok, policy}
+  end
 
-  def from_oci(spec, opts) when is_map(spec) do
+  @typedoc """
+  A finding of `from_oci_with_warnings/2`: a map with `:kind`, `:message`
+  and details. `:overridden` — an entry libseccomp would not apply for
+  `syscall` because an unconditional rule of another entry decides it
+  (`entry` and `by_entry` are indexes into `syscalls[]`, `action` and
+  `by_action` their actions); `:int_arg_64bit` — see
+  `Linx.Seccomp.Policy.lint/1` (with `entry`, the index into
+  `syscalls[]`).
+  """
+  @type warning :: %{
+          required(:kind) => atom,
+          required(:message) => String.t(),
+          optional(atom) => term
+        }
+
+  @doc """
+  Like `from_oci/2`, and also returns what a reader of the profile should
+  know: `{:ok, policy, warnings}` (see `t:warning/0`).
+
+  A profile may give one syscall several decisions: Podman's default
+  profile allows `setns` in its big allow list and, in a later entry that
+  applies only without `CAP_SYS_ADMIN`, fails it with `EPERM`. crun and
+  runc hand every entry to libseccomp in order, and libseccomp keeps the
+  **first unconditional rule** for a syscall and lets an unconditional rule
+  override every conditional one (earlier or later); entries whose action
+  is the default action are skipped before that (as crun and runc do).
+  The policy returned here holds exactly the rules libseccomp would apply,
+  so it decides what crun decides for any entry order; every entry (per
+  syscall) dropped with an action other than the winner's is reported as
+  `:overridden`.
+
+      iex> {:ok, p, [w]} = Linx.Seccomp.OCI.from_oci_with_warnings(%{
+      ...>   "defaultAction" => "SCMP_ACT_ERRNO", "defaultErrnoRet" => 38,
+      ...>   "syscalls" => [
+      ...>     %{"names" => ["read", "setns"], "action" => "SCMP_ACT_ALLOW"},
+      ...>     %{"names" => ["setns"], "action" => "SCMP_ACT_ERRNO", "errnoRet" => 1}
+      ...>   ]})
+      iex> p.rules
+      [{:allow, ["read", "setns"], []}]
+      iex> {w.kind, w.syscall, w.entry, w.by_entry}
+      {:overridden, "setns", 1, 0}
+  """
+  @spec from_oci_with_warnings(map, keyword) ::
+          {:ok, Policy.t(), [warning]} | {:error, {:invalid_oci, String.t()}}
+  def from_oci_with_warnings(spec, opts \\ [])
+
+  def from_oci_with_warnings(spec, opts) when is_map(spec) do
     ctx = %{
       caps: opts |> Keyword.get(:caps, []) |> Enum.map(&cap_name/1),
       kernel: Keyword.get_lazy(opts, :kernel, &running_kernel/0),
@@ -112,19 +164,23 @@ defmodule Linx.Seccomp.OCI do
     with {:ok, default} <-
            action(spec["defaultAction"], spec["defaultErrnoRet"], "defaultAction"),
          {:ok, arches} <- arches(spec, ctx),
-         {:ok, rules} <- syscalls(spec["syscalls"] || [], ctx) do
-      {:ok,
-       %Policy{
-         default: default,
-         rules: rules,
-         arches: arches,
-         bad_arch: :kill_process,
-         unknown_syscalls: Keyword.get(opts, :unknown_syscalls, :ignore)
-       }}
+         {:ok, tagged} <- syscalls(spec["syscalls"] || [], ctx) do
+      {indexed, overridden} = resolve_overrides(tagged, default)
+      rules = Enum.map(indexed, &elem(&1, 1))
+
+      policy = %Policy{
+        default: default,
+        rules: rules,
+        arches: arches,
+        bad_arch: :kill_process,
+        unknown_syscalls: Keyword.get(opts, :unknown_syscalls, :ignore)
+      }
+
+      {:ok, policy, overridden ++ lint_entries(policy, Enum.map(indexed, &elem(&1, 0)))}
     end
   end
 
-  def from_oci(other, _),
+  def from_oci_with_warnings(other, _),
     do: invalid("expected the decoded linux.seccomp object (a map), got #{inspect(other)}")
 
   defp invalid(msg), do: {:error, {:invalid_oci, msg}}
@@ -220,7 +276,10 @@ defmodule Linx.Seccomp.OCI do
   defp syscalls(entries, ctx) when is_list(entries) do
     entries
     |> Enum.with_index()
-    |> Linx.Result.flat_map_ok(fn {entry, i} -> entry(entry, "syscalls[#{i}]", ctx) end)
+    |> Linx.Result.flat_map_ok(fn {entry, i} ->
+      with {:ok, rules} <- entry(entry, "syscalls[#{i}]", ctx),
+           do: {:ok, Enum.map(rules, &{i, &1})}
+    end)
   end
 
   defp syscalls(other, _), do: invalid("syscalls: expected a list, got #{inspect(other)}")
@@ -320,5 +379,77 @@ defmodule Linx.Seccomp.OCI do
       [{maj, _}] -> major >= maj
       _ -> false
     end
+  end
+
+  # What libseccomp does with the rules crun/runc add in entry order
+  # (db.c, db_rule_add): rules whose action is the default are skipped
+  # first (by crun and runc, before libseccomp sees them); then, per
+  # syscall, the first unconditional rule wins and every other rule for
+  # that syscall -- a later unconditional one, or a conditional one before
+  # or after it -- has no effect. Conditional rules of syscalls without an
+  # unconditional rule are left to libseccomp as they are.
+  defp resolve_overrides(tagged, default) do
+    {:ok, default_value} = Policy.action_value(default)
+    value = fn action -> elem(Policy.action_value(action), 1) end
+
+    winners =
+      Enum.reduce(tagged, %{}, fn {i, {action, names, conds}}, acc ->
+        if conds == [] and value.(action) != default_value do
+          Enum.reduce(names, acc, &Map.put_new(&2, &1, {i, action}))
+        else
+          acc
+        end
+      end)
+
+    {rules, warnings} =
+      Enum.map_reduce(tagged, [], fn {i, {action, names, conds} = rule}, warnings ->
+        {kept, dropped} =
+          Enum.split_with(names, fn name ->
+            case Map.fetch(winners, name) do
+              :error -> true
+              {:ok, {^i, _}} -> conds == []
+              {:ok, _} -> value.(action) == default_value
+            end
+          end)
+
+        new =
+          for name <- Enum.uniq(dropped),
+              {j, winner} = Map.fetch!(winners, name),
+              value.(winner) != value.(action),
+              do: overridden(name, i, action, conds, j, winner)
+
+        {if(kept == [], do: nil, else: {i, put_elem(rule, 1, kept)}), warnings ++ new}
+      end)
+
+    {Enum.reject(rules, &is_nil/1), warnings}
+  end
+
+  # Policy.lint/1's findings, named by the profile's entry rather than the
+  # policy's rule.
+  defp lint_entries(policy, entries) do
+    for %{rule: r} = w <- Policy.lint(policy) do
+      i = Enum.at(entries, r)
+
+      %{w | message: String.replace_prefix(w.message, "rules[#{r}]", "syscalls[#{i}]")}
+      |> Map.put(:entry, i)
+    end
+  end
+
+  defp overridden(name, i, action, conds, j, winner) do
+    how = if conds == [], do: "", else: " (conditional)"
+
+    %{
+      kind: :overridden,
+      syscall: name,
+      entry: i,
+      action: action,
+      conditional: conds != [],
+      by_entry: j,
+      by_action: winner,
+      message:
+        "syscalls[#{i}] #{name}: #{inspect(action)}#{how} has no effect: syscalls[#{j}] " <>
+          "decides #{name} unconditionally (#{inspect(winner)}); libseccomp keeps the first " <>
+          "unconditional rule of a syscall, as crun and runc load it"
+    }
   end
 end

@@ -38,10 +38,15 @@ defmodule Linx.Seccomp.Policy do
   @typedoc "A syscall by name (resolved by libseccomp) or by native number."
   @type syscall :: atom | String.t() | 0..4095
 
-  @typedoc "A condition on argument 0..5: `{arg, op, value}` or `{arg, :masked_eq, mask, value}`."
+  @typedoc """
+  A condition on argument 0..5: `{arg, op, value}` or
+  `{arg, :masked_eq, mask, value}` compare all 64 bits; with `{:u32, arg}`
+  in place of `arg` only the low 32 bits are compared (unsigned), as the
+  kernel reads an `int` argument — high bits cannot get around it.
+  """
   @type condition ::
-          {0..5, :== | :!= | :< | :<= | :> | :>=, integer}
-          | {0..5, :masked_eq, integer, integer}
+          {0..5 | {:u32, 0..5}, :== | :!= | :< | :<= | :> | :>=, integer}
+          | {0..5 | {:u32, 0..5}, :masked_eq, integer, integer}
 
   @type rule :: {action, syscall | [syscall]} | {action, syscall | [syscall], [condition]}
 
@@ -115,6 +120,9 @@ defmodule Linx.Seccomp.Policy do
 
   @ops %{:== => :eq, :!= => :ne, :< => :lt, :<= => :le, :> => :gt, :>= => :ge}
   @u64 0xFFFF_FFFF_FFFF_FFFF
+  @u32 0xFFFF_FFFF
+  # wire rules one policy rule may expand to through its 32-bit conditions
+  @max_alternatives 1024
 
   @doc """
   The arches a policy may list.
@@ -237,8 +245,9 @@ defmodule Linx.Seccomp.Policy do
   defp normalise_rule({action, syscalls, conds}) when is_list(conds) do
     with {:ok, value} <- action_value(action),
          {:ok, names} <- syscalls(List.wrap(syscalls)),
-         {:ok, wire_conds} <- conditions(conds) do
-      {:ok, for(name <- names, do: {{action, value}, name, wire_conds})}
+         {:ok, alternatives} <- conditions(conds) do
+      {:ok,
+       for(name <- names, wire_conds <- alternatives, do: {{action, value}, name, wire_conds})}
     end
   end
 
@@ -273,13 +282,54 @@ defmodule Linx.Seccomp.Policy do
   defp conditions(conds) when length(conds) > 6,
     do: {:error, "at most 6 conditions per rule, got #{length(conds)}"}
 
+  # A rule's conditions as alternatives (an OR of AND-lists of wire
+  # conditions): a 64-bit condition is one alternative of itself, a 32-bit
+  # one (`{:u32, arg}`) expands to masked comparisons (`u32_alternatives/3`);
+  # the rule becomes one wire rule per combination.
   defp conditions(conds) do
-    Linx.Result.map_ok(conds, fn c ->
+    conds
+    |> Linx.Result.map_ok(fn c ->
       case condition(c) do
         {:error, msg} -> {:error, "condition #{inspect(c)}: #{msg}"}
-        ok -> ok
+        {:ok, {:u32, alts}} -> {:ok, alts}
+        {:ok, wire} -> {:ok, [[wire]]}
       end
     end)
+    |> case do
+      {:ok, per_cond} ->
+        combos =
+          Enum.reduce(per_cond, [[]], fn alts, acc ->
+            for prefix <- acc, alt <- alts, do: prefix ++ alt
+          end)
+
+        cond do
+          length(combos) > @max_alternatives ->
+            {:error,
+             "its 32-bit conditions expand to #{length(combos)} masked comparisons " <>
+               "(at most #{@max_alternatives}): split the rule"}
+
+          Enum.any?(combos, &(length(&1) > 6)) ->
+            {:error, "at most 6 conditions per rule"}
+
+          true ->
+            {:ok, Enum.uniq(combos)}
+        end
+
+      error ->
+        error
+    end
+  end
+
+  defp condition({{:u32, arg}, :masked_eq, mask, value}) do
+    with :ok <- check_arg(arg), {:ok, m} <- u32(mask), {:ok, v} <- u32(value) do
+      {:ok, {:u32, [[{arg, :masked_eq, m, v}]]}}
+    end
+  end
+
+  defp condition({{:u32, arg}, op, value}) when is_map_key(@ops, op) do
+    with :ok <- check_arg(arg), {:ok, v} <- u32(value) do
+      {:ok, {:u32, u32_alternatives(arg, op, v)}}
+    end
   end
 
   defp condition({arg, :masked_eq, mask, value}) do
@@ -297,7 +347,42 @@ defmodule Linx.Seccomp.Policy do
   defp condition(_),
     do:
       {:error,
-       "expected {arg, op, value} with op one of == != < <= > >=, or {arg, :masked_eq, mask, value}"}
+       "expected {arg, op, value} with op one of == != < <= > >=, or {arg, :masked_eq, mask, value} " <>
+         "(arg 0..5, or {:u32, 0..5} to compare the low 32 bits)"}
+
+  # The low 32 bits compared unsigned, written with SCMP_CMP_MASKED_EQ
+  # only (libseccomp compares 64 bits otherwise): `x < v` holds iff, for
+  # some bit b set in v, x has b clear and agrees with v above b -- one
+  # masked comparison per such bit; `x > v` likewise over the bits clear
+  # in v; `x != v` iff some bit differs. [] = never holds, [[]] = always.
+  defp u32_alternatives(arg, :==, v), do: [[{arg, :masked_eq, @u32, v}]]
+
+  defp u32_alternatives(arg, :!=, v) do
+    for b <- 0..31, bit = 1 <<< b, do: [{arg, :masked_eq, bit, bnot(v) &&& bit}]
+  end
+
+  defp u32_alternatives(arg, :<, v) do
+    for b <- 0..31, (v &&& 1 <<< b) != 0 do
+      above = @u32 <<< (b + 1) &&& @u32
+      [{arg, :masked_eq, above ||| 1 <<< b, v &&& above}]
+    end
+  end
+
+  defp u32_alternatives(arg, :>, v) do
+    for b <- 0..31, (v &&& 1 <<< b) == 0 do
+      above = @u32 <<< (b + 1) &&& @u32
+      [{arg, :masked_eq, above ||| 1 <<< b, (v &&& above) ||| 1 <<< b}]
+    end
+  end
+
+  defp u32_alternatives(_arg, :<=, @u32), do: [[]]
+  defp u32_alternatives(arg, :<=, v), do: u32_alternatives(arg, :<, v + 1)
+  defp u32_alternatives(_arg, :>=, 0), do: [[]]
+  defp u32_alternatives(arg, :>=, v), do: u32_alternatives(arg, :>, v - 1)
+
+  # -2^31..2^32-1; negative values as 32-bit two's complement.
+  defp u32(v) when is_integer(v) and v >= -(1 <<< 31) and v <= @u32, do: {:ok, v &&& @u32}
+  defp u32(v), do: {:error, "#{inspect(v)} is not an integer that fits in 32 bits"}
 
   defp check_arg(arg) when is_integer(arg) and arg in 0..5, do: :ok
   defp check_arg(arg), do: {:error, "argument index #{inspect(arg)} is not 0..5"}
@@ -331,4 +416,73 @@ defmodule Linx.Seccomp.Policy do
       end
     end)
   end
+
+  @doc """
+  Findings about a policy that compiles but may not mean what it says
+  (maps with `:kind`, `:message` and details, as `Linx.Seccomp.BPF.lint/1`):
+
+    * `:int_arg_64bit` — a 64-bit comparison (`{arg, op, value}`, or
+      `:masked_eq` with a mask reaching the high 32 bits) on an argument
+      the kernel reads as 32 bits (`Linx.Seccomp.IntArgs`): setting the
+      high bits changes the filter's answer but not what the kernel does
+      (`socket(0x100000028, …)` is an `AF_VSOCK` socket that passes
+      `{0, :!=, 40}`). Write `{{:u32, arg}, op, value}` instead.
+
+  Syscalls are looked up in the x86_64 table. Not an error: Docker's and
+  Podman's profiles do this, and `Linx.Seccomp.OCI.from_oci_with_warnings/2`
+  reports it.
+
+      iex> p = %Linx.Seccomp.Policy{default: {:errno, :eperm}, rules: [{:allow, :socket, [{0, :!=, 40}]}]}
+      iex> [w] = Linx.Seccomp.Policy.lint(p)
+      iex> {w.kind, w.syscall, w.arg}
+      {:int_arg_64bit, "socket", 0}
+      iex> Linx.Seccomp.Policy.lint(%{p | rules: [{:allow, :socket, [{{:u32, 0}, :!=, 40}]}]})
+      []
+  """
+  @spec lint(t) :: [
+          %{required(:kind) => atom, required(:message) => String.t(), optional(atom) => term}
+        ]
+  def lint(%__MODULE__{rules: rules}) when is_list(rules) do
+    for {rule, r} <- Enum.with_index(rules),
+        {syscalls, conds} <- rule_parts(rule),
+        syscall <- List.wrap(syscalls),
+        name = syscall_name(syscall),
+        ints = Linx.Seccomp.IntArgs.of(syscall),
+        ints != [],
+        c <- conds,
+        arg = wide_int_arg(c, ints),
+        arg != nil,
+        uniq: true do
+      %{
+        kind: :int_arg_64bit,
+        rule: r,
+        syscall: name,
+        arg: arg,
+        condition: c,
+        message:
+          "rules[#{r}] #{name}: #{inspect(c)} compares all 64 bits of argument #{arg}, which " <>
+            "the kernel reads as 32 bits: a caller setting the high bits gets another answer " <>
+            "for the same call. Compare the low 32 bits: #{inspect(put_elem(c, 0, {:u32, arg}))}"
+      }
+    end
+  end
+
+  def lint(_), do: []
+
+  defp rule_parts({_action, syscalls}), do: [{syscalls, []}]
+  defp rule_parts({_action, syscalls, conds}) when is_list(conds), do: [{syscalls, conds}]
+  defp rule_parts(_), do: []
+
+  defp syscall_name(nr) when is_integer(nr), do: to_string(Linx.Syscalls.name(nr) || nr)
+  defp syscall_name(name), do: to_string(name)
+
+  defp wide_int_arg({arg, :masked_eq, mask, _}, ints) when is_integer(arg) and is_integer(mask) do
+    if arg in ints and (mask &&& @u64) > @u32, do: arg
+  end
+
+  defp wide_int_arg({arg, op, _}, ints) when is_integer(arg) and is_map_key(@ops, op) do
+    if arg in ints, do: arg
+  end
+
+  defp wide_int_arg(_, _), do: nil
 end

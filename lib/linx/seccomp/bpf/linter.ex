@@ -114,7 +114,8 @@ defmodule Linx.Seccomp.BPF.Linter do
 
         arch_warnings(prog) ++
           x32_warnings(prog) ++
-          family_warnings(prog) ++ clone3_warnings(prog) ++ unreachable_warnings(prog)
+          family_warnings(prog) ++
+          clone3_warnings(prog) ++ int_arg_warnings(prog) ++ unreachable_warnings(prog)
     end
   end
 
@@ -307,6 +308,84 @@ defmodule Linx.Seccomp.BPF.Linter do
       end
 
     by_args ++ enosys
+  end
+
+  # --- 32-bit arguments compared as 64 bits ---------------------------------
+
+  # The kernel reads these arguments as 32-bit values (Linx.Seccomp.IntArgs)
+  # but seccomp_data holds the whole register: if the decision for a low
+  # word changes with the high word, a caller picks the answer it wants.
+  # Only arguments whose high word the filter loads are tried, with the
+  # low words the filter compares against (and their neighbours).
+  defp int_arg_warnings(prog) do
+    insns = Tuple.to_list(prog)
+    loaded_hi = for {0x20, _, _, k} <- insns, k >= 20, rem(k - 20, 8) == 0, do: div(k - 20, 8)
+    lows = low_constants(insns)
+
+    for {name, args} <- Linx.Seccomp.IntArgs.all(),
+        {:ok, nr} = Syscalls.number(name),
+        arg <- args,
+        arg in loaded_hi,
+        hole = int_arg_hole(prog, nr, arg, args, lows),
+        hole != nil do
+      {call_args, wide_args, a_low, a_high} = hole
+      hex = fn v -> "0x" <> String.downcase(Integer.to_string(v, 16)) end
+      show = fn list -> "#{name}(#{list |> Enum.take(3) |> Enum.map_join(", ", hex)}, …)" end
+
+      %{
+        kind: :int_arg_high_bits,
+        syscall: name,
+        arg: arg,
+        message:
+          "#{name}'s argument #{arg} is 32-bit for the kernel, but the filter's answer depends " <>
+            "on its high 32 bits: #{show.(call_args)} gets #{inspect(a_low)}, #{show.(wide_args)} " <>
+            "(the same call for the kernel) gets #{inspect(a_high)}. Compare the low 32 bits only " <>
+            "({{:u32, #{arg}}, op, value} in a Linx policy; SCMP_CMP_MASKED_EQ with mask 0xffffffff)."
+      }
+    end
+  end
+
+  # arg index => the constants compared with (or masking) its low word: the
+  # jumps and ANDs that follow a load of that word, up to the next load.
+  defp low_constants(insns) do
+    insns
+    |> Enum.reduce({nil, %{}}, fn
+      {0x20, _, _, k}, {_, acc} when k >= 16 and rem(k - 16, 8) == 0 ->
+        {div(k - 16, 8), acc}
+
+      {code, _, _, _}, {_, acc} when (code &&& 0x07) in [0x00, 0x01] ->
+        {nil, acc}
+
+      {code, _, _, k}, {arg, acc} when arg != nil and ((code &&& 0x07) == 0x05 or code == 0x54) ->
+        near = [k, k + 1 &&& 0xFFFFFFFF, k - 1 &&& 0xFFFFFFFF]
+        {arg, Map.update(acc, arg, near, &(near ++ &1))}
+
+      _, state ->
+        state
+    end)
+    |> elem(1)
+    |> Map.new(fn {arg, ks} -> {arg, Enum.uniq(ks)} end)
+  end
+
+  # The other arguments are zero, or one of them holds one of its own
+  # compared constants (Podman: family != 16 matters only with protocol 9).
+  defp int_arg_hole(prog, nr, arg, args, lows) do
+    zeros = [0, 0, 0, 0, 0, 0]
+    others = for j <- args, j != arg, k <- Map.get(lows, j, []), do: List.replace_at(zeros, j, k)
+    candidates = Map.get(lows, arg, []) ++ [0, 1, 0xFFFFFFFF]
+
+    Enum.find_value([zeros | others], fn base_args ->
+      Enum.find_value(candidates, fn low ->
+        call_args = List.replace_at(base_args, arg, low)
+        base = outcome(prog, nr, @x86_64, call_args)
+
+        Enum.find_value([1, 0xFFFFFFFF, 0x80000000], fn high ->
+          wide = List.replace_at(base_args, arg, high <<< 32 ||| low)
+          other = outcome(prog, nr, @x86_64, wide)
+          if other != base, do: {call_args, wide, base, other}
+        end)
+      end)
+    end)
   end
 
   # --- unreachable code -----------------------------------------------------------
