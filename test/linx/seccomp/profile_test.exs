@@ -119,6 +119,17 @@ defmodule Linx.Seccomp.ProfileTest do
              {profile.output, 0}
   end
 
+  test "recorded under Linx.Sandbox.options(:minimal) works under the same options" do
+    opts = Linx.Sandbox.options(:minimal)
+    argv = ["/bin/sh", "-c", "hostname; ls / | wc -l; id -u"]
+    {:ok, profile} = Profile.record(argv, opts)
+    assert profile.exit == 0
+    assert profile.output =~ ~r/^linx\n\d+\n1000\n$/
+
+    assert run(argv, Keyword.update!(opts, :seccomp, &(List.wrap(&1) ++ [policy(profile)]))) ==
+             {profile.output, 0}
+  end
+
   test "args: [:clone] answers clone3 ENOSYS so clone's namespace flags are recorded and enforced" do
     argv = [@python, "-c", python()]
     {:ok, profile} = Profile.record(argv, args: [:clone])
