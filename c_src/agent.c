@@ -19,6 +19,7 @@
 #include "agent.h"
 #include "events.h"
 #include "framing.h"
+#include "init.h"
 #include "notify.h"
 #include "tree.h"
 
@@ -46,6 +47,7 @@ void agent_session_init(struct session *s, struct linx_request *req)
 	s->sigfd = s->proc_fd = s->pidfd = s->chan = s->cgroup_fd = -1;
 	s->fd_stdin = s->fd_out[0] = s->fd_out[1] = -1;
 	s->pty_master = s->pty_slave = -1;
+	s->init_status = -1;
 	s->agent_pid = getpid();
 	s->state = ST_WAIT_READY;
 	notify_init(&s->notify);
@@ -95,6 +97,7 @@ static void close_session_fds(struct session *s)
 	close_fd(&s->fd_out[1]);
 	close_fd(&s->pty_master);
 	close_fd(&s->pty_slave);
+	close_fd(&s->init_status);
 }
 
 /* How long the agent keeps draining fd 3 before exiting (see below) */
@@ -212,6 +215,8 @@ void agent_fail_err(struct session *s, const struct linx_err *e, int code)
  */
 void agent_emit_terminal(struct session *s)
 {
+	/* init: true: the workload's status, not its init's */
+	init_take_status(s->init_status, &s->status);
 	if (WIFSIGNALED(s->status))
 		ev_status_int(&s->out, "signaled", WTERMSIG(s->status));
 	else

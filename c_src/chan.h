@@ -38,6 +38,7 @@ enum chan_type {
 				      * with CHAN_OK carrying the listener
 				      * (SCM_RIGHTS) */
 	CHAN_SET_IDS,		/* mask[0] = uid, mask[1] = gid */
+	CHAN_LANDLOCK,		/* apply the request's landlock rules */
 	/* a new checkpoint command's record goes here (command.c's row) */
 	CHAN_TYPE_END,		/* one past the last agent -> child type */
 };

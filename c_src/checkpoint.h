@@ -12,15 +12,18 @@
 
 #include "chan.h"
 #include "error.h"
+#include "landlock.h"
 
 /**
  * struct cp_ctx - what an apply function may need of the child
  * @chan:	the child's channel end (to answer with a descriptor)
  * @pdeathsig:	PR_SET_PDEATHSIG(SIGKILL) is wanted (on_exit: :kill)
+ * @landlock:	the request's Landlock rules (:landlock), or NULL
  */
 struct cp_ctx {
 	int chan;
 	bool pdeathsig;
+	const struct landlock_set *landlock;
 };
 
 /*
@@ -40,5 +43,6 @@ cp_apply_fn cp_cap_set_ambient;
 cp_apply_fn cp_seccomp_install;
 cp_apply_fn cp_caps_query;
 cp_apply_fn cp_seccomp_notify_install;
+cp_apply_fn cp_landlock;
 
 #endif /* LINX_CHECKPOINT_H */

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "passfd.h"
 #include "request.h"
 
 /**
@@ -41,6 +42,12 @@ struct child_stdio {
  * @no_checkpoint:	nothing to apply and nobody to wait for: go straight
  *			from READY to execve (the agent is suspended in a
  *			CLONE_VFORK meanwhile, see spawn.c)
+ * @init:		init: true: at PROCEED, stay behind as pid 1 and
+ *			fork the workload (init.c)
+ * @init_status:	write end of the agent's status pipe (@init)
+ * @pass:		descriptors to place before execve (passfd.c), or
+ *			NULL
+ * @landlock:		the request's Landlock rules (:landlock), or NULL
  */
 struct child_plan {
 	char *const *argv;
@@ -57,6 +64,10 @@ struct child_plan {
 	pid_t agent_pid;
 	bool no_new_privs;
 	bool no_checkpoint;
+	bool init;
+	int init_status;
+	const struct passfd_fds *pass;
+	const struct landlock_set *landlock;
 };
 
 void child_main(const struct child_plan *p) __attribute__((noreturn));

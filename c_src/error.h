@@ -82,7 +82,10 @@
 	X(SETRESGID, "setresgid")                               \
 	X(SETRESUID, "setresuid")                               \
 	X(UID_MAP, "uid_map")                                   \
-	X(GID_MAP, "gid_map")
+	X(GID_MAP, "gid_map")                                   \
+	X(LANDLOCK, "landlock")                                 \
+	X(FDS, "fds")                                           \
+	X(INIT, "init")
 
 #define LINX_STAGE_ENUM(id, name) STAGE_##id,
 enum linx_stage { LINX_STAGES(LINX_STAGE_ENUM) STAGE_COUNT };

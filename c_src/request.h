@@ -19,6 +19,8 @@
 #include "command.h"
 #include "error.h"
 #include "idmap.h"
+#include "landlock.h"
+#include "passfd.h"
 
 enum linx_kind { LINX_SPAWN, LINX_ENTER };
 
@@ -69,6 +71,11 @@ struct linx_stdio {
  *			a short quiet spell (agent.c, drain_beam_input)
  * @idmaps:		uid_map, gid_map and setgroups, written by the agent
  *			while the child waits after the clone (idmap.c)
+ * @init:		the child becomes pid 1 of its new pid namespace and
+ *			forks the workload (init.c); needs NS_PID, spawn only
+ * @fds:		descriptors to pass (passfd.c), NULL: none
+ * @nfds:		how many, at most PASSFD_MAX, targets distinct
+ * @landlock:		Landlock rules, applied by the :landlock command
  */
 struct linx_request {
 	enum linx_kind kind;
@@ -96,6 +103,10 @@ struct linx_request {
 	size_t nnotify_reads;
 	uint64_t stdio_window;
 	struct idmap_set idmaps;
+	bool init;
+	struct linx_passfd *fds;
+	size_t nfds;
+	struct landlock_set landlock;
 };
 
 int request_decode(const void *buf, size_t len, struct linx_request *req,

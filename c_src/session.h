@@ -93,6 +93,7 @@ enum sess_state {
  * @deferred:		commands read while the child owed an answer
  * @ndeferred:		how many
  * @deferred_head:	the next one to run
+ * @init_status:	init: true: read end of the init's status pipe, or -1
  */
 struct session {
 	struct linx_request *req;
@@ -128,6 +129,7 @@ struct session {
 	struct linx_cmd deferred[LINX_DEFERRED_MAX];
 	size_t ndeferred;
 	size_t deferred_head;
+	int init_status;
 };
 
 #endif /* LINX_SESSION_H */
