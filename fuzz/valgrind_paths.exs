@@ -28,7 +28,8 @@ defmodule ValgrindPaths do
        decoded kind argv env cwd namespaces target stdio no_new_privs on_exit checkpoint
        commands winsize inherit devnull pipe pty connect_unix kill detach spawn enter
        stdin_ack stdio_window error_detail close_handshake uid_map gid_map setgroups allow
-       deny)a
+       deny init fds landlock file read write append create truncate exclusive read_write
+       execute)a
   end
 
   def open(name) do

@@ -517,7 +517,10 @@ results = [
       close_handshake: false,
       uid_map: nil,
       gid_map: nil,
-      setgroups: nil
+      setgroups: nil,
+      init: false,
+      fds: [],
+      landlock: nil
     } or m
   end),
   E2E.check("echo: id maps and setgroups", fn ->
