@@ -71,11 +71,11 @@ struct linx_stdio {
  *			a short quiet spell (agent.c, drain_beam_input)
  * @idmaps:		uid_map, gid_map and setgroups, written by the agent
  *			while the child waits after the clone (idmap.c)
- * @init:		the child becomes pid 1 of its new pid namespace and
- *			forks the workload (init.c); needs NS_PID, spawn only
  * @fds:		descriptors to pass (passfd.c), NULL: none
  * @nfds:		how many, at most PASSFD_MAX, targets distinct
  * @landlock:		Landlock rules, applied by the :landlock command
+ * @init:		the child becomes pid 1 of its new pid namespace and
+ *			forks the workload (init.c); needs NS_PID, spawn only
  */
 struct linx_request {
 	enum linx_kind kind;
@@ -93,6 +93,7 @@ struct linx_request {
 	struct linx_stdio stdio[3];
 	bool no_new_privs;
 	bool close_handshake;
+	bool init;
 	enum linx_on_exit on_exit;
 	bool checkpoint;
 	struct linx_cmd *commands;
@@ -103,7 +104,6 @@ struct linx_request {
 	size_t nnotify_reads;
 	uint64_t stdio_window;
 	struct idmap_set idmaps;
-	bool init;
 	struct linx_passfd *fds;
 	size_t nfds;
 	struct landlock_set landlock;
