@@ -98,19 +98,22 @@ defmodule Linx.Sandbox.InitTest do
 
     @tag :tmp_dir
     test "orphans are reaped: no zombie under the init", %{tmp_dir: dir} do
-      marker = Path.join(dir, "orphan_done")
+      go = Path.join(dir, "go")
+      done = Path.join(dir, "done")
       # the inner sh exits at once; its background subshell is orphaned,
-      # adopted by pid 1, and exits after touching the marker
-      script = "sh -c '(sleep 0.3; touch #{marker}) & exit 0'; exec sleep 30"
+      # adopted by pid 1, and exits once told to (after touching `done`)
+      orphan = "while [ ! -e \"#{go}\" ]; do sleep 0.05; done; touch \"#{done}\""
+      script = "sh -c '(#{orphan}) & exit 0'; exec sleep 30"
       {:ok, proc} = P.spawn(argv: ["/bin/sh", "-c", script], init: true)
       init = P.os_pid(proc)
 
-      # the orphan lives under the init for a while
-      assert eventually(fn -> length(children_of(init)) == 2 end)
-      assert eventually(fn -> File.exists?(marker) end)
+      # the orphan lives under the init, beside the workload
+      assert eventually(fn -> length(children_of(init)) == 2 end, 10_000)
+      File.write!(go, "")
+      assert eventually(fn -> File.exists?(done) end, 10_000)
 
       # then it is reaped: only the workload, `sleep 30`, is left, alive
-      assert eventually(fn -> match?([{_, "S"}], children_of(init)) end),
+      assert eventually(fn -> match?([{_, "S"}], children_of(init)) end, 10_000),
              "children of the init: #{inspect(children_of(init))}"
 
       [{workload, _}] = children_of(init)
