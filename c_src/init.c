@@ -30,7 +30,8 @@
  * ({:signaled, 15} for a workload SIGTERM killed), not the init's.
  * Mustn't: hold any descriptor but the status pipe (the channel must
  * read EOF when the workload execs, its pipes when it closes them);
- * allocate; exit before the workload does.
+ * allocate; exit before the workload does; spin: if a filter refuses
+ * rt_sigtimedwait it stops forwarding and only reaps.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -60,6 +61,47 @@ static void init_finish(int status_fd, int status)
 }
 
 /*
+ * init_close_fds() - every descriptor but @keep; close(2) one by one where
+ * close_range is missing (before 5.9) or denied by a filter
+ */
+static void init_close_fds(int keep)
+{
+	long max;
+	int fd;
+
+	if ((keep == 0 || !close_range(0, keep - 1, 0)) &&
+	    !close_range(keep + 1, ~0U, 0))
+		return;
+	max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 1 << 20)
+		max = 1 << 20;
+	for (fd = 0; fd < max; fd++)
+		if (fd != keep)
+			close(fd);
+}
+
+/*
+ * init_wait_only() - rt_sigtimedwait is refused (a seccomp filter): no
+ * forwarding any more, but still reap everything until the workload ends
+ * rather than spin
+ */
+static void init_wait_only(pid_t workload, int status_fd)
+	__attribute__((noreturn));
+static void init_wait_only(pid_t workload, int status_fd)
+{
+	pid_t pid;
+	int st;
+
+	for (;;) {
+		pid = waitpid(-1, &st, 0);
+		if (pid == workload)
+			init_finish(status_fd, st);
+		if (pid < 0 && errno != EINTR)
+			_exit(127);
+	}
+}
+
+/*
  * init_loop() - pid 1's life: reap, forward, until the workload ends
  */
 static void init_loop(pid_t workload, int status_fd) __attribute__((noreturn));
@@ -72,17 +114,17 @@ static void init_loop(pid_t workload, int status_fd)
 	int sig, st;
 
 	/* Nothing but the status pipe: EOFs must follow the workload */
-	if (status_fd > 0)
-		close_range(0, status_fd - 1, 0);
-	close_range(status_fd + 1, ~0U, 0);
+	init_close_fds(status_fd);
 	/* An ignored SIGCHLD would reap the workload behind our back */
 	sigaction(SIGCHLD, &dfl, NULL);
 
 	for (;;) {
 		sig = syscall(SYS_rt_sigtimedwait, &all, &si, NULL,
 			      sizeof(all));
+		if (sig < 0 && errno == EINTR)
+			continue;
 		if (sig < 0)
-			continue;	/* EINTR */
+			init_wait_only(workload, status_fd);
 		if (sig != SIGCHLD) {
 			kill(workload, sig);
 			continue;

@@ -79,6 +79,18 @@ defmodule Linx.Sandbox.InitTest do
       assert_os_pid_exits(init)
     end
 
+    test "a workload that ignores SIGTERM is killed after the grace, with its namespace" do
+      {:ok, proc} = P.spawn(argv: ["/bin/sh", "-c", "trap '' TERM; exec sleep 1000"], init: true)
+      init = P.os_pid(proc)
+
+      assert [{workload, _}] =
+               eventually(fn -> match?([_], children_of(init)) and children_of(init) end)
+
+      assert eventually(fn -> cmdline(workload) == ["sleep", "1000"] end)
+      assert P.stop(proc, 300) == {:signaled, 9}
+      assert_os_pid_exits(workload)
+    end
+
     test "signal/2 is forwarded to the workload" do
       script = ~S"trap 'echo got USR1; exit 3' USR1; echo ready; while :; do sleep 0.05; done"
       {:ok, proc} = P.spawn(argv: ["/bin/sh", "-c", script], init: true, stdio: :pipe)
@@ -94,6 +106,13 @@ defmodule Linx.Sandbox.InitTest do
       assert {"", 7} = P.run(["/bin/sh", "-c", "exit 7"], init: true)
       {:ok, proc} = P.spawn(argv: ["/bin/sh", "-c", "kill -USR1 $$"], init: true)
       assert P.await(proc, 5000) == {:signaled, 10}
+    end
+
+    test "a filter refusing rt_sigtimedwait and close_range: the init still ends with the workload" do
+      policy = Linx.Seccomp.policy(:allow, [{{:errno, :eperm}, [:rt_sigtimedwait, :close_range]}])
+
+      assert {"", 4} =
+               P.run(["/bin/sh", "-c", "(sleep 0.2 &); exit 4"], init: true, seccomp: policy)
     end
 
     @tag :tmp_dir
