@@ -12,12 +12,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <ei.h>
 
+#include "agent.h"
 #include "command.h"
 #include "landlock.h"
 #include "passfd.h"
 #include "request.h"
+#include "spawn.h"
 #include "test.h"
 
 static void bin(ei_x_buff *x, const char *s)
@@ -282,6 +286,67 @@ static void test_passfd_open(void)
 	close(chan);
 }
 
+/* Open descriptors of this process (the directory's own one excluded) */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;
+}
+
+/* spawn_workload() fails at @stage: every descriptor it opened is closed */
+static void spawn_fails_clean(struct linx_request *req, int stage)
+{
+	static char *argv[] = { "/bin/true", NULL };
+	struct session s;
+	struct linx_err err;
+	int before, code = -1, fd;
+
+	req->argv = argv;
+	req->argc = 1;
+	for (fd = 0; fd < 3; fd++)
+		req->stdio[fd].mode = STDIO_PIPE;
+	agent_session_init(&s, req);
+	before = count_fds();
+	CHECK(spawn_workload(&s, &code, &err) == -1);
+	CHECK(err.stage == stage && code == EXIT_INFRA);
+	CHECK(count_fds() == before);
+	CHECK(s.chan == -1 && s.init_status == -1 && s.pidfd == -1);
+}
+
+static void test_spawn_failures_close_all(void)
+{
+	struct linx_passfd fds[2] = {
+		{ .target = 3, .kind = PASSFD_FILE, .path = "/dev/null",
+		  .flags = O_RDONLY },
+		{ .target = 4, .kind = PASSFD_FILE, .path = "/nonexistent/x",
+		  .flags = O_RDONLY },
+	};
+	struct linx_request req = { .kind = LINX_SPAWN, .fds = fds,
+				    .nfds = 2, .init = true };
+
+	/* the second source is missing: the first, pipes, channel closed */
+	spawn_fails_clean(&req, STAGE_FDS);
+
+	/* both sources and the init's status pipe opened, then the cgroup */
+	memset(&req, 0, sizeof(req));
+	fds[1].path = "/dev/zero";
+	req.kind = LINX_SPAWN;
+	req.fds = fds;
+	req.nfds = 2;
+	req.init = true;
+	req.cgroup = "/nonexistent/linx";
+	spawn_fails_clean(&req, STAGE_CGROUP);
+}
+
 TESTS(sandbox_tests) = {
 	{ "sandbox: opts.init needs a pid namespace", test_init_key },
 	{ "sandbox: opts.fds shapes, targets, flags", test_fds_key },
@@ -292,5 +357,7 @@ TESTS(sandbox_tests) = {
 	  test_landlock_rights },
 	{ "sandbox: fds opened above every target, closed on failure",
 	  test_passfd_open },
+	{ "sandbox: a failed spawn with fds and init leaves nothing open",
+	  test_spawn_failures_close_all },
 	TEST_END
 };
