@@ -38,7 +38,7 @@ AGENT_OBJS := $(patsubst c_src/%.c,$(BUILD)/agent/%.o,$(AGENT_SRCS))
 # no process control.
 PURE_MODS := error term term_decode term_encode command checkpoint notify_wire \
 	notify_step request echo chan framing ns caps notify_path procfs \
-	resources_wire
+	resources_wire landlock
 PURE_OBJS := $(patsubst %,$(BUILD)/agent/%.o,$(PURE_MODS))
 
 # The agent's side of seccomp user notification, unit-tested against a
@@ -49,7 +49,7 @@ NOTIFY_OBJS := $(patsubst %,$(BUILD)/agent/%.o,$(NOTIFY_MODS))
 
 # spawn_workload() and the agent's exits, checked for the descriptors
 # they leave open (test/c/test_spawn.c).
-SPAWN_MODS := spawn child pty agent tree resources mounts
+SPAWN_MODS := spawn child pty agent tree resources mounts passfd init
 SPAWN_OBJS := $(patsubst %,$(BUILD)/agent/%.o,$(SPAWN_MODS))
 
 TEST_SRCS := $(sort $(wildcard test/c/*.c))

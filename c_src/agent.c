@@ -19,6 +19,7 @@
 #include "agent.h"
 #include "events.h"
 #include "framing.h"
+#include "init.h"
 #include "notify.h"
 #include "tree.h"
 
@@ -48,6 +49,7 @@ void agent_session_init(struct session *s, struct linx_request *req)
 	s->pty_master = s->pty_slave = -1;
 	for (size_t i = 0; i < LIMITS_MAX_CGROUPS; i++)
 		s->cgroup_v1_fds[i] = -1;
+	s->init_status = -1;
 	s->agent_pid = getpid();
 	s->state = ST_WAIT_READY;
 	notify_init(&s->notify);
@@ -99,6 +101,7 @@ static void close_session_fds(struct session *s)
 	close_fd(&s->pty_slave);
 	for (size_t i = 0; i < LIMITS_MAX_CGROUPS; i++)
 		close_fd(&s->cgroup_v1_fds[i]);
+	close_fd(&s->init_status);
 }
 
 /* How long the agent keeps draining fd 3 before exiting (see below) */
@@ -216,6 +219,8 @@ void agent_fail_err(struct session *s, const struct linx_err *e, int code)
  */
 void agent_emit_terminal(struct session *s)
 {
+	/* init: true: the workload's status, not its init's */
+	init_take_status(s->init_status, &s->status);
 	if (WIFSIGNALED(s->status))
 		ev_status_int(&s->out, "signaled", WTERMSIG(s->status));
 	else

@@ -46,6 +46,7 @@ enum chan_type {
 	CHAN_SANDBOX,		/* build root, mounts, hostname, lo (mounts.c)
 				 * from the plan; answered OK or ERR (a
 				 * {:mount, i} stage's index in mask[0]) */
+	CHAN_LANDLOCK,		/* apply the request's landlock rules */
 	/* a new checkpoint command's record goes here (command.c's row) */
 	CHAN_TYPE_END,		/* one past the last agent -> child type */
 };

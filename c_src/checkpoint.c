@@ -203,3 +203,24 @@ int cp_seccomp_notify_install(const struct cp_ctx *ctx,
 	*ctx->listener_copy = listener;
 	return 0;
 }
+
+/**
+ * cp_landlock() - :landlock: restrict the child to the request's
+ * Landlock rules (landlock.c, "Landlock in the child")
+ * @ctx:	child (its landlock rules)
+ * @rec:	no masks
+ * @payload:	none
+ * @reply:	OK
+ * @err:	the failure, stage :landlock
+ *
+ * Return: 0 or -1
+ */
+int cp_landlock(const struct cp_ctx *ctx, const struct chan_rec *rec,
+		const uint8_t *payload, struct chan_rec *reply,
+		struct linx_err *err)
+{
+	(void)rec;
+	(void)payload;
+	(void)reply;
+	return landlock_apply(ctx->landlock, err);
+}

@@ -12,6 +12,7 @@
 
 #include "chan.h"
 #include "error.h"
+#include "landlock.h"
 
 /**
  * struct cp_ctx - what an apply function may need of the child
@@ -20,11 +21,13 @@
  * @listener_copy: where seccomp_notify_install leaves our copy of the
  *		listener (child_checkpoint() closes it once the agent took
  *		it), else -1
+ * @landlock:	the request's Landlock rules (:landlock), or NULL
  */
 struct cp_ctx {
 	int chan;
 	bool pdeathsig;
 	int *listener_copy;
+	const struct landlock_set *landlock;
 };
 
 /*
@@ -44,5 +47,6 @@ cp_apply_fn cp_cap_set_ambient;
 cp_apply_fn cp_seccomp_install;
 cp_apply_fn cp_caps_query;
 cp_apply_fn cp_seccomp_notify_install;
+cp_apply_fn cp_landlock;
 
 #endif /* LINX_CHECKPOINT_H */

@@ -66,6 +66,12 @@
  *    carries can give: the crun/runc hang); open a descriptor between
  *    the announce and the install.
  *
+ * 5b. init (init: true only; init.c, "The init")
+ *    Should: fork; the parent stays behind as pid 1 of the new pid
+ *    namespace (it forwards signals to the workload, reaps orphans and
+ *    hands the workload's wait status to the agent), the child is the
+ *    workload and takes a session of its own (stage :init).
+ *
  * 6. stdio
  *    Should: dup2 the pipe ends, /dev/null, a connected unix socket or
  *    the PTY slave (made the controlling terminal with TIOCSCTTY) onto
@@ -96,6 +102,12 @@
  *    close_range and fcntl denied by a filter, a descriptor the BEAM left
  *    without close-on-exec would reach the workload), so every descriptor
  *    the agent opens is close-on-exec from the start.
+ *
+ * 9b. fds (the fds option; passfd.c, "Passing descriptors")
+ *    Should: dup2 each descriptor the agent opened onto its target
+ *    number, after the close-on-exec sweep so the targets survive execve
+ *    (stage :fds). The agent put every source and our channel above the
+ *    highest target, so no dup2 closes one still needed.
  *
  * 10. execve
  *    Should: execve(argv[0], argv, envp) (no PATH search). On failure,
@@ -132,7 +144,9 @@
 #include "chan.h"
 #include "child.h"
 #include "command.h"
+#include "init.h"
 #include "mounts.h"
+#include "passfd.h"
 #include "unix_sock.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -190,7 +204,8 @@ static void child_checkpoint(const struct child_plan *p)
 	int listener_copy = -1;
 	const struct cp_ctx ctx = { .chan = p->chan,
 				    .pdeathsig = p->pdeathsig,
-				    .listener_copy = &listener_copy };
+				    .listener_copy = &listener_copy,
+				    .landlock = p->landlock };
 	const struct cmd_row *row;
 	struct chan_rec rec, reply;
 	const uint8_t *payload;
@@ -377,6 +392,14 @@ void child_main(const struct child_plan *p)
 	if (!p->no_checkpoint)
 		child_checkpoint(p);
 
+	/*
+	 * init: true: we stay behind as pid 1 (init.c, never returns) with
+	 * every checkpoint command applied; the workload, our child, takes
+	 * a session of its own (a PTY becomes its controlling terminal)
+	 */
+	if (p->init && (init_start(p->init_status) || setsid() < 0))
+		child_report(p, errno, STAGE_INIT);
+
 	if (child_stdio(p))
 		child_report(p, errno, STAGE_STDIO);
 	if (child_signals())
@@ -384,6 +407,9 @@ void child_main(const struct child_plan *p)
 	if (p->cwd && chdir(p->cwd))
 		child_report(p, errno, STAGE_CHDIR);
 	child_cloexec_all();
+	/* After the sweep: the targets must survive execve, the sources not */
+	if (p->pass && passfd_install(p->pass))
+		child_report(p, errno, STAGE_FDS);
 
 	execve(p->argv[0], p->argv, p->envp);
 	child_report(p, errno, STAGE_EXECVE);

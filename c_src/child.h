@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "passfd.h"
 #include "request.h"
 
 /**
@@ -44,6 +45,12 @@ struct child_stdio {
  * @sandbox:		root, mounts, hostname, lo: built on CHAN_SANDBOX
  * @mountns:		the child has a new mount namespace
  * @netns:		the child has a new net namespace
+ * @init:		init: true: at PROCEED, stay behind as pid 1 and
+ *			fork the workload (init.c)
+ * @init_status:	write end of the agent's status pipe (@init)
+ * @pass:		descriptors to place before execve (passfd.c), or
+ *			NULL
+ * @landlock:		the request's Landlock rules (:landlock), or NULL
  */
 struct child_plan {
 	char *const *argv;
@@ -63,6 +70,10 @@ struct child_plan {
 	const struct linx_sandbox *sandbox;
 	bool mountns;
 	bool netns;
+	bool init;
+	int init_status;
+	const struct passfd_fds *pass;
+	const struct landlock_set *landlock;
 };
 
 void child_main(const struct child_plan *p) __attribute__((noreturn));

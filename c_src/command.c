@@ -216,6 +216,10 @@ static const struct cmd_row cmd_table[] = {
 	{ .name = "output_ack", .arity = 1, .kind = CMD_OUTPUT_ACK,
 	  .phase = CMD_RUNNING,
 	  .decode = dec_ack, .encode = enc_ack },
+	{ .name = "landlock", .arity = 0, .kind = CMD_LANDLOCK,
+	  .phase = CMD_CHECKPOINT, .chan = CHAN_LANDLOCK,
+	  .encode = enc_atom,
+	  .apply = cp_landlock },
 };
 
 /**

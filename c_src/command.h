@@ -44,6 +44,7 @@ enum linx_cmd_kind {
 	CMD_NOTIFY_READ,
 	CMD_NOTIFY_FD_PATH,
 	CMD_OUTPUT_ACK,
+	CMD_LANDLOCK,
 };
 
 /* Largest stdio_window and output_ack (1 TiB): bytes, never near u64 */

@@ -35,8 +35,15 @@
  *     mounts: [{kind, dst, arg, mode, size, flags}],
  *     hostname: nil | binary,
  *     loopback: boolean,
- *     time_offsets: nil | {monotonic, boottime}}
+ *     time_offsets: nil | {monotonic, boottime},
+ *     init: boolean,
+ *     fds: [{target, {:file, path, [flag]} | {:connect_unix, path}}]
+ *          (flags normalised: :read, :write, then :append :create
+ *           :truncate :exclusive as set),
+ *     landlock: nil | [{:read | :read_write | :execute, path}]}
  */
+#include <fcntl.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "echo.h"
@@ -164,6 +171,83 @@ static int encode_sandbox(ei_x_buff *x, const struct linx_sandbox *sb)
 	       ei_x_encode_longlong(x, sb->boottime) ? -1 : 0;
 }
 
+/*
+ * encode_open_flags() - the flags of {:file, path, flags} as atoms
+ */
+static int encode_open_flags(ei_x_buff *x, int flags)
+{
+	static const struct {
+		int flag;
+		const char *atom;
+	} more[] = {
+		{ O_APPEND, "append" }, { O_CREAT, "create" },
+		{ O_TRUNC, "truncate" }, { O_EXCL, "exclusive" },
+	};
+	int acc = flags & O_ACCMODE;
+	size_t i;
+
+	if (acc != O_WRONLY && ei_x_encode_list_header(x, 1))
+		return -1;
+	if (acc != O_WRONLY && ei_x_encode_atom(x, "read"))
+		return -1;
+	if (acc != O_RDONLY && (ei_x_encode_list_header(x, 1) ||
+				ei_x_encode_atom(x, "write")))
+		return -1;
+	for (i = 0; i < sizeof(more) / sizeof(more[0]); i++)
+		if ((flags & more[i].flag) &&
+		    (ei_x_encode_list_header(x, 1) ||
+		     ei_x_encode_atom(x, more[i].atom)))
+			return -1;
+	return ei_x_encode_empty_list(x);
+}
+
+/*
+ * encode_fds() - the fds key: [{target, source}]
+ */
+static int encode_fds(ei_x_buff *x, const struct linx_request *r)
+{
+	size_t i;
+
+	if (ei_x_encode_atom(x, "fds"))
+		return -1;
+	for (i = 0; i < r->nfds; i++) {
+		const struct linx_passfd *e = &r->fds[i];
+		bool file = e->kind == PASSFD_FILE;
+
+		if (ei_x_encode_list_header(x, 1) ||
+		    ei_x_encode_tuple_header(x, 2) ||
+		    ei_x_encode_long(x, e->target) ||
+		    ei_x_encode_tuple_header(x, file ? 3 : 2) ||
+		    ei_x_encode_atom(x, file ? "file" : "connect_unix") ||
+		    ei_x_encode_binary(x, e->path, strlen(e->path)) ||
+		    (file && encode_open_flags(x, e->flags)))
+			return -1;
+	}
+	return ei_x_encode_empty_list(x);
+}
+
+/*
+ * encode_landlock() - the landlock key: nil | [{class, path}]
+ */
+static int encode_landlock(ei_x_buff *x, const struct landlock_set *s)
+{
+	size_t i;
+
+	if (ei_x_encode_atom(x, "landlock"))
+		return -1;
+	if (!s->rules)
+		return ei_x_encode_atom(x, "nil");
+	if (ei_x_encode_list_header(x, s->n))
+		return -1;
+	for (i = 0; i < s->n; i++)
+		if (ei_x_encode_tuple_header(x, 2) ||
+		    ei_x_encode_atom(x, landlock_class_name(s->rules[i].class)) ||
+		    ei_x_encode_binary(x, s->rules[i].path,
+				       strlen(s->rules[i].path)))
+			return -1;
+	return ei_x_encode_empty_list(x);
+}
+
 /**
  * request_echo_encode() - {:decoded, map}, the normalised request
  * @req:	decoded request
@@ -178,7 +262,7 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 	size_t i;
 
 	if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
-	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 24))
+	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 27))
 		return -1;
 
 	if (ei_x_encode_atom(x, "kind") ||
@@ -255,7 +339,12 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 	    limits_echo_encode(x, &req->limits))
 		return -1;
 
-	if (encode_idmaps(x, &req->idmaps))
+	if (encode_idmaps(x, &req->idmaps) || encode_sandbox(x, &req->sandbox))
 		return -1;
-	return encode_sandbox(x, &req->sandbox);
+
+	if (ei_x_encode_atom(x, "init") || ei_x_encode_boolean(x, req->init))
+		return -1;
+
+	return encode_fds(x, req) || encode_landlock(x, &req->landlock) ?
+		       -1 : 0;
 }

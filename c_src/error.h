@@ -91,7 +91,10 @@
 	X(PIVOT_ROOT, "pivot_root")                             \
 	X(HOSTNAME, "hostname")                                 \
 	X(LOOPBACK, "loopback")                                 \
-	X(TIME_OFFSETS, "time_offsets")
+	X(TIME_OFFSETS, "time_offsets")                         \
+	X(LANDLOCK, "landlock")                                 \
+	X(FDS, "fds")                                           \
+	X(INIT, "init")
 
 #define LINX_STAGE_ENUM(id, name) STAGE_##id,
 enum linx_stage { LINX_STAGES(LINX_STAGE_ENUM) STAGE_COUNT };

@@ -9,6 +9,7 @@
  * the compound terms (namespace lists, paths, ...) by term_decode.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -598,6 +599,180 @@ static int opt_time_offsets(struct tdec *d, struct linx_request *r,
 	return 0;
 }
 
+static int opt_init(struct tdec *d, struct linx_request *r, const char *path)
+{
+	return td_bool(d, &r->init, path);
+}
+
+/* The open(2) flags of {:file, path, flags}, by atom */
+static const struct {
+	const char *atom;
+	int flag;
+} passfd_flags[] = {
+	{ "read", 0 },		/* with :write: O_RDWR, alone: O_RDONLY */
+	{ "write", O_WRONLY },
+	{ "append", O_APPEND },
+	{ "create", O_CREAT },
+	{ "truncate", O_TRUNC },
+	{ "exclusive", O_EXCL },
+};
+
+/*
+ * decode_open_flags() - [:read | :write | :append | :create | :truncate |
+ * :exclusive], at least one of :read and :write
+ */
+static int decode_open_flags(struct tdec *d, int *flags, const char *path)
+{
+	char atom[TD_ATOM_MAX], p[PATH_MAX_LEN];
+	bool rd = false, wr = false;
+	int arity, i;
+	size_t k;
+
+	*flags = 0;
+	if (td_list(d, &arity, path))
+		return -1;
+	for (i = 0; i < arity; i++) {
+		path_fmt(p, sizeof(p), "%s[%d]", path, i);
+		if (td_atom(d, atom, p))
+			return -1;
+		for (k = 0; k < ARRAY_SIZE(passfd_flags); k++)
+			if (!strcmp(atom, passfd_flags[k].atom))
+				break;
+		if (k == ARRAY_SIZE(passfd_flags))
+			return linx_fail(d->err, EINVAL, d->stage,
+					 "%s: unknown open flag :%s", p, atom);
+		rd |= k == 0;
+		wr |= k == 1;
+		*flags |= passfd_flags[k].flag;
+	}
+	if (td_list_end(d, path))
+		return -1;
+	if (!rd && !wr)
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: needs :read or :write", path);
+	if (rd && wr)
+		*flags = (*flags & ~O_WRONLY) | O_RDWR;
+	return 0;
+}
+
+/*
+ * decode_passfd() - {target, {:file, path, flags} | {:connect_unix, path}}
+ */
+static int decode_passfd(struct tdec *d, struct linx_passfd *e,
+			 const char *path)
+{
+	char tag[TD_ATOM_MAX], p[PATH_MAX_LEN];
+	uint64_t target;
+	int arity;
+
+	if (td_tuple(d, &arity, path))
+		return -1;
+	if (arity != 2)
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: expected {target_fd, source}", path);
+	path_fmt(p, sizeof(p), "%s.target_fd", path);
+	if (td_uint_max(d, 3, PASSFD_TARGET_MAX, &target, p))
+		return -1;
+	e->target = (int)target;
+	path_fmt(p, sizeof(p), "%s.source", path);
+	if (decode_tagged(d, tag, &arity, p,
+			  "{:file, path, flags} or {:connect_unix, path}"))
+		return -1;
+	if (!strcmp(tag, "file") && arity == 3) {
+		e->kind = PASSFD_FILE;
+		path_fmt(p, sizeof(p), "%s.file", path);
+		if (decode_path(d, &e->path, p))
+			return -1;
+		path_fmt(p, sizeof(p), "%s.flags", path);
+		return decode_open_flags(d, &e->flags, p);
+	}
+	if (!strcmp(tag, "connect_unix") && arity == 2) {
+		e->kind = PASSFD_CONNECT_UNIX;
+		path_fmt(p, sizeof(p), "%s.connect_unix", path);
+		return decode_path(d, &e->path, p);
+	}
+	return linx_fail(d->err, EINVAL, d->stage,
+			 "%s: expected {:file, path, flags} or {:connect_unix, path}",
+			 p);
+}
+
+static int opt_fds(struct tdec *d, struct linx_request *r, const char *path)
+{
+	char p[PATH_MAX_LEN];
+	int arity, i, j;
+
+	passfd_free(r->fds, r->nfds);	/* a repeated key: last one wins */
+	r->fds = NULL;
+	r->nfds = 0;
+	if (td_list(d, &arity, path))
+		return -1;
+	if (arity > PASSFD_MAX)
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: at most %d entries, got %d", path,
+				 PASSFD_MAX, arity);
+	r->fds = calloc(arity ? arity : 1, sizeof(*r->fds));
+	if (!r->fds)
+		return linx_fail(d->err, ENOMEM, d->stage,
+				 "%s: out of memory", path);
+	for (i = 0; i < arity; i++) {
+		path_fmt(p, sizeof(p), "%s[%d]", path, i);
+		r->nfds = i + 1;
+		if (decode_passfd(d, &r->fds[i], p))
+			return -1;
+		for (j = 0; j < i; j++)
+			if (r->fds[j].target == r->fds[i].target)
+				return linx_fail(d->err, EINVAL, d->stage,
+						 "%s: fd %d is given twice", p,
+						 r->fds[i].target);
+	}
+	return td_list_end(d, path);
+}
+
+/*
+ * opt_landlock() - [{:read | :read_write | :execute, path}], at least one
+ */
+static int opt_landlock(struct tdec *d, struct linx_request *r,
+			const char *path)
+{
+	char atom[TD_ATOM_MAX], p[PATH_MAX_LEN];
+	struct landlock_rule *rule;
+	int arity, i, n, c;
+
+	landlock_free(&r->landlock);	/* a repeated key: last one wins */
+	if (td_list(d, &arity, path))
+		return -1;
+	if (arity < 1 || arity > LANDLOCK_MAX_RULES)
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: expected 1..%d rules, got %d", path,
+				 LANDLOCK_MAX_RULES, arity);
+	r->landlock.rules = calloc(arity, sizeof(*r->landlock.rules));
+	if (!r->landlock.rules)
+		return linx_fail(d->err, ENOMEM, d->stage,
+				 "%s: out of memory", path);
+	for (i = 0; i < arity; i++) {
+		rule = &r->landlock.rules[i];
+		r->landlock.n = i + 1;
+		path_fmt(p, sizeof(p), "%s[%d]", path, i);
+		if (td_tuple(d, &n, p))
+			return -1;
+		if (n != 2 || td_atom(d, atom, p))
+			return linx_fail(d->err, EINVAL, d->stage,
+					 "%s: expected {:read | :read_write | :execute, path}",
+					 p);
+		for (c = 0; c < LL_CLASS_COUNT; c++)
+			if (!strcmp(atom, landlock_class_name(c)))
+				break;
+		if (c == LL_CLASS_COUNT)
+			return linx_fail(d->err, EINVAL, d->stage,
+					 "%s: unknown access :%s", p, atom);
+		rule->class = c;
+		path_fmt(p, sizeof(p), "%s[%d].%s", path, i, atom);
+		if (decode_path(d, &rule->path, p))
+			return -1;
+	}
+	return td_list_end(d, path);
+}
+
 static const struct {
 	const char *key;
 	int (*decode)(struct tdec *d, struct linx_request *r,
@@ -632,6 +807,9 @@ static const struct {
 	{ "hostname",		opt_hostname },
 	{ "loopback",		opt_loopback },
 	{ "time_offsets",	opt_time_offsets },
+	{ "init",		opt_init },
+	{ "fds",		opt_fds },
+	{ "landlock",		opt_landlock },
 };
 
 /*
@@ -698,6 +876,10 @@ static int decode_opts(struct tdec *d, struct linx_request *r)
 				 "opts.target: required for :enter");
 	if (r->kind == LINX_ENTER && !r->has_namespaces)
 		r->namespaces = NS_ALL;
+	if (r->init && (r->kind != LINX_SPAWN ||
+			!(r->namespaces & (1u << NS_PID))))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "opts.init: needs :spawn with :pid in opts.namespaces");
 	return check_sandbox(d, r);
 }
 
@@ -796,6 +978,8 @@ void request_free(struct linx_request *req)
 	idmap_free(&req->idmaps);
 	limits_free(&req->limits);
 	sandbox_free(&req->sandbox);
+	passfd_free(req->fds, req->nfds);
+	landlock_free(&req->landlock);
 	memset(req, 0, sizeof(*req));
 }
 

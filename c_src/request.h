@@ -21,6 +21,8 @@
 #include "idmap.h"
 #include "resources.h"
 #include "mounts.h"
+#include "landlock.h"
+#include "passfd.h"
 
 enum linx_kind { LINX_SPAWN, LINX_ENTER };
 
@@ -76,6 +78,11 @@ struct linx_stdio {
  *			timeout and kill_timeout (deadline.c)
  * @sandbox:		root, mounts, hostname, loopback, time_offsets
  *			(mounts.h): built by the child after the maps
+ * @fds:		descriptors to pass (passfd.c), NULL: none
+ * @nfds:		how many, at most PASSFD_MAX, targets distinct
+ * @landlock:		Landlock rules, applied by the :landlock command
+ * @init:		the child becomes pid 1 of its new pid namespace and
+ *			forks the workload (init.c); needs NS_PID, spawn only
  */
 struct linx_request {
 	enum linx_kind kind;
@@ -93,6 +100,7 @@ struct linx_request {
 	struct linx_stdio stdio[3];
 	bool no_new_privs;
 	bool close_handshake;
+	bool init;
 	enum linx_on_exit on_exit;
 	bool checkpoint;
 	struct linx_cmd *commands;
@@ -105,6 +113,9 @@ struct linx_request {
 	struct idmap_set idmaps;
 	struct linx_limits limits;
 	struct linx_sandbox sandbox;
+	struct linx_passfd *fds;
+	size_t nfds;
+	struct landlock_set landlock;
 };
 
 int request_decode(const void *buf, size_t len, struct linx_request *req,

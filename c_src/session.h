@@ -107,6 +107,7 @@ enum sess_state {
  * @deadline:		enum deadline_phase
  * @deadline_at:	CLOCK_MONOTONIC time of the next deadline step
  * @sandboxing:		CHAN_SANDBOX was sent: its OK emits :ready
+ * @init_status:	init: true: read end of the init's status pipe, or -1
  */
 struct session {
 	struct linx_request *req;
@@ -146,6 +147,7 @@ struct session {
 	enum deadline_phase deadline;
 	struct timespec deadline_at;
 	bool sandboxing;
+	int init_status;
 };
 
 #endif /* LINX_SESSION_H */

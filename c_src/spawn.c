@@ -34,6 +34,7 @@
 
 #include "child.h"
 #include "mounts.h"
+#include "passfd.h"
 #include "resources.h"
 #include "ns.h"
 #include "pty.h"
@@ -105,6 +106,8 @@ static int set_nonblock(int fd)
  * @child_chan:	the child's end of the channel
  * @child_io:	the child's pipe ends: [0] stdin read end, [1]/[2] write ends
  * @devnull:	/dev/null for the child's :devnull fds
+ * @init_rd:	init: true: read end of the status pipe (the agent's)
+ * @init_wr:	its write end (the child's)
  */
 struct spawn_fds {
 	int chan;
@@ -116,6 +119,8 @@ struct spawn_fds {
 	int child_chan;
 	int child_io[3];
 	int devnull;
+	int init_rd;
+	int init_wr;
 };
 
 static void spawn_fds_init(struct spawn_fds *f)
@@ -124,6 +129,7 @@ static void spawn_fds_init(struct spawn_fds *f)
 
 	f->chan = f->pty_master = f->pty_slave = f->cgroup = f->pidfd = -1;
 	f->child_chan = f->devnull = -1;
+	f->init_rd = f->init_wr = -1;
 	for (fd = 0; fd < 3; fd++)
 		f->io[fd] = f->child_io[fd] = -1;
 }
@@ -143,6 +149,8 @@ static void spawn_fds_close(struct spawn_fds *f)
 	cleanup_closep(&f->pidfd);
 	cleanup_closep(&f->child_chan);
 	cleanup_closep(&f->devnull);
+	cleanup_closep(&f->init_rd);
+	cleanup_closep(&f->init_wr);
 	for (fd = 0; fd < 3; fd++) {
 		cleanup_closep(&f->io[fd]);
 		cleanup_closep(&f->child_io[fd]);
@@ -166,6 +174,7 @@ static void spawn_hand_off(struct session *s, struct spawn_fds *f)
 	s->pty_slave = steal_fd(&f->pty_slave);
 	s->cgroup_fd = steal_fd(&f->cgroup);
 	s->pidfd = steal_fd(&f->pidfd);
+	s->init_status = steal_fd(&f->init_rd);
 }
 
 /*
@@ -213,6 +222,22 @@ static int open_devnull(const struct linx_request *r, struct spawn_fds *f,
 						 "open /dev/null");
 			return 0;
 		}
+	return 0;
+}
+
+/*
+ * prepare_init_pipe() - init: true: the pipe on which the init hands the
+ * workload's wait status to the agent (init.c); the agent's end
+ * non-blocking, read once the init is reaped
+ */
+static int prepare_init_pipe(struct spawn_fds *f, struct linx_err *err)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK))
+		return linx_fail(err, errno, STAGE_INIT, "status pipe");
+	f->init_rd = p[0];
+	f->init_wr = p[1];
 	return 0;
 }
 
@@ -408,6 +433,7 @@ static int spawn_time_offsets(const struct linx_request *r,
 int spawn_workload(struct session *s, int *code, struct linx_err *err)
 {
 	const struct linx_request *r = s->req;
+	cleanup_passfd struct passfd_fds pass = { 0 };
 	cleanup_spawn_fds struct spawn_fds f;
 	struct linx_clone_args args;
 	struct child_plan plan;
@@ -434,6 +460,11 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	}
 	if (open_devnull(r, &f, err))
 		return -1;
+	/* Before the channel is given to the plan: it may move */
+	if (passfd_open(&pass, r->fds, r->nfds, &f.child_chan, err))
+		return -1;
+	if (r->init && prepare_init_pipe(&f, err))
+		return -1;
 
 	plan.agent_chan = f.chan;
 	plan.chan = f.child_chan;
@@ -448,6 +479,10 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	plan.pdeathsig = r->on_exit == ON_EXIT_KILL;
 	plan.agent_pid = s->agent_pid;
 	plan.no_new_privs = r->no_new_privs;
+	plan.init = r->init;
+	plan.init_status = f.init_wr;
+	plan.pass = r->nfds ? &pass : NULL;
+	plan.landlock = r->landlock.rules ? &r->landlock : NULL;
 
 	memset(&args, 0, sizeof(args));
 	args.flags = CLONE_PIDFD;
@@ -501,7 +536,8 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	plan.no_checkpoint = !r->checkpoint && !r->ncommands &&
 			     !idmap_needed(&r->idmaps) &&
 			     !limits_needed(&r->limits) &&
-			     !sandbox_wanted(&r->sandbox, plan.netns);
+			     !sandbox_wanted(&r->sandbox, plan.netns) &&
+			     !r->init;	/* the init never execs: no vfork */
 	pid = spawn_clone(&args, args_size, &plan, &f.pidfd, f.cgroup,
 			  &s->no_checkpoint);
 	if (pid < 0) {

@@ -31,7 +31,8 @@ defmodule ValgrindPaths do
        stdin_ack stdio_window error_detail close_handshake uid_map gid_map setgroups allow
        deny resources cgroups_v1 rlimits nice cpus timeout kill_timeout nofile as cpu core
        nproc fsize stack memlock root mounts hostname loopback time_offsets host tmpfs bind ro_bind proc dev dir
-       symlink file remount_ro)a
+       symlink file remount_ro init fds landlock read write append create truncate exclusive read_write
+       execute)a
   end
 
   def open(name) do

@@ -156,6 +156,48 @@ defmodule Linx.Process do
       with its whole tree. Kept by the agent, so a busy BEAM cannot delay it.
     * `:kill_timeout` - milliseconds between SIGTERM and SIGKILL, for
       `:timeout` and for `stop/1` (default 5000).
+    * `:init` - `true` runs a minimal init as pid 1 of a new pid namespace
+      (`:pid` is added to `:namespaces`): the agent's own code, forked at
+      `proceed`, with the workload's credentials, capabilities, Landlock
+      rules and seccomp filters. It forwards every signal it gets to the
+      workload, reaps orphans, and ends when the workload ends (the
+      kernel then kills what is left in the namespace). So a workload
+      without a SIGTERM handler stops on `stop/2`'s SIGTERM at once
+      (as pid 1 it would ignore it, and `stop/2` would wait the whole
+      grace period). The terminal event is the workload's (`{:signaled,
+      15}`), `os_pid/1` and `ns_pid/1` (1) are the init's, the workload is
+      its child, pid 2, in a session of its own. A seccomp filter must
+      allow the init's calls (`rt_sigprocmask`, `rt_sigtimedwait`,
+      `wait4`, `kill`, `write`, `close_range`, `exit_group`; Docker's
+      default profile does). Default `false`; `spawn/1` and `run/2` only.
+      Example: `init: true`.
+    * `:fds` - more descriptors for the workload, like nsjail's `--pass_fd`
+      and crun's `--preserve-fds`: a list of `{target_fd, source}` with
+      `target_fd` in 3..255 (fds 0-2 are `:stdio`'s), each at most once,
+      and `source` one of `{:file, path, flags}` (`flags` a list of
+      `:read`, `:write`, `:append`, `:create`, `:truncate`, `:exclusive`,
+      with `:read` or `:write`) or `{:connect_unix, path}` (a connected
+      stream socket). Each source is opened by the agent before the clone,
+      with the BEAM's view of the filesystem and its credentials, as a
+      shell redirection would be: a sandbox that sees none of the host can
+      still be handed one file. A source that cannot be opened fails the
+      start with `{:error, {errno, :fds}}` (`last_error/0` names it). The
+      descriptors are placed just before exec; nothing else above 2 is
+      inherited. Example: `fds: [{3, {:file, "/srv/data.db", [:read]}},
+      {4, {:connect_unix, "/run/app.sock"}}]`.
+    * `:landlock` - Landlock rules (Linux 5.13+), `[read: paths,
+      read_write: paths, execute: paths]`, absolute paths as the workload
+      sees them after its mounts: `read` lets it read files and list
+      directories beneath, `execute` exec files beneath (a dynamic program
+      also needs `read` on its loader and libraries), `read_write`
+      everything but exec (write, create, remove, rename, truncate, device
+      ioctls). Every other filesystem access is denied (EACCES), whatever
+      the file permissions. Applied at the checkpoint, first: after the
+      mounts, before `:uid`/`:gid`, the capabilities and seccomp; a
+      missing path fails with `{:error, {:enoent, :landlock}}`, and a
+      kernel without Landlock with `{:error, {:eopnotsupp, :landlock}}`,
+      never a silent skip. Example: `landlock: [read: ["/usr", "/etc"],
+      execute: ["/usr"], read_write: ["/tmp"]]`. See `docs/sandbox.md`.
 
   `run/2` also takes `:stderr_to_stdout` (default `false`). `run/2`
   collects the output as it arrives, so it sets no output window unless

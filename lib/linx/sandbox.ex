@@ -40,6 +40,7 @@ defmodule Linx.Sandbox do
         hostname: "linx",
         capabilities: [drop: :all],
         no_new_privs: true,
+        init: true,
         seccomp: docker_default
       ]
 
@@ -147,6 +148,7 @@ defmodule Linx.Sandbox do
       hostname: "linx",
       capabilities: [drop: :all],
       no_new_privs: true,
+      init: true,
       seccomp: seccomp
     ]
   end

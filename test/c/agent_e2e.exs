@@ -530,7 +530,10 @@ results = [
       mounts: [],
       hostname: nil,
       loopback: false,
-      time_offsets: nil
+      time_offsets: nil,
+      init: false,
+      fds: [],
+      landlock: nil
     } or m
   end),
   E2E.check("echo: root, mounts, hostname, loopback, time_offsets", fn ->

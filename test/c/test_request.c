@@ -598,7 +598,7 @@ static void test_echo_shape(void)
 	      !strcmp(atom, "decoded"));
 	map = idx;
 	v = map;
-	CHECK(!ei_decode_map_header(out.buff, &v, &arity) && arity == 24);
+	CHECK(!ei_decode_map_header(out.buff, &v, &arity) && arity == 27);
 	CHECK(!find_key(out.buff, map, "uid_map", &idx) &&
 	      !ei_decode_list_header(out.buff, &idx, &n) && n == 2 &&
 	      !ei_decode_tuple_header(out.buff, &idx, &arity) && arity == 3);

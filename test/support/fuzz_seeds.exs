@@ -66,7 +66,8 @@ defmodule Linx.FuzzSeeds do
       seccomp_install_4096: {:seccomp_install, bpf(4096)},
       seccomp_notify_install: {:seccomp_notify_install, notify_bpf()},
       pty_winsize: {:pty_winsize, {24, 80, 0, 0}},
-      pty_winsize_max: {:pty_winsize, {65535, 65535, 65535, 65535}}
+      pty_winsize_max: {:pty_winsize, {65535, 65535, 65535, 65535}},
+      landlock: :landlock
     ]
   end
 
@@ -186,7 +187,13 @@ defmodule Linx.FuzzSeeds do
       ],
       hostname: "linx",
       loopback: true,
-      time_offsets: {-60, 3600}
+      time_offsets: {-60, 3600},
+      fds: [
+        {3, {:file, "/etc/hostname", [:read]}},
+        {7, {:file, "/tmp/out.log", [:write, :append, :create]}},
+        {255, {:connect_unix, "/run/linx/fd.sock"}}
+      ],
+      landlock: [{:read, "/usr"}, {:execute, "/usr/bin"}, {:read_write, "/tmp"}]
     }
 
     minimal = %{argv: ["/bin/true"]}
@@ -261,6 +268,17 @@ defmodule Linx.FuzzSeeds do
            stdio: :pty
          }},
       enter_every_key: {:enter, Map.put(full, :target, 12345)},
+      spawn_init:
+        {:spawn, %{argv: ["/bin/sleep", "1"], namespaces: [:pid], init: true, checkpoint: false}},
+      bad_init_without_pid: {:spawn, %{argv: ["/bin/true"], init: true}},
+      bad_fds_stdio_target: {:spawn, %{argv: ["/bin/true"], fds: [{2, {:connect_unix, "/s"}}]}},
+      bad_fds_twice:
+        {:spawn,
+         %{
+           argv: ["/bin/true"],
+           fds: [{4, {:file, "/a", [:read]}}, {4, {:file, "/b", [:write]}}]
+         }},
+      bad_landlock_empty: {:spawn, %{argv: ["/bin/true"], landlock: []}},
       echo_spawn: {:echo, {:spawn, full}},
       echo_enter: {:echo, {:enter, %{argv: ["/bin/true"], target: 1}}},
       echo_minimal: {:echo, {:spawn, minimal}},

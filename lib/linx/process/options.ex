@@ -12,6 +12,12 @@ defmodule Linx.Process.Options do
   @namespaces [:user, :mount, :uts, :ipc, :cgroup, :net, :time, :pid]
   @stdio_modes [:inherit, :devnull, :pty, :pipe]
   @fd_modes [:inherit, :devnull, :pipe]
+  # The agent's limits (c_src/passfd.h, c_src/landlock.h)
+  @fds_max 64
+  @fd_target_max 255
+  @open_flags [:read, :write, :append, :create, :truncate, :exclusive]
+  @landlock_classes [:read, :read_write, :execute]
+  @landlock_max 256
 
   defstruct mode: :spawn,
             argv: nil,
@@ -48,7 +54,10 @@ defmodule Linx.Process.Options do
             mounts: [],
             hostname: nil,
             loopback: true,
-            time_offsets: nil
+            time_offsets: nil,
+            init: false,
+            fds: [],
+            landlock: nil
 
   @type t :: %__MODULE__{}
 
@@ -78,7 +87,10 @@ defmodule Linx.Process.Options do
     :mounts,
     :hostname,
     :loopback,
-    :time_offsets
+    :time_offsets,
+    :init,
+    :fds,
+    :landlock
   ]
 
   # The resource options (Linx.Process.Resources)
@@ -117,6 +129,7 @@ defmodule Linx.Process.Options do
     |> default_stdio()
     |> check_maps()
     |> check_ids()
+    |> add_init_pid()
     |> build_commands(opts)
   end
 
@@ -343,6 +356,56 @@ defmodule Linx.Process.Options do
     %{acc | time_offsets: {Keyword.get(v, :monotonic, 0), Keyword.get(v, :boottime, 0)}}
   end
 
+  ## init, fds, landlock (docs/sandbox.md).
+
+  defp option(%{mode: :enter}, :init, true, _) do
+    raise ArgumentError,
+          "invalid option :init: enter/2 joins an existing pid namespace, which has its " <>
+            "init already; init: true is for spawn/1 and run/2"
+  end
+
+  defp option(acc, :init, v, _) when is_boolean(v), do: %{acc | init: v}
+  defp option(_, :init, v, _), do: bad!(:init, v, "a boolean")
+
+  defp option(acc, :fds, fds, _) when is_list(fds) do
+    if length(fds) > @fds_max do
+      bad!(:fds, fds, "at most #{@fds_max} entries")
+    end
+
+    Enum.reduce(fds, MapSet.new(), fn entry, seen ->
+      target = check_fd_entry!(entry)
+
+      if MapSet.member?(seen, target) do
+        raise ArgumentError, "invalid option :fds: target fd #{target} is given twice"
+      end
+
+      MapSet.put(seen, target)
+    end)
+
+    %{acc | fds: fds}
+  end
+
+  defp option(_, :fds, v, _), do: bad!(:fds, v, "a list of {target_fd, source}")
+
+  defp option(acc, :landlock, rules, _) do
+    unless Keyword.keyword?(rules) and rules != [] do
+      bad!(:landlock, rules, "a keyword list such as [read: [\"/usr\"], read_write: [\"/tmp\"]]")
+    end
+
+    flat =
+      for {class, paths} <- rules, path <- check_landlock_class!(class, paths), do: {class, path}
+
+    if flat == [] do
+      bad!(:landlock, rules, "at least one path (no path at all would deny even the exec)")
+    end
+
+    if length(flat) > @landlock_max do
+      bad!(:landlock, rules, "at most #{@landlock_max} paths in all")
+    end
+
+    %{acc | landlock: flat}
+  end
+
   ## Cross-option rules.
 
   # A root or mounts need a mount namespace, a hostname a UTS one, time
@@ -444,6 +507,14 @@ defmodule Linx.Process.Options do
 
   defp check_ids(acc), do: acc
 
+  # init: true means pid 1 of a new pid namespace: :pid is added.
+  defp add_init_pid(%{init: true, namespaces: ns} = acc) do
+    ns = ns || []
+    if :pid in ns, do: acc, else: %{acc | namespaces: ns ++ [:pid]}
+  end
+
+  defp add_init_pid(acc), do: acc
+
   defp build_commands(acc, opts) do
     caps = Keyword.get(opts, :capabilities)
     # Read /proc only when capabilities are asked for: not on every spawn.
@@ -455,6 +526,10 @@ defmodule Linx.Process.Options do
     # Credentials first: the capability commands then shape what the new
     # uid keeps (see caps_set_ids in c_src/caps.c).
     commands = if acc.uid, do: [Wire.set_ids(acc.uid, acc.gid) | commands], else: commands
+    # Landlock before everything: after the mounts, while the child still
+    # has CAP_SYS_ADMIN in its namespace (set_ids and the capability
+    # commands come after), and before seccomp (c_src/landlock.c).
+    commands = if acc.landlock, do: [Wire.landlock() | commands], else: commands
     %{acc | commands: commands}
   end
 
@@ -486,6 +561,77 @@ defmodule Linx.Process.Options do
   end
 
   ## Helpers.
+
+  # One {target_fd, source} of :fds; returns the target.
+  defp check_fd_entry!({target, source}) when is_integer(target) do
+    cond do
+      target in 0..2 ->
+        raise ArgumentError,
+              "invalid option :fds: target fd #{target} is stdio; use :stdio for fds 0, 1 and 2"
+
+      target < 0 or target > @fd_target_max ->
+        raise ArgumentError,
+              "invalid option :fds: target fd #{target}, expected 3..#{@fd_target_max}"
+
+      true ->
+        check_fd_source!(target, source)
+        target
+    end
+  end
+
+  defp check_fd_entry!(entry) do
+    raise ArgumentError,
+          "invalid option :fds: entry #{inspect(entry)} is not {target_fd, source}"
+  end
+
+  defp check_fd_source!(target, {:file, path, flags}) do
+    check_fd_path!(target, path)
+
+    unless is_list(flags) and flags != [] and Enum.all?(flags, &(&1 in @open_flags)) and
+             Enum.any?(flags, &(&1 in [:read, :write])) do
+      raise ArgumentError,
+            "invalid option :fds: fd #{target}: flags #{inspect(flags)}, expected a list of " <>
+              "#{inspect(@open_flags)} with :read or :write"
+    end
+  end
+
+  defp check_fd_source!(target, {:connect_unix, path}), do: check_fd_path!(target, path)
+
+  defp check_fd_source!(target, source) do
+    raise ArgumentError,
+          "invalid option :fds: fd #{target}: source #{inspect(source)}, expected " <>
+            "{:file, path, flags} or {:connect_unix, path}"
+  end
+
+  defp check_fd_path!(target, path) do
+    unless is_binary(path) and path != "" and not String.contains?(path, <<0>>) do
+      raise ArgumentError,
+            "invalid option :fds: fd #{target}: path #{inspect(path)}, expected a " <>
+              "non-empty binary without NUL bytes"
+    end
+  end
+
+  # The paths of one access class of :landlock.
+  defp check_landlock_class!(class, paths) when class in @landlock_classes do
+    unless is_list(paths), do: bad!(:landlock, [{class, paths}], "a list of absolute paths")
+
+    for path <- paths do
+      unless is_binary(path) and String.starts_with?(path, "/") and
+               not String.contains?(path, <<0>>) do
+        raise ArgumentError,
+              "invalid option :landlock: #{inspect(class)} path #{inspect(path)}, expected an " <>
+                "absolute path (as the workload sees it) without NUL bytes"
+      end
+    end
+
+    paths
+  end
+
+  defp check_landlock_class!(class, _paths) do
+    raise ArgumentError,
+          "invalid option :landlock: unknown access #{inspect(class)}, expected " <>
+            "#{inspect(@landlock_classes)}"
+  end
 
   defp valid_fd_mode?(mode) when mode in @fd_modes, do: true
 

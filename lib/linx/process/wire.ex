@@ -37,6 +37,9 @@ defmodule Linx.Process.Wire do
       |> put_if(:stdio_window, o.stdio_window)
       |> Map.merge(Linx.Process.Resources.request_keys(o))
       |> put_sandbox(o)
+      |> put_if(:init, o.init || nil)
+      |> put_if(:fds, if(o.fds != [], do: o.fds))
+      |> put_if(:landlock, o.landlock)
 
     {o.mode, map}
   end
@@ -64,7 +67,7 @@ defmodule Linx.Process.Wire do
   # tag is an agent atom too.
   @command_tags ~w(proceed abort caps_query close_stdin set_ids cap_drop_bounding
     cap_set_thread cap_set_ambient seccomp_install pty_winsize signal pty_in stdin
-    seccomp_notify_install notify_reply notify_read notify_fd_path output_ack)a
+    seccomp_notify_install notify_reply notify_read notify_fd_path output_ack landlock)a
 
   @agent_atoms ~w(status spawned ready running exited signaled aborted error malformed
     error_detail stdout stderr pty_out stdin_ack caps decoded set_ids setgroups setresgid
@@ -128,6 +131,10 @@ defmodule Linx.Process.Wire do
   @doc "Checkpoint command: install the notify filter and hand its listener to the agent."
   @spec seccomp_notify_install(binary) :: {:seccomp_notify_install, binary}
   def seccomp_notify_install(bpf), do: {:seccomp_notify_install, bpf}
+
+  @doc "Checkpoint command: apply the request's `landlock` rules (Landlock, restrict_self)."
+  @spec landlock() :: :landlock
+  def landlock, do: :landlock
 
   @doc "True for a `seccomp_install/1` command."
   @spec seccomp_install?(tuple) :: boolean
