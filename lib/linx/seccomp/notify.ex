@@ -156,7 +156,7 @@ defmodule Linx.Seccomp.Notify do
   require Logger
 
   alias Linx.Seccomp.BPF
-  alias Linx.Seccomp.Notify.{Match, Rules, Steps}
+  alias Linx.Seccomp.Notify.{Match, Program, Rules, Steps}
 
   @enosys Linx.Errno.number!(:enosys)
   @eperm Linx.Errno.number!(:eperm)
@@ -481,6 +481,49 @@ defmodule Linx.Seccomp.Notify do
     case Steps.build(actions, notification) do
       {:ok, steps} -> steps
       {:error, errno} -> [{:errno, errno}]
+    end
+  end
+
+  @doc """
+  Compiles the rules of a `notify:` option (anything `new!/1` takes) into
+  the program the agent runs for each notification, so calls the rules
+  decide are answered without a round trip to the BEAM. Returns
+  `{:ok, program}` (a binary; the format is docs/notify.md, "The program
+  format") or `{:error, reason}` (the `ArgumentError` message `new!/1`
+  would raise).
+
+  Rules whose actions need the BEAM (`{:call, …}`, `{:inject_fd, …}`,
+  `:return_last`) or whose literals pass the program's limits are kept in
+  their place as "ask the BEAM" blocks: the first matching rule is the same
+  one either way. With a handler, calls no rule matches go to the BEAM.
+
+      iex> {:ok, prog} = Linx.Seccomp.Notify.compile([%{syscall: :getpid, then: {:return, 1}}])
+      iex> binary_part(prog, 0, 4)
+      "LXNP"
+      iex> Linx.Seccomp.Notify.compile([%{syscall: :nope, then: :continue}])
+      {:error, "notify rules[0]: unknown syscall :nope (not in the x86_64 table)"}
+  """
+  @spec compile(t() | list() | {module(), term()}) :: {:ok, binary()} | {:error, String.t()}
+  def compile(notify) do
+    {:ok, Program.compile(new!(notify))}
+  rescue
+    e in ArgumentError -> {:error, Exception.message(e)}
+  end
+
+  @doc """
+  A readable listing of a compiled program (or of the rules, compiled
+  first), one block per rule and syscall, like a BPF disassembler.
+
+      iex> Linx.Seccomp.Notify.explain([%{syscall: :kill, match: [{:int, 1, 9}], then: {:errno, :eperm}}])
+      "notify program: 1 blocks\n0000: kill if (int)arg1 == 9\n      then errno 1 (EPERM)\ndefault: errno 38 (ENOSYS)\n"
+  """
+  @spec explain(binary() | t() | list() | {module(), term()}) :: String.t()
+  def explain(program) when is_binary(program), do: Program.explain(program)
+
+  def explain(notify) do
+    case compile(notify) do
+      {:ok, prog} -> Program.explain(prog)
+      {:error, reason} -> raise ArgumentError, reason
     end
   end
 
