@@ -131,6 +131,10 @@ int notify_listen(struct notify_state *n, const struct notify_env *env,
 	ioctl(fd, LINX_SECCOMP_IOCTL_NOTIF_SET_FLAGS,
 	      LINX_SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
 	n->env = *env;
+	/* validated when the request was decoded: this cannot fail */
+	n->has_prog = env->program &&
+		      !nprog_decode(env->program, env->program_len, &n->prog,
+				    NULL, 0);
 	n->listener = steal_fd(&fd);
 	return 0;
 }
@@ -152,6 +156,9 @@ int notify_attach(struct session *s, int listener, struct linx_err *err)
 		.out = &s->out,
 		.reads = s->req->notify_reads,
 		.nreads = s->req->nnotify_reads,
+		.program = s->req->notify_program,
+		.program_len = s->req->notify_program_len,
+		.events = s->req->notify_events,
 	};
 
 	return notify_listen(&s->notify, &env, listener, err);
@@ -388,6 +395,58 @@ void notify_send_resp(struct notify_state *n, uint64_t id, int64_t val,
 }
 
 /*
+ * decide_here() - run the compiled rules on a notification; if they
+ * decide it, answer it now (no round trip to the BEAM) and, with events
+ * on, tell the BEAM afterwards what was answered
+ *
+ * Return: true (answered), or false (the BEAM decides: send it on)
+ */
+static bool decide_here(struct notify_state *n, const struct seccomp_notif *nf,
+			pid_t tgid, const struct ev_mem *mem, size_t nmem)
+{
+	struct notify_step steps[NPROG_MAX_STEPS];
+	struct nprog_mem pm[6];
+	struct nprog_decision d;
+	const struct nprog_step *last;
+	size_t i;
+
+	if (!n->has_prog)
+		return false;
+	memset(pm, 0, sizeof(pm));
+	for (i = 0; i < nmem; i++)
+		pm[mem[i].arg] = (struct nprog_mem){ true, mem[i].err,
+						     mem[i].data, mem[i].len };
+	nprog_eval(&n->prog, (uint32_t)nf->data.nr,
+		   (const uint64_t *)nf->data.args, pm, &d);
+	if (d.beam)
+		return false;
+	memset(steps, 0, sizeof(steps));
+	for (i = 0; i < d.nsteps; i++) {
+		const struct nprog_step *st = &d.steps[i];
+
+		steps[i].kind = st->kind == NPSTEP_CONTINUE ? NSTEP_CONTINUE :
+				st->kind == NPSTEP_RETURN   ? NSTEP_RETURN :
+				st->kind == NPSTEP_ERRNO    ? NSTEP_ERRNO :
+							      NSTEP_WRITE;
+		steps[i].val = (uint64_t)st->val;
+		steps[i].err = st->err;
+		steps[i].addr = st->addr;
+		steps[i].data = (uint8_t *)st->data;
+		steps[i].len = st->len;
+	}
+	notify_run_now(n, nf->id, tgid, steps, d.nsteps);
+	/* after the answer: observation never delays the caller */
+	last = &d.steps[d.nsteps - 1];
+	if (n->env.events)
+		ev_notified(n->env.out, nf->data.nr, tgid,
+			    last->kind == NPSTEP_CONTINUE ? "continue" :
+			    last->kind == NPSTEP_RETURN   ? "return" :
+							    "errno",
+			    last->kind == NPSTEP_ERRNO ? last->err : last->val);
+	return true;
+}
+
+/*
  * recv_one() - receive one notification and send it to the BEAM
  *
  * Return: 0, or -1 when the listener cannot be read any more
@@ -417,7 +476,8 @@ static int recv_one(struct notify_state *n)
 	 * After reading: if the caller died, its pid may be another
 	 * process's now, and what we read is not the caller's memory.
 	 */
-	if (notify_id_valid(n, nf->id)) {
+	if (notify_id_valid(n, nf->id) &&
+	    !decide_here(n, nf, tgid, mem, nmem)) {
 		if (pending_add(n, nf->id, tgid) ||
 		    ev_notify(n->env.out, nf->id, tgid, nf->pid, nf->data.nr,
 			      nf->data.arch, nf->data.instruction_pointer,

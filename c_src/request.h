@@ -69,6 +69,11 @@ struct linx_stdio {
  *			a short quiet spell (agent.c, drain_beam_input)
  * @idmaps:		uid_map, gid_map and setgroups, written by the agent
  *			while the child waits after the clone (idmap.c)
+ * @notify_program:	compiled notify rules the agent runs itself
+ *			(notify_prog.h; validated at decode), or NULL
+ * @notify_program_len:	its length
+ * @notify_events:	send {:notified, nr, pid, action} after each call
+ *			the program answered
  */
 struct linx_request {
 	enum linx_kind kind;
@@ -96,6 +101,9 @@ struct linx_request {
 	size_t nnotify_reads;
 	uint64_t stdio_window;
 	struct idmap_set idmaps;
+	uint8_t *notify_program;
+	size_t notify_program_len;
+	bool notify_events;
 };
 
 int request_decode(const void *buf, size_t len, struct linx_request *req,

@@ -494,6 +494,13 @@ defmodule Linx.Process.Server do
     s
   end
 
+  # A call the agent decided by itself (compiled rules), already
+  # answered: observation only (notify: [events: true]).
+  defp agent_frame({:notified, nr, pid, action}, s) do
+    notify(s, {:notified, %{syscall: Linx.Syscalls.name(nr) || nr, pid: pid, action: action}})
+    s
+  end
+
   defp agent_frame({:notify_failed, id, step, errno}, s) do
     Logger.warning(
       "linx_process: notification #{id}: step #{step} failed with #{Linx.Errno.name(errno)}"

@@ -34,6 +34,8 @@ defmodule Linx.Process.Wire do
       |> put_if(:target, o.target)
       |> put_if(:cgroup, cgroup)
       |> put_if(:notify_reads, o.notify && Linx.Seccomp.Notify.reads(o.notify))
+      |> put_if(:notify_program, o.notify && Linx.Seccomp.Notify.program(o.notify))
+      |> put_if(:notify_events, o.notify && o.notify.events && true)
       |> put_if(:stdio_window, o.stdio_window)
 
     {o.mode, map}
@@ -66,7 +68,9 @@ defmodule Linx.Process.Wire do
 
   @agent_atoms ~w(status spawned ready running exited signaled aborted error malformed
     error_detail stdout stderr pty_out stdin_ack caps decoded set_ids setgroups setresgid
-    setresuid notify notify_failed notify_mem notify_fd_path)a ++ @command_tags ++ @stage_atoms
+    setresuid notify notify_failed notify_mem notify_fd_path notified)a ++
+                 @command_tags ++
+                 @stage_atoms
 
   @doc "The stage atoms of the agent's table (c_src/error.h), in its order."
   @spec stages() :: [atom]
