@@ -135,6 +135,7 @@ int notify_listen(struct notify_state *n, const struct notify_env *env,
 	n->has_prog = env->program &&
 		      !nprog_decode(env->program, env->program_len, &n->prog,
 				    NULL, 0);
+
 	n->listener = steal_fd(&fd);
 	return 0;
 }
@@ -395,16 +396,66 @@ void notify_send_resp(struct notify_state *n, uint64_t id, int64_t val,
 }
 
 /*
+ * run_decision() - answer a call the program decided: its writes into
+ * the caller's memory (each after checking the call is still pending),
+ * then the response. A failed write answers with its errno and tells the
+ * BEAM, as a {:notify_reply} step would ({:notify_failed, id, step, e}).
+ *
+ * Return: false if the caller went away (nothing answered)
+ */
+static bool run_decision(struct notify_state *n, uint64_t id, pid_t tgid,
+			 const struct nprog_decision *d)
+{
+	const struct nprog_step *st;
+	cleanup_close int mem = -1;
+	ssize_t w;
+	size_t i;
+
+	for (i = 0; i < d->nsteps; i++) {
+		st = &d->steps[i];
+		switch (st->kind) {
+		case NPSTEP_CONTINUE:
+			notify_send_resp(n, id, 0, 0,
+					 SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+			return true;
+		case NPSTEP_RETURN:
+			notify_send_resp(n, id, st->val, 0, 0);
+			return true;
+		case NPSTEP_ERRNO:
+			notify_send_resp(n, id, 0, st->err, 0);
+			return true;
+		default:	/* NPSTEP_WRITE */
+			if (!notify_id_valid(n, id))
+				return false;
+			if (mem < 0)
+				mem = procfs_open(n->env.proc_fd, tgid, "mem",
+						  O_WRONLY);
+			w = mem < 0 ? -1 :
+				      pwrite(mem, st->data, st->len, st->addr);
+			if (w < 0 || (size_t)w != st->len) {
+				errno = mem >= 0 && w < 0 && errno != EIO ?
+						errno : EFAULT;
+				notify_send_resp(n, id, 0, errno, 0);
+				ev_notify_failed(n->env.out, id, (int)i,
+						 errno);
+				return true;
+			}
+		}
+	}
+	return true;
+}
+
+/*
  * decide_here() - run the compiled rules on a notification; if they
  * decide it, answer it now (no round trip to the BEAM) and, with events
  * on, tell the BEAM afterwards what was answered
  *
- * Return: true (answered), or false (the BEAM decides: send it on)
+ * Return: true (answered, or the caller is gone), or false (the BEAM
+ * decides: send it on)
  */
 static bool decide_here(struct notify_state *n, const struct seccomp_notif *nf,
 			pid_t tgid, const struct ev_mem *mem, size_t nmem)
 {
-	struct notify_step steps[NPROG_MAX_STEPS];
 	struct nprog_mem pm[6];
 	struct nprog_decision d;
 	const struct nprog_step *last;
@@ -418,23 +469,10 @@ static bool decide_here(struct notify_state *n, const struct seccomp_notif *nf,
 						     mem[i].data, mem[i].len };
 	nprog_eval(&n->prog, (uint32_t)nf->data.nr,
 		   (const uint64_t *)nf->data.args, pm, &d);
-	if (d.beam)
+	if (d.beam || !d.nsteps)
 		return false;
-	memset(steps, 0, sizeof(steps));
-	for (i = 0; i < d.nsteps; i++) {
-		const struct nprog_step *st = &d.steps[i];
-
-		steps[i].kind = st->kind == NPSTEP_CONTINUE ? NSTEP_CONTINUE :
-				st->kind == NPSTEP_RETURN   ? NSTEP_RETURN :
-				st->kind == NPSTEP_ERRNO    ? NSTEP_ERRNO :
-							      NSTEP_WRITE;
-		steps[i].val = (uint64_t)st->val;
-		steps[i].err = st->err;
-		steps[i].addr = st->addr;
-		steps[i].data = (uint8_t *)st->data;
-		steps[i].len = st->len;
-	}
-	notify_run_now(n, nf->id, tgid, steps, d.nsteps);
+	if (!run_decision(n, nf->id, tgid, &d))
+		return true;
 	/* after the answer: observation never delays the caller */
 	last = &d.steps[d.nsteps - 1];
 	if (n->env.events)

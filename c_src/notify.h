@@ -146,8 +146,6 @@ void notify_on_listener(struct notify_state *n, short revents);
 void notify_close_listener(struct notify_state *n);
 void notify_detach(struct notify_state *n);
 void notify_reply(struct notify_state *n, const struct linx_cmd *c);
-void notify_run_now(struct notify_state *n, uint64_t id, pid_t tgid,
-		    const struct notify_step *steps, size_t nsteps);
 void notify_reply_malformed(struct notify_state *n, uint64_t id);
 void notify_read_cmd(struct notify_state *n, const struct linx_cmd *c);
 void notify_fd_path_cmd(struct notify_state *n, const struct linx_cmd *c);

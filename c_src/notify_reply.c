@@ -376,26 +376,6 @@ void notify_reply(struct notify_state *n, const struct linx_cmd *c)
 }
 
 /**
- * notify_run_now() - run steps the agent decided itself (the compiled
- * rules: writes, then a response; never a {:call}) for a notification
- * the BEAM never saw
- * @n:		state
- * @id:		the notification
- * @tgid:	its caller's thread group
- * @steps:	the steps (borrowed)
- * @nsteps:	how many
- */
-void notify_run_now(struct notify_state *n, uint64_t id, pid_t tgid,
-		    const struct notify_step *steps, size_t nsteps)
-{
-	struct notify_run now = { .id = id, .tgid = tgid,
-				  .steps = (struct notify_step *)steps,
-				  .nsteps = nsteps };
-
-	run_steps(n, &now);
-}
-
-/**
  * notify_call_pollfd() - the descriptor the event loop polls (POLLIN)
  * for the running {:call} helper
  * @n:		state
@@ -483,4 +463,5 @@ void notify_detach(struct notify_state *n)
 {
 	notify_close_listener(n);
 	notify_replies_drop(n);
+	n->has_prog = false;
 }

@@ -91,6 +91,7 @@ struct linx_request {
 	struct linx_stdio stdio[3];
 	bool no_new_privs;
 	bool close_handshake;
+	bool notify_events;
 	enum linx_on_exit on_exit;
 	bool checkpoint;
 	struct linx_cmd *commands;
@@ -103,7 +104,6 @@ struct linx_request {
 	struct idmap_set idmaps;
 	uint8_t *notify_program;
 	size_t notify_program_len;
-	bool notify_events;
 };
 
 int request_decode(const void *buf, size_t len, struct linx_request *req,

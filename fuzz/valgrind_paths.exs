@@ -24,11 +24,12 @@ defmodule ValgrindPaths do
     src = File.read!(Path.join(@root, "c_src/error.h"))
     stages = for [_, a] <- Regex.scan(~r/X\(\w+, "(\w+)"\)/, src), do: String.to_atom(a)
 
-    stages ++ ~w(spawned ready running exited signaled aborted stdout stderr pty_out caps malformed
+    stages ++
+      ~w(spawned ready running exited signaled aborted stdout stderr pty_out caps malformed
        decoded kind argv env cwd namespaces target stdio no_new_privs on_exit checkpoint
        commands winsize inherit devnull pipe pty connect_unix kill detach spawn enter
        stdin_ack stdio_window error_detail close_handshake uid_map gid_map setgroups allow
-       deny)a
+       deny notify_program notify_events notified)a
   end
 
   def open(name) do
@@ -92,7 +93,8 @@ defmodule ValgrindPaths do
     text
     |> String.split("\n")
     |> Enum.filter(
-      &(&1 =~ ~r/==\d+== (Invalid|Conditional|Syscall param|Mismatched|Source and destination|Use of uninitialised|.*are definitely lost|.*are indirectly lost|.*are possibly lost)/)
+      &(&1 =~
+          ~r/==\d+== (Invalid|Conditional|Syscall param|Mismatched|Source and destination|Use of uninitialised|.*are definitely lost|.*are indirectly lost|.*are possibly lost)/)
     )
   end
 
@@ -158,7 +160,13 @@ sh = fn cmd, extra ->
   {:spawn, Map.merge(%{argv: ["/bin/sh", "-c", cmd], stdio: :pipe, checkpoint: false}, extra)}
 end
 
-ready_then = fn cmds -> fn {:status, :ready, _} -> cmds; _ -> [] end end
+ready_then = fn cmds ->
+  fn
+    {:status, :ready, _} -> cmds
+    _ -> []
+  end
+end
+
 # 4096 instructions: 4095 no-op compares, then RET ALLOW
 allow_4096 =
   :binary.copy(<<0x15::little-16, 0, 0, 0::little-32>>, 4095) <>
@@ -167,25 +175,33 @@ allow_4096 =
 results = [
   V.check("spawn_pipe", fn ->
     {evs, s} = V.run("spawn_pipe", sh.("echo out; echo err >&2; exit 3", %{}))
-    {V.out(evs, :stdout), V.out(evs, :stderr), List.last(evs), s} == {"out\n", "err\n", {:status, :exited, 3}, 0} or {evs, s}
+
+    {V.out(evs, :stdout), V.out(evs, :stderr), List.last(evs), s} ==
+      {"out\n", "err\n", {:status, :exited, 3}, 0} or {evs, s}
   end),
   V.check("pipe_stdin", fn ->
     {evs, s} =
       V.run("pipe_stdin", {:spawn, %{argv: ["/bin/cat"], stdio: :pipe, checkpoint: false}}, fn
-        {:status, :running} -> [{:stdin, "hello "}, {:stdin, String.duplicate("x", 100_000)}, :close_stdin]
-        _ -> []
+        {:status, :running} ->
+          [{:stdin, "hello "}, {:stdin, String.duplicate("x", 100_000)}, :close_stdin]
+
+        _ ->
+          []
       end)
-    (V.out(evs, :stdout) == "hello " <> String.duplicate("x", 100_000) and s == 0) or {byte_size(V.out(evs, :stdout)), s}
+
+    (V.out(evs, :stdout) == "hello " <> String.duplicate("x", 100_000) and s == 0) or
+      {byte_size(V.out(evs, :stdout)), s}
   end),
   # Credit-based output: every chunk acknowledged with its cost (+ 256)
   V.check("output_window", fn ->
     {evs, s} =
-      V.run("output_window",
-        sh.("head -c 200000 /dev/zero", %{stdio_window: 4096}), fn
+      V.run("output_window", sh.("head -c 200000 /dev/zero", %{stdio_window: 4096}), fn
         {:stdout, d} -> [{:output_ack, byte_size(d) + 256}]
         _ -> []
       end)
-    (byte_size(V.out(evs, :stdout)) == 200_000 and List.last(evs) == {:status, :exited, 0} and s == 0) or {byte_size(V.out(evs, :stdout)), List.last(evs), s}
+
+    (byte_size(V.out(evs, :stdout)) == 200_000 and List.last(evs) == {:status, :exited, 0} and
+       s == 0) or {byte_size(V.out(evs, :stdout)), List.last(evs), s}
   end),
   V.check("spawn_checkpoint_commands", fn ->
     {evs, s} =
@@ -199,15 +215,21 @@ results = [
           :proceed
         ])
       )
-    (List.last(evs) == {:status, :exited, 0} and s == 0 and Enum.count(evs, &match?({:caps, _, _, _, _, _}, &1)) == 2) or {evs, s}
+
+    (List.last(evs) == {:status, :exited, 0} and s == 0 and
+       Enum.count(evs, &match?({:caps, _, _, _, _, _}, &1)) == 2) or {evs, s}
   end),
   # valgrind 3.19 does not implement seccomp(2): the child's install fails
   # with ENOSYS, which exercises the failed-checkpoint-command path (error
   # frame, kill and reap the child, exit 5) under memcheck.
   V.check("seccomp_install_fails", fn ->
     {evs, s} =
-      V.run("seccomp_install_fails", {:spawn, %{argv: ["/bin/true"], stdio: :devnull}},
-        ready_then.([{:seccomp_install, allow_4096}, :proceed]))
+      V.run(
+        "seccomp_install_fails",
+        {:spawn, %{argv: ["/bin/true"], stdio: :devnull}},
+        ready_then.([{:seccomp_install, allow_4096}, :proceed])
+      )
+
     (List.last(evs) == {:error, 38, :seccomp_install} and s == 5) or {evs, s}
   end),
   # Early spawn failures, after the channel and the pipes exist: every
@@ -216,19 +238,34 @@ results = [
   # and /dev/null; enter joins the target's namespaces after them.
   V.check("spawn_cgroup_fails", fn ->
     {evs, s} =
-      V.run("spawn_cgroup_fails",
-        {:spawn, %{argv: ["/bin/true"], stdio: [stdin: :pipe, stdout: :pipe, stderr: :devnull], cgroup: "/nonexistent/linx"}})
+      V.run(
+        "spawn_cgroup_fails",
+        {:spawn,
+         %{
+           argv: ["/bin/true"],
+           stdio: [stdin: :pipe, stdout: :pipe, stderr: :devnull],
+           cgroup: "/nonexistent/linx"
+         }}
+      )
+
     (List.last(evs) == {:error, 2, :cgroup} and s == 4) or {evs, s}
   end),
   V.check("enter_target_gone", fn ->
     {evs, s} =
-      V.run("enter_target_gone",
-        {:enter, %{target: 0x3FFFFFFF, argv: ["/bin/true"], stdio: :pipe, checkpoint: false}})
+      V.run(
+        "enter_target_gone",
+        {:enter, %{target: 0x3FFFFFFF, argv: ["/bin/true"], stdio: :pipe, checkpoint: false}}
+      )
+
     (match?({:error, 2, :open_ns_user}, List.last(evs)) and s == 3) or {evs, s}
   end),
   V.check("spawn_pty_cgroup_fails", fn ->
     {evs, s} =
-      V.run("spawn_pty_cgroup_fails", {:spawn, %{argv: ["/bin/true"], stdio: :pty, cgroup: "/nonexistent/linx"}})
+      V.run(
+        "spawn_pty_cgroup_fails",
+        {:spawn, %{argv: ["/bin/true"], stdio: :pty, cgroup: "/nonexistent/linx"}}
+      )
+
     (List.last(evs) == {:error, 2, :cgroup} and s == 4) or {evs, s}
   end),
   V.check("spawn_abort", fn ->
@@ -236,28 +273,46 @@ results = [
     (match?({:status, :aborted, _}, List.last(evs)) and s == 0) or {evs, s}
   end),
   V.check("spawn_execve_fails", fn ->
-    {evs, s} = V.run("spawn_execve_fails", {:spawn, %{argv: ["/nonexistent/prog"], checkpoint: false}})
+    {evs, s} =
+      V.run("spawn_execve_fails", {:spawn, %{argv: ["/nonexistent/prog"], checkpoint: false}})
+
     (List.last(evs) == {:error, 2, :execve} and s == 5) or {evs, s}
   end),
   V.check("pty", fn ->
     {evs, s} =
       V.run(
         "pty",
-        {:spawn, %{argv: ["/bin/sh", "-c", "stty size; read x; echo got $x"], stdio: :pty, winsize: {40, 100, 0, 0}, checkpoint: false}},
+        {:spawn,
+         %{
+           argv: ["/bin/sh", "-c", "stty size; read x; echo got $x"],
+           stdio: :pty,
+           winsize: {40, 100, 0, 0},
+           checkpoint: false
+         }},
         fn
           {:status, :running} -> [{:pty_winsize, {41, 101, 0, 0}}, {:pty_in, "abc\n"}]
           _ -> []
         end
       )
+
     (V.out(evs, :pty_out) =~ "got abc" and s == 0) or {evs, s}
   end),
   V.check("commands_bad_and_signal", fn ->
     big = {:raw, :erlang.term_to_binary({:stdin, :binary.copy("z", 17 * 1024 * 1024)})}
+
     {evs, s} =
-      V.run("commands_bad_and_signal", {:spawn, %{argv: ["/bin/sleep", "60"], stdio: :pipe, checkpoint: false}}, fn
-        {:status, :running} -> [{:raw, <<131, 104, 9>>}, :frobnicate, :proceed, big, {:signal, 15}]
-        _ -> []
-      end)
+      V.run(
+        "commands_bad_and_signal",
+        {:spawn, %{argv: ["/bin/sleep", "60"], stdio: :pipe, checkpoint: false}},
+        fn
+          {:status, :running} ->
+            [{:raw, <<131, 104, 9>>}, :frobnicate, :proceed, big, {:signal, 15}]
+
+          _ ->
+            []
+        end
+      )
+
     (List.last(evs) == {:status, :signaled, 15} and s == 0 and
        Enum.any?(evs, &match?({:error, 90, :command_too_big}, &1)) and
        Enum.any?(evs, &match?({:error, 22, :malformed_command}, &1))) or {evs, s}
@@ -267,15 +322,35 @@ results = [
     (match?({:error, 22, :malformed_request}, List.last(evs)) and s == 2) or {evs, s}
   end),
   V.check("echo", fn ->
-    {evs, s} = V.run("echo", {:echo, {:spawn, %{argv: ["/bin/true"], env: ["A=1"], stdio: [stdout: :pipe]}}})
+    {evs, s} =
+      V.run(
+        "echo",
+        {:echo, {:spawn, %{argv: ["/bin/true"], env: ["A=1"], stdio: [stdout: :pipe]}}}
+      )
+
     (match?([{:decoded, %{argv: ["/bin/true"]}}], evs) and s == 0) or {evs, s}
   end),
   V.check("port_closed_kills_tree", fn ->
     p = V.open("port_closed_kills_tree")
-    V.send_term(p, {:spawn, %{argv: ["/bin/sh", "-c", "sleep 60 & sleep 60"], stdio: :devnull, checkpoint: false}})
-    receive do {^p, {:data, d}} -> {:status, :spawned, _} = :erlang.binary_to_term(d) end
-    receive do {^p, {:data, d}} -> {:status, :ready, _} = :erlang.binary_to_term(d) end
-    receive do {^p, {:data, d}} -> {:status, :running} = :erlang.binary_to_term(d) end
+
+    V.send_term(
+      p,
+      {:spawn,
+       %{argv: ["/bin/sh", "-c", "sleep 60 & sleep 60"], stdio: :devnull, checkpoint: false}}
+    )
+
+    receive do
+      {^p, {:data, d}} -> {:status, :spawned, _} = :erlang.binary_to_term(d)
+    end
+
+    receive do
+      {^p, {:data, d}} -> {:status, :ready, _} = :erlang.binary_to_term(d)
+    end
+
+    receive do
+      {^p, {:data, d}} -> {:status, :running} = :erlang.binary_to_term(d)
+    end
+
     {:os_pid, os} = Port.info(p, :os_pid)
     Port.close(p)
     V.wait_gone(os) == :ok
@@ -287,17 +362,27 @@ results = [
       {evs, s} =
         V.run(
           "spawn_namespaces",
-          {:spawn, %{argv: ["/bin/sh", "-c", "echo $$"], namespaces: [:user, :pid, :mount, :uts, :ipc, :net, :cgroup], stdio: :pipe}},
+          {:spawn,
+           %{
+             argv: ["/bin/sh", "-c", "echo $$"],
+             namespaces: [:user, :pid, :mount, :uts, :ipc, :net, :cgroup],
+             stdio: :pipe
+           }},
           fn
             {:status, :spawned, pid} ->
               File.write!("/proc/#{pid}/uid_map", "0 0 1")
               File.write!("/proc/#{pid}/setgroups", "deny")
               File.write!("/proc/#{pid}/gid_map", "0 0 1")
               []
-            {:status, :ready, _} -> [:proceed]
-            _ -> []
+
+            {:status, :ready, _} ->
+              [:proceed]
+
+            _ ->
+              []
           end
         )
+
       (V.out(evs, :stdout) == "1\n" and s == 0) or {evs, s}
     end
   end),
@@ -308,16 +393,52 @@ results = [
       # the target: a plain agent (not under valgrind) holding a sleep in
       # fresh namespaces
       agent = Path.expand("../priv/linx_process", __DIR__)
-      t = Port.open({:spawn_executable, agent}, [:binary, :nouse_stdio, {:packet, 4}, :exit_status])
-      V.send_term(t, {:spawn, %{argv: ["/bin/sleep", "100"], namespaces: [:user, :pid, :mount, :uts, :net, :ipc], stdio: :devnull}})
-      target = receive do {^t, {:data, d}} -> {:status, :spawned, x} = :erlang.binary_to_term(d); x end
-      receive do {^t, {:data, _}} -> :ok end
+
+      t =
+        Port.open({:spawn_executable, agent}, [:binary, :nouse_stdio, {:packet, 4}, :exit_status])
+
+      V.send_term(
+        t,
+        {:spawn,
+         %{
+           argv: ["/bin/sleep", "100"],
+           namespaces: [:user, :pid, :mount, :uts, :net, :ipc],
+           stdio: :devnull
+         }}
+      )
+
+      target =
+        receive do
+          {^t, {:data, d}} ->
+            {:status, :spawned, x} = :erlang.binary_to_term(d)
+            x
+        end
+
+      receive do
+        {^t, {:data, _}} -> :ok
+      end
+
       File.write!("/proc/#{target}/uid_map", "0 0 1")
       File.write!("/proc/#{target}/setgroups", "deny")
       File.write!("/proc/#{target}/gid_map", "0 0 1")
       V.send_term(t, :proceed)
-      receive do {^t, {:data, _}} -> :ok end
-      {evs, s} = V.run("enter", {:enter, %{target: target, argv: ["/bin/sh", "-c", "readlink /proc/self/ns/uts; echo $$"], stdio: :pipe, checkpoint: false}})
+
+      receive do
+        {^t, {:data, _}} -> :ok
+      end
+
+      {evs, s} =
+        V.run(
+          "enter",
+          {:enter,
+           %{
+             target: target,
+             argv: ["/bin/sh", "-c", "readlink /proc/self/ns/uts; echo $$"],
+             stdio: :pipe,
+             checkpoint: false
+           }}
+        )
+
       want = File.read_link!("/proc/#{target}/ns/uts") <> "\n2\n"
       Port.close(t)
       (V.out(evs, :stdout) == want and s == 0) or {evs, s, want}
@@ -326,5 +447,9 @@ results = [
 ]
 
 failed = Enum.count(results, &(&1 == :fail))
-IO.puts("valgrind-check: #{Enum.count(results, &(&1 == :ok))} ok, #{Enum.count(results, &(&1 == :skip))} skipped, #{failed} failed (logs in build/valgrind/)")
+
+IO.puts(
+  "valgrind-check: #{Enum.count(results, &(&1 == :ok))} ok, #{Enum.count(results, &(&1 == :skip))} skipped, #{failed} failed (logs in build/valgrind/)"
+)
+
 if failed > 0, do: System.halt(1)

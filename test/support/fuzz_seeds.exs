@@ -170,7 +170,12 @@ defmodule Linx.FuzzSeeds do
       stdio_window: 1_048_576,
       uid_map: [{0, 1000, 1}, {1, 100_000, 65_536}],
       gid_map: [{0, 1000, 1}, {1, 100_000, 65_536}],
-      setgroups: :deny
+      setgroups: :deny,
+      # Linx.Seccomp.Notify.compile/1 of [kill(_, 9) -> EPERM, kill -> continue]
+      notify_program:
+        <<76, 88, 78, 80, 1, 0, 2, 0, 1, 1, 3, 38, 0, 62, 0, 0, 0, 16, 0, 0, 0, 17, 1, 1, 9, 0, 0,
+          0, 0, 0, 0, 0, 1, 1, 3, 1, 0, 62, 0, 0, 0, 4, 0, 0, 0, 1, 1, 1, 1>>,
+      notify_events: true
     }
 
     minimal = %{argv: ["/bin/true"]}
