@@ -350,6 +350,35 @@ int ev_notify_failed(struct byteq *q, uint64_t id, int step, int err)
 }
 
 /**
+ * ev_notified() - {:notified, nr, pid, action}: a call the agent answered
+ * by itself (the compiled rules), sent after the answer
+ * @q:		output queue
+ * @nr:		syscall number
+ * @pid:	the caller's thread group (host pid)
+ * @action:	"continue", "return" or "errno"
+ * @value:	the return value or errno (not sent for continue)
+ *
+ * Return: 0 or -1
+ */
+int ev_notified(struct byteq *q, int nr, pid_t pid, const char *action,
+		int64_t value)
+{
+	ei_x_buff x;
+	int bad;
+
+	if (ev_begin(&x, 4, "notified"))
+		return -1;
+	bad = ei_x_encode_long(&x, nr) || ei_x_encode_long(&x, pid);
+	if (!strcmp(action, "continue"))
+		bad |= ei_x_encode_atom(&x, action);
+	else
+		bad |= ei_x_encode_tuple_header(&x, 2) ||
+		       ei_x_encode_atom(&x, action) ||
+		       ei_x_encode_longlong(&x, value);
+	return ev_end(q, &x, bad);
+}
+
+/**
  * ev_notify_answer() - {tag, ref, binary || {:error, errno}}
  * @q:		output queue
  * @tag:	:notify_mem or :notify_fd_path

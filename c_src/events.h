@@ -43,6 +43,8 @@ int ev_notify(struct byteq *q, uint64_t id, pid_t pid, pid_t tid, int nr,
 	      uint32_t arch, uint64_t ip, const uint64_t args[6],
 	      const struct ev_mem *mem, size_t nmem);
 int ev_notify_failed(struct byteq *q, uint64_t id, int step, int err);
+int ev_notified(struct byteq *q, int nr, pid_t pid, const char *action,
+		int64_t value);
 int ev_notify_answer(struct byteq *q, const char *tag, const uint8_t *ref,
 		     size_t ref_len, const void *data, size_t len, int err);
 

@@ -18,6 +18,7 @@
 #include "error.h"
 #include "framing.h"
 #include "notify_call.h"
+#include "notify_prog.h"
 #include "request.h"
 
 /**
@@ -36,12 +37,18 @@ struct notify_pending {
  * @out:	the queue of frames to the BEAM
  * @reads:	the request's notify_reads
  * @nreads:	how many
+ * @program:	the request's notify_program (compiled rules), or NULL
+ * @program_len: its length
+ * @events:	send {:notified, …} after each call the program answered
  */
 struct notify_env {
 	int proc_fd;
 	struct byteq *out;
 	const struct notify_read *reads;
 	size_t nreads;
+	const uint8_t *program;
+	size_t program_len;
+	bool events;
 };
 
 /**
@@ -106,6 +113,8 @@ struct notify_queued {
  *			order of arrival
  * @nqueued:		how many
  * @qcap:		allocated entries in @queue
+ * @prog:		@env.program decoded (bound at listen)
+ * @has_prog:		@prog is set: the agent decides what it can
  */
 struct notify_state {
 	int listener;
@@ -123,6 +132,8 @@ struct notify_state {
 	struct notify_queued *queue;
 	size_t nqueued;
 	size_t qcap;
+	struct nprog prog;
+	bool has_prog;
 };
 
 struct session;

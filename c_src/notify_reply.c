@@ -463,4 +463,5 @@ void notify_detach(struct notify_state *n)
 {
 	notify_close_listener(n);
 	notify_replies_drop(n);
+	n->has_prog = false;
 }

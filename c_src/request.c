@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "framing.h"
+#include "notify_prog.h"
 #include "ns.h"
 #include "request.h"
 #include "term.h"
@@ -278,6 +279,34 @@ static int opt_notify_reads(struct tdec *d, struct linx_request *r,
 		r->nnotify_reads = i + 1;
 	}
 	return td_list_end(d, path);
+}
+
+/*
+ * opt_notify_program() - a compiled notify program, refused here (not at
+ * the first notification) if nprog_decode() finds anything wrong with it
+ */
+static int opt_notify_program(struct tdec *d, struct linx_request *r,
+			      const char *path)
+{
+	char why[160];
+	struct nprog p;
+
+	free(r->notify_program);	/* a repeated key: last one wins */
+	r->notify_program = NULL;
+	r->notify_program_len = 0;
+	if (td_binary(d, &r->notify_program, &r->notify_program_len, path))
+		return -1;
+	if (nprog_decode(r->notify_program, r->notify_program_len, &p, why,
+			 sizeof(why)))
+		return linx_fail(d->err, EINVAL, d->stage, "%s: %s", path,
+				 why);
+	return 0;
+}
+
+static int opt_notify_events(struct tdec *d, struct linx_request *r,
+			     const char *path)
+{
+	return td_bool(d, &r->notify_events, path);
 }
 
 /*
@@ -810,6 +839,8 @@ static const struct {
 	{ "init",		opt_init },
 	{ "fds",		opt_fds },
 	{ "landlock",		opt_landlock },
+	{ "notify_program",	opt_notify_program },
+	{ "notify_events",	opt_notify_events },
 };
 
 /*
@@ -975,6 +1006,7 @@ void request_free(struct linx_request *req)
 		cmd_free(&req->commands[i]);
 	free(req->commands);
 	free(req->notify_reads);
+	free(req->notify_program);
 	idmap_free(&req->idmaps);
 	limits_free(&req->limits);
 	sandbox_free(&req->sandbox);

@@ -83,6 +83,11 @@ struct linx_stdio {
  * @landlock:		Landlock rules, applied by the :landlock command
  * @init:		the child becomes pid 1 of its new pid namespace and
  *			forks the workload (init.c); needs NS_PID, spawn only
+ * @notify_program:	compiled notify rules the agent runs itself
+ *			(notify_prog.h; validated at decode), or NULL
+ * @notify_program_len:	its length
+ * @notify_events:	send {:notified, nr, pid, action} after each call
+ *			the program answered
  */
 struct linx_request {
 	enum linx_kind kind;
@@ -101,6 +106,7 @@ struct linx_request {
 	bool no_new_privs;
 	bool close_handshake;
 	bool init;
+	bool notify_events;
 	enum linx_on_exit on_exit;
 	bool checkpoint;
 	struct linx_cmd *commands;
@@ -116,6 +122,8 @@ struct linx_request {
 	struct linx_passfd *fds;
 	size_t nfds;
 	struct landlock_set landlock;
+	uint8_t *notify_program;
+	size_t notify_program_len;
 };
 
 int request_decode(const void *buf, size_t len, struct linx_request *req,

@@ -25,7 +25,7 @@
 # ASan/UBSan runtimes) for `make fuzz`; the replay fallback needs only
 # build-essential (gcc-12 brings libasan8 and libubsan1).
 
-FUZZ_HARNESSES ?= request command chan framing
+FUZZ_HARNESSES ?= request command chan framing nprog
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_DIR := $(BUILD)/fuzz

@@ -79,11 +79,13 @@ defmodule Linx.Process do
     * `:owner` - the process that receives events (default: the caller).
       When the owner exits, the workload is stopped as `:on_exit` says.
     * `:notify` - seccomp user notification: the listed system calls are
-      trapped and decided in Elixir, by rules (data), by a
-      `Linx.Seccomp.Notifier` module `{module, arg}`, or both — see
-      `Linx.Seccomp.Notify` and `docs/notify.md`. The owner receives
-      `{:notify_summary, term}` before the terminal event when the handler
-      has a `summary/1` callback.
+      trapped and decided by rules (data, compiled and run by the agent
+      unless `evaluate: :beam`), by a `Linx.Seccomp.Notifier` module
+      `{module, arg}`, or both — see `Linx.Seccomp.Notify` and
+      `docs/notify.md`. The owner receives `{:notify_summary, term}` before
+      the terminal event when the handler has a `summary/1` callback, and
+      with `events: true` `{:notified, %{syscall: name, pid: pid, action:
+      action}}` after each call the agent answered by itself.
     * `:uid`, `:gid` - the ids the workload runs as, inside its user
       namespace (both or neither). Set at the checkpoint after the maps are
       written, before the capabilities; supplementary groups are dropped

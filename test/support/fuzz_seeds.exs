@@ -193,7 +193,12 @@ defmodule Linx.FuzzSeeds do
         {7, {:file, "/tmp/out.log", [:write, :append, :create]}},
         {255, {:connect_unix, "/run/linx/fd.sock"}}
       ],
-      landlock: [{:read, "/usr"}, {:execute, "/usr/bin"}, {:read_write, "/tmp"}]
+      landlock: [{:read, "/usr"}, {:execute, "/usr/bin"}, {:read_write, "/tmp"}],
+      # Linx.Seccomp.Notify.compile/1 of [kill(_, 9) -> EPERM, kill -> continue]
+      notify_program:
+        <<76, 88, 78, 80, 1, 0, 2, 0, 1, 1, 3, 38, 0, 62, 0, 0, 0, 16, 0, 0, 0, 17, 1, 1, 9, 0, 0,
+          0, 0, 0, 0, 0, 1, 1, 3, 1, 0, 62, 0, 0, 0, 4, 0, 0, 0, 1, 1, 1, 1>>,
+      notify_events: true
     }
 
     minimal = %{argv: ["/bin/true"]}

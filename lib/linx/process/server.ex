@@ -560,6 +560,13 @@ defmodule Linx.Process.Server do
     s
   end
 
+  # A call the agent decided by itself (compiled rules), already
+  # answered: observation only (notify: [events: true]).
+  defp agent_frame({:notified, nr, pid, action}, s) do
+    notify(s, {:notified, %{syscall: Linx.Syscalls.name(nr) || nr, pid: pid, action: action}})
+    s
+  end
+
   # A workload decides how often its calls fail, so it must not decide how
   # much the node logs: the first @notify_failures_logged failures of a
   # workload are logged, the rest only counted.

@@ -34,6 +34,8 @@ defmodule Linx.Process.Wire do
       |> put_if(:target, o.target)
       |> put_if(:cgroup, cgroup)
       |> put_if(:notify_reads, o.notify && Linx.Seccomp.Notify.reads(o.notify))
+      |> put_if(:notify_program, o.notify && Linx.Seccomp.Notify.program(o.notify))
+      |> put_if(:notify_events, o.notify && o.notify.events && true)
       |> put_if(:stdio_window, o.stdio_window)
       |> Map.merge(Linx.Process.Resources.request_keys(o))
       |> put_sandbox(o)
@@ -71,7 +73,7 @@ defmodule Linx.Process.Wire do
 
   @agent_atoms ~w(status spawned ready running exited signaled aborted error malformed
     error_detail stdout stderr pty_out stdin_ack caps decoded set_ids setgroups setresgid
-    setresuid notify notify_failed notify_mem notify_fd_path)a ++
+    setresuid notify notify_failed notify_mem notify_fd_path notified)a ++
                  @command_tags ++
                  @stage_atoms ++
                  ~w(timeout resources cgroups_v1 rlimits kill_timeout nofile as cpu core nproc

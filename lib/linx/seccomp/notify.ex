@@ -40,7 +40,17 @@ defmodule Linx.Seccomp.Notify do
         takes (default `{:errno, :enosys}`);
       * `handler_timeout:` - ms for one `handle_syscall/2` (default 1000);
       * `handler_errno:` - the errno of a call whose handler raised, timed
-        out or returned something invalid (default `:eperm`).
+        out or returned something invalid (default `:eperm`);
+      * `evaluate:` - `:agent` (default): the rules are compiled
+        (`compile/1`) and the agent answers every call they decide by
+        itself, without a round trip to the BEAM (a handler, and rules
+        with `{:call, …}`, `{:inject_fd, …}` or `:return_last`, still go
+        to the BEAM); `:beam`: every trapped call is decided here;
+      * `events:` - `true` sends the owner
+        `{:linx_process, proc, {:notified, %{syscall: name, pid: pid,
+        action: action}}}` for each call the agent decided, after it was
+        answered (`action` is `:continue`, `{:return, n}` or `{:errno, n}`;
+        default `false`).
 
   ## Rules
 
@@ -156,7 +166,7 @@ defmodule Linx.Seccomp.Notify do
   require Logger
 
   alias Linx.Seccomp.BPF
-  alias Linx.Seccomp.Notify.{Match, Rules, Steps}
+  alias Linx.Seccomp.Notify.{Match, Program, Rules, Steps}
 
   @enosys Linx.Errno.number!(:enosys)
   @eperm Linx.Errno.number!(:eperm)
@@ -175,7 +185,9 @@ defmodule Linx.Seccomp.Notify do
             handler: nil,
             default: [{:errno, @enosys}],
             handler_timeout: 1000,
-            handler_errno: @eperm
+            handler_errno: @eperm,
+            evaluate: :agent,
+            events: false
 
   @typedoc "A validated `notify:` option."
   @type t :: %__MODULE__{
@@ -187,7 +199,9 @@ defmodule Linx.Seccomp.Notify do
           handler: {module(), term()} | nil,
           default: [term()],
           handler_timeout: pos_integer(),
-          handler_errno: pos_integer()
+          handler_errno: pos_integer(),
+          evaluate: :agent | :beam,
+          events: boolean()
         }
 
   @typedoc "How the agent reads one pointer argument (docs/protocol.md, `notify_reads`)."
@@ -214,7 +228,16 @@ defmodule Linx.Seccomp.Notify do
           | {:errno, pos_integer()}
           | :return_last
 
-  @config_keys [:rules, :handler, :trap, :default, :handler_timeout, :handler_errno]
+  @config_keys [
+    :rules,
+    :handler,
+    :trap,
+    :default,
+    :handler_timeout,
+    :handler_errno,
+    :evaluate,
+    :events
+  ]
 
   @doc """
   Validates the value of the `notify:` option (see the moduledoc) and
@@ -284,6 +307,18 @@ defmodule Linx.Seccomp.Notify do
 
     handler_errno = Rules.errno!(Keyword.get(opts, :handler_errno, :eperm), "handler_errno")
 
+    evaluate =
+      case Keyword.get(opts, :evaluate, :agent) do
+        e when e in [:agent, :beam] -> e
+        e -> Rules.fail!("evaluate", "expected :agent or :beam, got #{inspect(e)}")
+      end
+
+    events =
+      case Keyword.get(opts, :events, false) do
+        e when is_boolean(e) -> e
+        e -> Rules.fail!("events", "expected a boolean, got #{inspect(e)}")
+      end
+
     reads =
       Enum.reduce(rules, [], fn rule, acc ->
         acc = Enum.uniq(acc ++ rule.reads)
@@ -307,7 +342,9 @@ defmodule Linx.Seccomp.Notify do
       handler: handler,
       default: default,
       handler_timeout: timeout,
-      handler_errno: handler_errno
+      handler_errno: handler_errno,
+      evaluate: evaluate,
+      events: events
     }
   end
 
@@ -405,6 +442,14 @@ defmodule Linx.Seccomp.Notify do
   end
 
   @doc """
+  The wire `notify_program` of the request: the compiled rules when
+  `evaluate: :agent`, else `nil`.
+  """
+  @spec program(t()) :: binary() | nil
+  def program(%__MODULE__{evaluate: :agent} = n), do: Program.compile(n)
+  def program(%__MODULE__{}), do: nil
+
+  @doc """
   The wire `notify_reads` of the request: `[{nr, arg_index, kind}]`.
 
       iex> n = Linx.Seccomp.Notify.new!([%{syscall: :openat, match: [{:string, 1, {:prefix, "/etc"}}], then: :continue}])
@@ -481,6 +526,51 @@ defmodule Linx.Seccomp.Notify do
     case Steps.build(actions, notification) do
       {:ok, steps} -> steps
       {:error, errno} -> [{:errno, errno}]
+    end
+  end
+
+  @doc """
+  Compiles the rules of a `notify:` option (anything `new!/1` takes) into
+  the program the agent runs for each notification, so calls the rules
+  decide are answered without a round trip to the BEAM. Returns
+  `{:ok, program}` (a binary; the format is docs/notify.md, "The program
+  format") or `{:error, reason}` (the `ArgumentError` message `new!/1`
+  would raise).
+
+  Rules whose actions need the BEAM (`{:call, …}`, `{:inject_fd, …}`,
+  `:return_last`) or whose literals pass the program's limits are kept in
+  their place as "ask the BEAM" blocks: the first matching rule is the same
+  one either way. With a handler, calls no rule matches go to the BEAM.
+
+      iex> {:ok, prog} = Linx.Seccomp.Notify.compile([%{syscall: :getpid, then: {:return, 1}}])
+      iex> binary_part(prog, 0, 4)
+      "LXNP"
+      iex> Linx.Seccomp.Notify.compile([%{syscall: :nope, then: :continue}])
+      {:error, "notify rules[0]: unknown syscall :nope (not in the x86_64 table)"}
+  """
+  @spec compile(t() | list() | {module(), term()}) :: {:ok, binary()} | {:error, String.t()}
+  def compile(notify) do
+    {:ok, Program.compile(new!(notify))}
+  rescue
+    e in ArgumentError -> {:error, Exception.message(e)}
+  end
+
+  @doc """
+  A readable listing of a compiled program (or of the rules, compiled
+  first), one block per rule and syscall, like a BPF disassembler.
+
+      iex> rules = [%{syscall: :kill, match: [{:int, 1, 9}], then: {:errno, :eperm}}]
+      iex> Linx.Seccomp.Notify.explain(rules) |> String.split("\\n", trim: true)
+      ["notify program: 1 blocks", "0000: kill if (int)arg1 == 9",
+       "      then errno 1 (EPERM)", "default: errno 38 (ENOSYS)"]
+  """
+  @spec explain(binary() | t() | list() | {module(), term()}) :: String.t()
+  def explain(program) when is_binary(program), do: Program.explain(program)
+
+  def explain(notify) do
+    case compile(notify) do
+      {:ok, prog} -> Program.explain(prog)
+      {:error, reason} -> raise ArgumentError, reason
     end
   end
 

@@ -80,6 +80,14 @@ defmodule Linx.Seccomp.NotifyHandoffTest do
                run_within(["/bin/sh", "-c", "echo abc | tr a-z A-Z | wc -c"], trap_all())
     end
 
+    test "the same pipeline with every call decided by the BEAM (evaluate: :beam)" do
+      assert {"4\n", 0} =
+               run_within(
+                 ["/bin/sh", "-c", "echo abc | tr a-z A-Z | wc -c"],
+                 trap_all(evaluate: :beam)
+               )
+    end
+
     test "the workload holds no listener (only its own descriptors)" do
       {out, 0} = run_within(["/bin/sh", "-c", "ls -l /proc/$$/fd"], trap_all())
       refute out =~ "seccomp"
