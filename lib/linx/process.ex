@@ -240,7 +240,7 @@ defmodule Linx.Process do
   linked to its supervisor, and events go only to an explicit `:owner`.
   """
 
-  alias Linx.Process.{Options, Server, Wire}
+  alias Linx.Process.{Options, Run, Server, Wire}
 
   require Wire
 
@@ -317,58 +317,64 @@ defmodule Linx.Process do
   `System.cmd/3`.
 
   `argv` is the program and its arguments; `opts` are those of `spawn/1`
-  (minus `:stdio`, `:owner` and `:checkpoint`) plus `:stderr_to_stdout`.
+  (minus `:stdio`, `:owner`, `:checkpoint`, `:name` and `:log_output`)
+  plus these, which shape what is fed and collected:
+
+    * `:input` - what the workload reads on stdin, then EOF: a binary,
+      iodata, or an `Enumerable` of binaries (a `File.stream!/2`, a
+      `Stream`), written as it is enumerated within the input window.
+      Without it stdin is `/dev/null`.
+    * `:into` - any `Collectable` the output goes into (default `""`), as
+      in `System.cmd/3`: `into: []`, `into: File.stream!(path)`,
+      `into: IO.stream()`.
+    * `:lines` - a positive integer `max`: the output is cut into lines
+      (`"\\n"` included) before it goes into `:into`; a line longer than
+      `max` bytes comes in pieces of `max` bytes. `into: []` then
+      collects a list of lines.
+    * `:stderr` - `:inherit` (default: the BEAM's stderr, as
+      `System.cmd/3`), `:devnull`, `:stdout` (into the same output) or
+      `:capture`: collected apart, and `run/2` returns
+      `{output, stderr_binary, status}`. `stderr_to_stdout: true` is an
+      alias of `stderr: :stdout`.
+    * `:max_output` - at most this many bytes of output (stdout and
+      collected stderr together) are kept: past it the workload and its
+      tree are killed and the status is `:output_limit`, as in
+      `{first_bytes, :output_limit}`.
+
   A workload killed by signal `n` reports `128 + n`, as ports do. A
   workload that never ran raises `Linx.Process.Error`.
 
       iex> Linx.Process.run(["/bin/echo", "hi"])
       {"hi\\n", 0}
   """
-  @spec run([binary], keyword) :: {binary, non_neg_integer}
-  def run(argv, opts \\ []) do
-    for key <- [:stdio, :owner, :checkpoint], Keyword.has_key?(opts, key) do
-      raise ArgumentError, "invalid option #{inspect(key)} for Linx.Process.run/2"
-    end
+  @spec run([binary], keyword) ::
+          {Collectable.t(), non_neg_integer | :output_limit}
+          | {Collectable.t(), binary, non_neg_integer | :output_limit}
+  def run(argv, opts \\ []), do: Run.run(argv, opts, &start(&1, :start))
 
-    validated = Options.validate!([{:argv, argv} | opts], :run)
-    stderr = if validated.stderr_to_stdout, do: :pipe, else: :inherit
-    stdio = [stdin: :devnull, stdout: :pipe, stderr: stderr]
-    # collect/2 takes the output as it comes: no window unless asked for
-    window = if Keyword.has_key?(opts, :stdio_window), do: validated.stdio_window
+  @doc """
+  Runs a command lazily: a `Stream` of its output chunks (binaries).
 
-    case start(%{validated | stdio: stdio, stdio_window: window}, :start) do
-      {:ok, proc} ->
-        result = collect(proc, argv, [])
-        send(proc, :release)
-        result
+  Nothing starts until the stream is run; the workload then runs with
+  the caller of `Enum`/`Stream` as its owner. Halting the stream early
+  (`Enum.take/2`, `Stream.take_while/2`, an exception downstream) kills
+  the workload and everything it started. The output window applies (see
+  "Flow control"): a consumer slower than the workload pauses the
+  workload in write(2) instead of filling its own mailbox, so
+  `stream/2 |> Stream.map(...) |> Enum.into(File.stream!(path))` runs in
+  bounded memory whatever the size of the output.
 
-      {:error, {_errno, _stage}} ->
-        raise %{last_error() | argv: argv}
-    end
-  end
+  `opts` are those of `spawn/1` (minus `:stdio`, `:owner`, `:checkpoint`,
+  `:name`, `:log_output`) plus `:input`, `:lines` and `:stderr`
+  (`:stdout`, `:inherit` or `:devnull`) as for `run/2`. The exit status is
+  not part of the stream. A workload that never ran raises
+  `Linx.Process.Error` when the stream is run.
 
-  defp collect(proc, argv, acc) do
-    receive do
-      {:linx_process, ^proc, {out, data}} when out in [:stdout, :stderr] ->
-        collect(proc, argv, [acc | data])
-
-      {:linx_process, ^proc, {:exited, code}} ->
-        {IO.iodata_to_binary(acc), code}
-
-      {:linx_process, ^proc, {:signaled, sig}} ->
-        {IO.iodata_to_binary(acc), 128 + sig}
-
-      {:linx_process, ^proc, {:agent_died, status}} ->
-        raise Linx.Process.Error, errno: status, stage: :agent_died
-
-      {:linx_process, ^proc, {:error, errno, stage}} when not Wire.is_command_refusal(stage) ->
-        raise Linx.Process.Error,
-          errno: errno,
-          stage: stage,
-          argv: argv,
-          detail: error_text(proc)
-    end
-  end
+      Linx.Process.stream(["/bin/sh", "-c", "echo a; echo b"], lines: 80) |> Enum.to_list()
+      #=> ["a\\n", "b\\n"]
+  """
+  @spec stream([binary], keyword) :: Enumerable.t()
+  def stream(argv, opts \\ []), do: Run.stream(argv, opts, &start(&1, :start))
 
   @last_error {__MODULE__, :last_error}
 
