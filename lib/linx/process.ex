@@ -592,20 +592,36 @@ defmodule Linx.Process do
   catch
     :exit, {reason, {GenServer, :call, _}} when reason in [:noproc, :normal, :shutdown] ->
       {:error, :not_running}
+
+    # ... or it ended as its workload did (a server's exit reason, issue 15)
+    :exit, {{tag, _}, {GenServer, :call, _}} when tag in [:exited, :signaled, :agent_died] ->
+      {:error, :not_running}
   end
 
   @doc """
   Reads the capability sets of a workload held at its checkpoint
   (`checkpoint: true`), as the child has them right now: what it would
-  exec with. Returns masks; `Linx.Capabilities.from_mask/1` names them.
+  exec with. Each set is a list of capability names, by number (those of
+  `Linx.Capabilities`; a bit newer than its table is `{:unknown, n}`);
+  `Linx.Capabilities.to_mask/1` turns a list back into the kernel's mask.
 
       {:ok, proc} = Linx.Process.spawn(argv: ["/bin/true"], checkpoint: true,
                                        capabilities: [keep: [:kill]])
-      {:ok, %{effective: 0x20, bounding: 0x20}} = Linx.Process.capabilities(proc)
+      {:ok, %{effective: [:kill], bounding: [:kill], ambient: []}} =
+        Linx.Process.capabilities(proc)
   """
   @spec capabilities(t) ::
-          {:ok, %{atom => non_neg_integer}} | {:error, :not_at_checkpoint | start_error}
-  def capabilities(proc), do: unwrap(GenServer.call(proc, :caps_query, :infinity))
+          {:ok, %{atom => [Linx.Capabilities.cap()]}}
+          | {:error, :not_at_checkpoint | start_error}
+  def capabilities(proc) do
+    case unwrap(GenServer.call(proc, :caps_query, :infinity)) do
+      {:ok, masks} ->
+        {:ok, Map.new(masks, fn {set, m} -> {set, Linx.Capabilities.from_mask(m)} end)}
+
+      error ->
+        error
+    end
+  end
 
   @doc "The workload's pid as the host sees it."
   @spec os_pid(t) :: pos_integer | nil
@@ -636,7 +652,7 @@ defmodule Linx.Process do
     result =
       case how do
         :start -> DynamicSupervisor.start_child(Linx.ProcessSupervisor, {__MODULE__, opts})
-        :start_link -> GenServer.start_link(Server, opts)
+        :start_link -> GenServer.start_link(Server, opts, gen_opts(opts))
       end
 
     case result do
@@ -671,10 +687,19 @@ defmodule Linx.Process do
   @doc false
   # DynamicSupervisor hands us the already validated options.
   def child_spec(%Options{} = opts) do
-    %{id: __MODULE__, start: {GenServer, :start_link, [Server, opts]}, restart: :temporary}
+    %{
+      id: __MODULE__,
+      start: {GenServer, :start_link, [Server, opts, gen_opts(opts)]},
+      restart: :temporary
+    }
   end
 
   def child_spec(opts) when is_list(opts) do
-    %{id: __MODULE__, start: {__MODULE__, :start_link, [opts]}, restart: :temporary}
+    id = Keyword.get(opts, :name, __MODULE__)
+    %{id: id, start: {__MODULE__, :start_link, [opts]}, restart: :temporary}
   end
+
+  # name: (issue 15) registers the server like any GenServer
+  defp gen_opts(%Options{name: nil}), do: []
+  defp gen_opts(%Options{name: name}), do: [name: name]
 end

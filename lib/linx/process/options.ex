@@ -107,6 +107,7 @@ defmodule Linx.Process.Options do
     |> check_maps()
     |> check_ids()
     |> check_pty_modes()
+    |> log_output_stdio(opts)
     |> build_commands(opts)
   end
 
@@ -415,6 +416,15 @@ defmodule Linx.Process.Options do
   defp check_pty_modes(_acc) do
     raise ArgumentError, "invalid option :pty: termios modes need stdio: :pty"
   end
+
+  # log_output: the output is logged, so by default it comes on pipes.
+  defp log_output_stdio(%{log_output: level} = acc, opts) when level != nil do
+    if Keyword.has_key?(opts, :stdio),
+      do: acc,
+      else: %{acc | stdio: [stdin: :devnull, stdout: :pipe, stderr: :pipe]}
+  end
+
+  defp log_output_stdio(acc, _opts), do: acc
 
   ## run/2 and stream/2 (issue 15): the options that shape the collection.
 

@@ -1,0 +1,121 @@
+defmodule Linx.Process.SupervisionTest do
+  # The server under OTP (issue 15): its exit reason reflects the workload,
+  # name: registers it, log_output: sends output lines to Logger.
+  use Linx.Case, async: true
+
+  import ExUnit.CaptureLog
+
+  @moduletag :tmp_dir
+
+  defp server_exit(opts) do
+    {:ok, proc} = Linx.Process.spawn(opts)
+    ref = Process.monitor(proc)
+    assert_receive {:DOWN, ^ref, :process, ^proc, reason}, 10_000
+    reason
+  end
+
+  describe "exit reason" do
+    test ":normal on status 0, {:exited, n} otherwise" do
+      assert server_exit(argv: ["/bin/true"]) == :normal
+      assert server_exit(argv: ["/bin/sh", "-c", "exit 3"]) == {:exited, 3}
+    end
+
+    test "{:signaled, sig} for a killed workload" do
+      assert server_exit(argv: ["/bin/sh", "-c", "kill -TERM $$"]) == {:signaled, 15}
+    end
+
+    test "no crash report for a failed workload" do
+      log = capture_log(fn -> server_exit(argv: ["/bin/false"]) end)
+      refute log =~ "terminating"
+      refute log =~ "CRASH"
+    end
+
+    test "restart: :transient restarts after exit 3, not after exit 0", %{tmp_dir: dir} do
+      counter = Path.join(dir, "runs")
+      # each run appends a line; the third run exits 0
+      script = "echo x >> #{counter}; [ $(wc -l < #{counter}) -ge 3 ] || exit 3"
+
+      spec =
+        Supervisor.child_spec({Linx.Process, argv: ["/bin/sh", "-c", script]},
+          restart: :transient
+        )
+
+      {:ok, sup} = Supervisor.start_link([spec], strategy: :one_for_one, max_restarts: 10)
+      # two failures restart it, the success ends it: three runs, then no child
+      assert eventually(fn -> Supervisor.count_children(sup).active == 0 end, 30_000)
+      assert File.read!(counter) == "x\nx\nx\n"
+      Process.sleep(500)
+      assert File.read!(counter) == "x\nx\nx\n"
+      Supervisor.stop(sup)
+    end
+  end
+
+  describe "name:" do
+    test "a registered name, and {:via, Registry, ...}" do
+      name = :"linx_named_#{System.unique_integer([:positive])}"
+      {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sleep", "30"], name: name)
+      assert Process.whereis(name) == proc
+      assert GenServer.whereis(name) |> Linx.Process.os_pid() == Linx.Process.os_pid(proc)
+
+      {:ok, _} = Registry.start_link(keys: :unique, name: __MODULE__.Reg)
+      via = {:via, Registry, {__MODULE__.Reg, :box}}
+      {:ok, proc2} = Linx.Process.spawn(argv: ["/bin/sleep", "30"], name: via)
+      assert GenServer.whereis(via) == proc2
+
+      # the name is taken while it runs
+      assert {:error, {:already_started, ^proc}} =
+               Linx.Process.spawn(argv: ["/bin/true"], name: name)
+
+      Linx.Process.stop(proc, 0)
+      Linx.Process.stop(proc2, 0)
+    end
+
+    test "a bad name is refused by name" do
+      assert_raise ArgumentError, ~r/invalid option :name/, fn ->
+        Linx.Process.spawn(argv: ["/bin/true"], name: "box")
+      end
+    end
+  end
+
+  describe "log_output:" do
+    test "each line goes to Logger at that level with linx_os_pid metadata" do
+      parent = self()
+      id = :"linx_log_test_#{System.unique_integer([:positive])}"
+      ref = make_ref()
+      :ok = :logger.add_handler(id, __MODULE__.Handler, %{config: %{pid: parent, ref: ref}})
+
+      try do
+        {:ok, proc} =
+          Linx.Process.spawn(
+            argv: ["/bin/sh", "-c", "echo one; echo two >&2; printf three"],
+            log_output: :warning
+          )
+
+        os_pid = Linx.Process.os_pid(proc)
+        assert {:exited, 0} = Linx.Process.await(proc)
+        msgs = for _ <- 1..3, do: assert_receive({^ref, :warning, m, ^os_pid}, 2000) && m
+        assert Enum.sort(msgs) == ["one", "three", "two"]
+        # output went to the log, not to the owner
+        refute_received {:linx_process, ^proc, {:stdout, _}}
+      after
+        :logger.remove_handler(id)
+      end
+    end
+  end
+
+  defmodule Handler do
+    @moduledoc false
+    def log(%{level: level, msg: msg, meta: %{linx_os_pid: pid}}, %{config: %{pid: to, ref: ref}}) do
+      text =
+        case msg do
+          {:string, s} -> IO.chardata_to_string(s)
+          {:report, r} -> inspect(r)
+          {f, a} -> IO.chardata_to_string(:io_lib.format(f, a))
+        end
+
+      send(to, {ref, level, text, pid})
+    end
+
+    def log(_event, _config), do: :ok
+  end
+end
