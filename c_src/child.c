@@ -86,7 +86,7 @@
  *    the agent opens is close-on-exec from the start.
  *
  * 10. execve
- *    Should: execve(argv[0], argv, envp) (no PATH search). On failure,
+ *    Should: execve(path, argv, envp) (no PATH search). On failure,
  *    send ERR {errno, :execve} and _exit(127). On success the channel
  *    closes (close-on-exec) and the agent reads EOF: :running.
  *
@@ -334,6 +334,6 @@ void child_main(const struct child_plan *p)
 		child_report(p, errno, STAGE_CHDIR);
 	child_cloexec_all();
 
-	execve(p->argv[0], p->argv, p->envp);
+	execve(p->path, p->argv, p->envp);
 	child_report(p, errno, STAGE_EXECVE);
 }

@@ -27,12 +27,28 @@
  *     close_handshake: boolean,
  *     uid_map: nil | [{inside, outside, count}],
  *     gid_map: nil | [{inside, outside, count}],
- *     setgroups: nil | :allow | :deny}
+ *     setgroups: nil | :allow | :deny,
+ *     arg0: nil | binary,
+ *     pty_modes: [:noecho | :raw]}
  */
 #include <string.h>
 
 #include "echo.h"
 #include "term.h"
+
+/*
+ * encode_pty_modes() - [:noecho | :raw], in that order
+ */
+static int encode_pty_modes(ei_x_buff *x, const struct linx_request *r)
+{
+	if (r->pty_modes & PTY_MODE_NOECHO &&
+	    (ei_x_encode_list_header(x, 1) || ei_x_encode_atom(x, "noecho")))
+		return -1;
+	if (r->pty_modes & PTY_MODE_RAW &&
+	    (ei_x_encode_list_header(x, 1) || ei_x_encode_atom(x, "raw")))
+		return -1;
+	return ei_x_encode_empty_list(x);
+}
 
 /*
  * encode_stdio() - :pty | [stdin: m, stdout: m, stderr: m]
@@ -117,7 +133,7 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 	size_t i;
 
 	if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
-	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 18))
+	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 20))
 		return -1;
 
 	if (ei_x_encode_atom(x, "kind") ||
@@ -188,6 +204,12 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 
 	if (ei_x_encode_atom(x, "close_handshake") ||
 	    ei_x_encode_boolean(x, req->close_handshake))
+		return -1;
+
+	if (ei_x_encode_atom(x, "arg0") || encode_binary_or_nil(x, req->arg0))
+		return -1;
+
+	if (ei_x_encode_atom(x, "pty_modes") || encode_pty_modes(x, req))
 		return -1;
 
 	return encode_idmaps(x, &req->idmaps);

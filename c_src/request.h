@@ -38,6 +38,10 @@ struct linx_stdio {
 	char *path;
 };
 
+/* Bits of struct linx_request.pty_modes: termios of a new PTY's slave */
+#define PTY_MODE_NOECHO	(1u << 0)	/* clear ECHO (and its kin) */
+#define PTY_MODE_RAW	(1u << 1)	/* cfmakeraw() */
+
 /**
  * struct linx_request - a decoded {:spawn | :enter, opts} (or :echo of one)
  * @kind:		spawn or enter
@@ -69,6 +73,9 @@ struct linx_stdio {
  *			a short quiet spell (agent.c, drain_beam_input)
  * @idmaps:		uid_map, gid_map and setgroups, written by the agent
  *			while the child waits after the clone (idmap.c)
+ * @arg0:		argv[0] as the workload sees it, or NULL: the path
+ *			(@argv[0], what is exec'd)
+ * @pty_modes:		PTY_MODE_* bits applied to the PTY before the clone
  */
 struct linx_request {
 	enum linx_kind kind;
@@ -81,6 +88,7 @@ struct linx_request {
 	char *cgroup;
 	unsigned namespaces;
 	bool has_namespaces;
+	uint8_t pty_modes;	/* in the padding after has_namespaces */
 	long target;
 	bool pty;
 	struct linx_stdio stdio[3];
@@ -96,6 +104,7 @@ struct linx_request {
 	size_t nnotify_reads;
 	uint64_t stdio_window;
 	struct idmap_set idmaps;
+	char *arg0;
 };
 
 int request_decode(const void *buf, size_t len, struct linx_request *req,

@@ -114,8 +114,29 @@ defmodule Linx.Process do
       `struct sock_filter`s. Policies are compiled by libseccomp and cached
       before anything starts; a bad one raises `ArgumentError`.
 
-  `run/2` also takes `:stderr_to_stdout` (default `false`). `run/2`
-  collects the output as it arrives, so it sets no output window unless
+    * `:arg0` - `argv[0]` as the program sees it (its `/proc/PID/cmdline`,
+      `$0` of a shell), when it should differ from the program path, as
+      `System.cmd/3`'s `:arg0`. The program run is still `argv`'s first
+      element.
+    * `:pty` - termios modes of the new PTY (with `stdio: :pty`), set
+      before the workload runs, like erlexec's `{pty, Modes}`:
+      `echo: false` (what is written is not echoed back), `raw: true`
+      (`cfmakeraw`: no line editing, no signals from `^C`, no `\\r\\n`
+      translation). Example: `stdio: :pty, pty: [echo: false]`.
+    * `:name` (`spawn/1`, `enter/2`, `start_link/1`) - registers the
+      server under a name, as any `GenServer`: an atom, `{:global, term}`
+      or `{:via, module, term}`. Functions here take the pid;
+      `GenServer.whereis/1` finds it from the name.
+    * `:log_output` (`spawn/1`, `enter/2`, `start_link/1`) - a `Logger`
+      level: each line of the workload's output is logged at that level
+      with metadata `linx_os_pid` (like MuonTrap's `:log_output`) instead
+      of being sent to the owner as `{:stdout | :stderr | :pty_out, data}`;
+      stdout and stderr are pipes unless `:stdio` says otherwise. A line
+      longer than 16 KiB is logged in pieces.
+
+  `run/2` also takes `:input`, `:into`, `:lines`, `:stderr`,
+  `:max_output` and `:stderr_to_stdout` (see `run/2`). `run/2` collects
+  the output as it arrives, so it sets no output window unless
   `:stdio_window` is given.
 
   Every option is validated before any port opens; a bad one raises
@@ -236,8 +257,31 @@ defmodule Linx.Process do
 
   `child_spec/1` takes the options of `spawn/1`; the child is started when
   the workload runs and stops when it ends (`restart: :temporary` by
-  default; override it with `Supervisor.child_spec/2`). The server is
-  linked to its supervisor, and events go only to an explicit `:owner`.
+  default; override it with `Supervisor.child_spec/2`; with `:name` the
+  child's id is that name). The server is linked to its supervisor, and
+  events go only to an explicit `:owner`.
+
+  The server's exit reason is how the workload ended: `:normal` for exit
+  status 0, `{:exited, n}` for another status, `{:signaled, sig}` for a
+  signal, `{:agent_died, status}` when the agent died; `:normal` after a
+  start error (its caller was answered) or `abort/1`. So
+  `restart: :transient` restarts a workload that failed and not one that
+  succeeded (OTP supervisors count `{:shutdown, _}` as a normal end, so a
+  failure cannot be one). A failed workload is not logged as a crash of
+  the server. The server ends a few seconds after the workload (see
+  `await/2`), or at once after `run/2`.
+
+      children = [
+        Supervisor.child_spec(
+          {Linx.Process,
+           argv: ["/usr/sbin/sshd", "-D"], namespaces: [:pid, :mount],
+           name: :sshd, log_output: :info},
+          restart: :transient
+        )
+      ]
+
+      Supervisor.start_link(children, strategy: :one_for_one)
+      Linx.Process.os_pid(:sshd)
   """
 
   alias Linx.Process.{Options, Run, Server, Wire}

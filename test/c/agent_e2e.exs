@@ -517,7 +517,9 @@ results = [
       close_handshake: false,
       uid_map: nil,
       gid_map: nil,
-      setgroups: nil
+      setgroups: nil,
+      arg0: nil,
+      pty_modes: []
     } or m
   end),
   E2E.check("echo: id maps and setgroups", fn ->
@@ -527,6 +529,13 @@ results = [
 
     Map.take(m, [:uid_map, :gid_map, :setgroups]) ==
       %{uid_map: maps[:uid_map], gid_map: maps[:gid_map], setgroups: :deny} or m
+  end),
+  E2E.check("echo: arg0 and pty_modes", fn ->
+    req = %{argv: ["/bin/sh"], arg0: "-sh", stdio: :pty, pty_modes: [:raw, :noecho]}
+    {[{:decoded, m}], 0} = E2E.run({:echo, {:spawn, req}})
+
+    Map.take(m, [:argv, :arg0, :pty_modes]) ==
+      %{argv: ["/bin/sh"], arg0: "-sh", pty_modes: [:noecho, :raw]} or m
   end)
 ]
 

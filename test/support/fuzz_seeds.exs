@@ -170,7 +170,9 @@ defmodule Linx.FuzzSeeds do
       stdio_window: 1_048_576,
       uid_map: [{0, 1000, 1}, {1, 100_000, 65_536}],
       gid_map: [{0, 1000, 1}, {1, 100_000, 65_536}],
-      setgroups: :deny
+      setgroups: :deny,
+      arg0: "-sh",
+      pty_modes: [:noecho, :raw]
     }
 
     minimal = %{argv: ["/bin/true"]}

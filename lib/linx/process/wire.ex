@@ -35,6 +35,9 @@ defmodule Linx.Process.Wire do
       |> put_if(:cgroup, cgroup)
       |> put_if(:notify_reads, o.notify && Linx.Seccomp.Notify.reads(o.notify))
       |> put_if(:stdio_window, o.stdio_window)
+      # issue 15: argv[0] apart from the path, termios of a new PTY
+      |> put_if(:arg0, o.arg0)
+      |> put_if(:pty_modes, o.pty_modes)
 
     {o.mode, map}
   end
