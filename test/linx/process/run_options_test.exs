@@ -39,7 +39,7 @@ defmodule Linx.Process.RunOptionsTest do
           2 -> raise "boom"
         end)
 
-      script = "echo $$ > #{pidfile}; exec sleep 60"
+      script = "echo $$ > '#{pidfile}'; exec sleep 60"
 
       assert_raise RuntimeError, "boom", fn ->
         Linx.Process.run(["/bin/sh", "-c", script], input: bad)
@@ -128,14 +128,20 @@ defmodule Linx.Process.RunOptionsTest do
       assert out == binary_part(String.duplicate("y\n", 50_001), 0, 100_001)
     end
 
-    test "with stderr: :capture the three-tuple carries :output_limit" do
-      script = "echo $$ >&2; exec yes"
+    test "with stderr: :capture the three-tuple carries :output_limit; the tree is killed", %{
+      tmp_dir: dir
+    } do
+      pidfile = Path.join(dir, "pid")
+      # a child of the shell writes (its pid on file first); the shell waits
+      script = "sh -c 'echo $$ > \"$0\"; exec yes' '#{pidfile}' & wait"
 
-      assert {_out, pid_line, :output_limit} =
+      assert {out, err, :output_limit} =
                Linx.Process.run(["/bin/sh", "-c", script], stderr: :capture, max_output: 4096)
 
-      pid = pid_line |> String.trim() |> String.to_integer()
-      assert os_pid_gone?(pid)
+      # stdout and the captured stderr count together
+      assert byte_size(out) + byte_size(err) == 4096
+      pid = pidfile |> File.read!() |> String.trim() |> String.to_integer()
+      assert_os_pid_exits(pid)
     end
 
     test "output under the limit is untouched" do

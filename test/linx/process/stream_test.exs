@@ -26,8 +26,8 @@ defmodule Linx.Process.StreamTest do
 
   test "halting the stream kills the workload and its tree", %{tmp_dir: dir} do
     pidfile = Path.join(dir, "pid")
-    # the shell's child writes forever; the shell itself waits
-    script = "yes & echo $! > #{pidfile}; wait"
+    # the shell's child writes forever (its pid on file first); the shell waits
+    script = "sh -c 'echo $$ > \"$0\"; exec yes' '#{pidfile}' & wait"
     assert [_, _] = Linx.Process.stream(["/bin/sh", "-c", script]) |> Enum.take(2)
     pid = pidfile |> File.read!() |> String.trim() |> String.to_integer()
     assert_os_pid_exits(pid)
