@@ -50,7 +50,13 @@ defmodule Linx.Process.Run do
 
         try do
           collect(state)
+        catch
+          # an exception of ours or of the Collectable: the workload goes too
+          kind, reason ->
+            stop_workload(proc)
+            :erlang.raise(kind, reason, __STACKTRACE__)
         after
+          stop_feeder(feeder)
           send(proc, :release)
         end
 
@@ -121,8 +127,7 @@ defmodule Linx.Process.Run do
   defp feeder_down(s, :normal), do: collect(%{s | feeder: {nil, nil}})
 
   defp feeder_down(s, reason) do
-    kill(s.proc)
-    drain(s.proc)
+    stop_workload(s.proc)
     halt_into(s)
 
     case reason do
@@ -203,11 +208,39 @@ defmodule Linx.Process.Run do
 
   defp kill(proc), do: Linx.Process.signal(proc, 9)
 
+  # Kills a workload that may still run and takes its remaining events
+  # out of the caller's mailbox: up to the terminal one when the kill was
+  # delivered, else what is already there (the terminal event is sent
+  # before the server answers :not_running).
+  defp stop_workload(proc) do
+    case kill(proc) do
+      :ok -> drain(proc)
+      _ -> flush(proc)
+    end
+  end
+
   defp drain(proc) do
     receive do
       {:linx_process, ^proc, event} when Wire.is_terminal(event) -> event
       {:linx_process, ^proc, _} -> drain(proc)
     end
+  end
+
+  defp flush(proc) do
+    receive do
+      {:linx_process, ^proc, _} -> flush(proc)
+    after
+      0 -> :ok
+    end
+  end
+
+  # The feeder ends by itself once the workload is gone; a late :DOWN of
+  # it must not stay in the caller's mailbox.
+  defp stop_feeder({nil, nil}), do: :ok
+
+  defp stop_feeder({pid, ref}) do
+    Process.demonitor(ref, [:flush])
+    Process.exit(pid, :kill)
   end
 
   ## Input
@@ -303,11 +336,8 @@ defmodule Linx.Process.Run do
   # Halted early (Enum.take/2, an exception downstream) or run to the end:
   # a workload still running is killed with its tree, and its server let go.
   defp stream_stop(%{proc: proc} = s) do
-    unless s.done?, do: kill(proc)
-    _ = if s.done?, do: :ok, else: drain(proc)
-    {pid, ref} = s.feeder
-    if ref, do: Process.demonitor(ref, [:flush])
-    if pid, do: Process.exit(pid, :kill)
+    unless s.done?, do: stop_workload(proc)
+    stop_feeder(s.feeder)
     send(proc, :release)
   end
 end
