@@ -33,13 +33,14 @@ defmodule Linx.Process.RunOptionsTest do
     } do
       pidfile = Path.join(dir, "pid")
 
+      # raises once the workload has told its pid (written whole: mv)
       bad =
         Stream.map([1, 2], fn
           1 -> "x\n"
-          2 -> raise "boom"
+          2 -> eventually(fn -> File.exists?(pidfile) end) && raise "boom"
         end)
 
-      script = "echo $$ > '#{pidfile}'; exec sleep 60"
+      script = "echo $$ > '#{pidfile}.new'; mv '#{pidfile}.new' '#{pidfile}'; exec sleep 60"
 
       assert_raise RuntimeError, "boom", fn ->
         Linx.Process.run(["/bin/sh", "-c", script], input: bad)
