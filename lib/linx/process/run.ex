@@ -46,10 +46,10 @@ defmodule Linx.Process.Run do
     case start.(%{validated | stdio: stdio(run), stdio_window: window}) do
       {:ok, proc} ->
         feeder = feed(proc, run.input)
-        state = new_state(proc, argv, run, feeder)
 
         try do
-          collect(state)
+          # Collectable.into/1 may raise too (a file that cannot be opened)
+          collect(new_state(proc, argv, run, feeder))
         catch
           # an exception of ours or of the Collectable: the workload goes too
           kind, reason ->

@@ -66,6 +66,27 @@ defmodule Linx.Process.RunOptionsTest do
       assert File.read!(path) == data
     end
 
+    test "a Collectable that fails kills the workload; no event is left in the mailbox", %{
+      tmp_dir: dir
+    } do
+      pidfile = Path.join(dir, "pid")
+      # the path as $0, not in the script: a test's tmp_dir may hold quotes
+      script = ~S(echo $$ > "$0.new"; mv "$0.new" "$0"; exec yes)
+
+      # File.Stream's collector fails on its second chunk after ENOSPC
+      error =
+        try do
+          Linx.Process.run(["/bin/sh", "-c", script, pidfile], into: File.stream!("/dev/full"))
+        rescue
+          e -> e
+        end
+
+      assert %FunctionClauseError{module: Collectable.File.Stream} = error
+      pid = pidfile |> File.read!() |> String.trim() |> String.to_integer()
+      assert_os_pid_exits(pid)
+      refute_received {:linx_process, _, _}
+    end
+
     test "a list collects the chunks" do
       assert {chunks, 0} = Linx.Process.run(["/bin/echo", "hi"], into: [])
       assert IO.iodata_to_binary(chunks) == "hi\n"
