@@ -711,12 +711,23 @@ defmodule Linx.Process.Server do
         {:stop, :normal, s}
 
       reason ->
+        # The notify handler (a gen_server we started) would stop with our
+        # reason on our EXIT, and be logged as a crash: it ends first.
+        stop_handler(s.handler)
         terminate(reason, s)
         Process.flag(:trap_exit, false)
         Process.exit(self(), reason)
         # not reached: a signal to oneself is acted on before exit/2 returns
         {:stop, reason, s}
     end
+  end
+
+  defp stop_handler(nil), do: :ok
+
+  defp stop_handler(pid) do
+    GenServer.stop(pid, :shutdown)
+  catch
+    :exit, _ -> :ok
   end
 
   # log_output: each line of output (of each stream) goes to Logger at

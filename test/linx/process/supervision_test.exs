@@ -24,10 +24,30 @@ defmodule Linx.Process.SupervisionTest do
       assert server_exit(argv: ["/bin/sh", "-c", "kill -TERM $$"]) == {:signaled, 15}
     end
 
-    test "no crash report for a failed workload" do
-      log = capture_log(fn -> server_exit(argv: ["/bin/false"]) end)
-      refute log =~ "terminating"
-      refute log =~ "CRASH"
+    test "no crash report for a failed workload, nor for its notify handler" do
+      # (the log is global: only lines naming our processes count)
+      parent = self()
+
+      log =
+        capture_log(fn ->
+          {:ok, proc} =
+            Linx.Process.spawn(
+              argv: ["/bin/sh", "-c", "echo $PPID; exit 1"],
+              stdio: :pipe,
+              notify: [handler: {__MODULE__.Quiet, nil}, trap: [:getppid]]
+            )
+
+          %{handler: handler} = :sys.get_state(proc)
+          send(parent, {:pids, proc, handler})
+          ref = Process.monitor(proc)
+          href = Process.monitor(handler)
+          assert_receive {:DOWN, ^ref, :process, _, {:exited, 1}}, 10_000
+          assert_receive {:DOWN, ^href, :process, _, :shutdown}, 1000
+        end)
+
+      assert_received {:pids, proc, handler}
+      refute log =~ inspect(proc)
+      refute log =~ inspect(handler)
     end
 
     test "restart: :transient restarts after exit 3, not after exit 0", %{tmp_dir: dir} do
@@ -113,6 +133,13 @@ defmodule Linx.Process.SupervisionTest do
         :logger.remove_handler(id)
       end
     end
+  end
+
+  defmodule Quiet do
+    @moduledoc false
+    @behaviour Linx.Seccomp.Notifier
+    def init(arg), do: {:ok, arg}
+    def handle_syscall(_call, state), do: {:continue, state}
   end
 
   defmodule Handler do
