@@ -110,7 +110,7 @@
  *    highest target, so no dup2 closes one still needed.
  *
  * 10. execve
- *    Should: execve(argv[0], argv, envp) (no PATH search). On failure,
+ *    Should: execve(path, argv, envp) (no PATH search). On failure,
  *    send ERR {errno, :execve} and _exit(127). On success the channel
  *    closes (close-on-exec) and the agent reads EOF: :running.
  *
@@ -411,6 +411,6 @@ void child_main(const struct child_plan *p)
 	if (p->pass && passfd_install(p->pass))
 		child_report(p, errno, STAGE_FDS);
 
-	execve(p->argv[0], p->argv, p->envp);
+	execve(p->path, p->argv, p->envp);
 	child_report(p, errno, STAGE_EXECVE);
 }

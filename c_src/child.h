@@ -25,7 +25,9 @@ struct child_stdio {
 /**
  * struct child_plan - everything the child needs, prepared by the agent
  * before clone3 so the child neither parses nor allocates
- * @argv:		NULL-terminated, argv[0] is the path to execve
+ * @path:		the program to execve
+ * @argv:		NULL-terminated, as the program sees it (argv[0] is
+ *			@path unless the request gave arg0)
  * @envp:		NULL-terminated environment
  * @cwd:		directory to chdir to, or NULL
  * @chan:		the child's channel end
@@ -53,6 +55,7 @@ struct child_stdio {
  * @landlock:		the request's Landlock rules (:landlock), or NULL
  */
 struct child_plan {
+	const char *path;
 	char *const *argv;
 	char *const *envp;
 	const char *cwd;

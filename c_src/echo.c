@@ -40,7 +40,9 @@
  *     fds: [{target, {:file, path, [flag]} | {:connect_unix, path}}]
  *          (flags normalised: :read, :write, then :append :create
  *           :truncate :exclusive as set),
- *     landlock: nil | [{:read | :read_write | :execute, path}]}
+ *     landlock: nil | [{:read | :read_write | :execute, path}],
+ *     arg0: nil | binary,
+ *     pty_modes: [:noecho | :raw]}
  */
 #include <fcntl.h>
 #include <stdbool.h>
@@ -48,6 +50,20 @@
 
 #include "echo.h"
 #include "term.h"
+
+/*
+ * encode_pty_modes() - [:noecho | :raw], in that order
+ */
+static int encode_pty_modes(ei_x_buff *x, const struct linx_request *r)
+{
+	if (r->pty_modes & PTY_MODE_NOECHO &&
+	    (ei_x_encode_list_header(x, 1) || ei_x_encode_atom(x, "noecho")))
+		return -1;
+	if (r->pty_modes & PTY_MODE_RAW &&
+	    (ei_x_encode_list_header(x, 1) || ei_x_encode_atom(x, "raw")))
+		return -1;
+	return ei_x_encode_empty_list(x);
+}
 
 /*
  * encode_stdio() - :pty | [stdin: m, stdout: m, stderr: m]
@@ -262,7 +278,7 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 	size_t i;
 
 	if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
-	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 27))
+	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 29))
 		return -1;
 
 	if (ei_x_encode_atom(x, "kind") ||
@@ -345,6 +361,12 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 	if (ei_x_encode_atom(x, "init") || ei_x_encode_boolean(x, req->init))
 		return -1;
 
-	return encode_fds(x, req) || encode_landlock(x, &req->landlock) ?
+	if (encode_fds(x, req) || encode_landlock(x, &req->landlock))
+		return -1;
+
+	if (ei_x_encode_atom(x, "arg0") || encode_binary_or_nil(x, req->arg0))
+		return -1;
+
+	return ei_x_encode_atom(x, "pty_modes") || encode_pty_modes(x, req) ?
 		       -1 : 0;
 }

@@ -12,7 +12,7 @@
 #include "term.h"
 
 int pty_open(int *master, int *slave, const struct linx_winsize *ws,
-	     struct linx_err *err);
+	     unsigned modes, struct linx_err *err);
 int pty_set_winsize(int master, const struct linx_winsize *ws,
 		    struct linx_err *err);
 void agent_pty_winsize(struct session *s, const struct linx_winsize *ws);

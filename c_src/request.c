@@ -802,6 +802,39 @@ static int opt_landlock(struct tdec *d, struct linx_request *r,
 	return td_list_end(d, path);
 }
 
+static int opt_arg0(struct tdec *d, struct linx_request *r, const char *path)
+{
+	return decode_path(d, &r->arg0, path);
+}
+
+/*
+ * opt_pty_modes() - [:noecho | :raw], the termios changes of a new PTY
+ */
+static int opt_pty_modes(struct tdec *d, struct linx_request *r,
+			 const char *path)
+{
+	char atom[TD_ATOM_MAX], p[PATH_MAX_LEN];
+	int arity, i;
+
+	if (td_list(d, &arity, path))
+		return -1;
+	r->pty_modes = 0;
+	for (i = 0; i < arity; i++) {
+		path_fmt(p, sizeof(p), "%s[%d]", path, i);
+		if (td_atom(d, atom, p))
+			return -1;
+		if (!strcmp(atom, "noecho"))
+			r->pty_modes |= PTY_MODE_NOECHO;
+		else if (!strcmp(atom, "raw"))
+			r->pty_modes |= PTY_MODE_RAW;
+		else
+			return linx_fail(d->err, EINVAL, d->stage,
+					 "%s: expected :noecho or :raw, got :%s",
+					 p, atom);
+	}
+	return td_list_end(d, path);
+}
+
 static const struct {
 	const char *key;
 	int (*decode)(struct tdec *d, struct linx_request *r,
@@ -841,6 +874,8 @@ static const struct {
 	{ "landlock",		opt_landlock },
 	{ "notify_program",	opt_notify_program },
 	{ "notify_events",	opt_notify_events },
+	{ "arg0",		opt_arg0 },
+	{ "pty_modes",		opt_pty_modes },
 };
 
 /*
@@ -1012,6 +1047,7 @@ void request_free(struct linx_request *req)
 	sandbox_free(&req->sandbox);
 	passfd_free(req->fds, req->nfds);
 	landlock_free(&req->landlock);
+	free(req->arg0);
 	memset(req, 0, sizeof(*req));
 }
 

@@ -42,6 +42,10 @@ struct linx_stdio {
 	char *path;
 };
 
+/* Bits of struct linx_request.pty_modes: termios of a new PTY's slave */
+#define PTY_MODE_NOECHO	(1u << 0)	/* clear ECHO (and its kin) */
+#define PTY_MODE_RAW	(1u << 1)	/* cfmakeraw() */
+
 /**
  * struct linx_request - a decoded {:spawn | :enter, opts} (or :echo of one)
  * @kind:		spawn or enter
@@ -88,6 +92,9 @@ struct linx_stdio {
  * @notify_program_len:	its length
  * @notify_events:	send {:notified, nr, pid, action} after each call
  *			the program answered
+ * @arg0:		argv[0] as the workload sees it, or NULL: the path
+ *			(@argv[0], what is exec'd)
+ * @pty_modes:		PTY_MODE_* bits applied to the PTY before the clone
  */
 struct linx_request {
 	enum linx_kind kind;
@@ -100,6 +107,7 @@ struct linx_request {
 	char *cgroup;
 	unsigned namespaces;
 	bool has_namespaces;
+	uint8_t pty_modes;	/* in the padding after has_namespaces */
 	long target;
 	bool pty;
 	struct linx_stdio stdio[3];
@@ -124,6 +132,7 @@ struct linx_request {
 	struct landlock_set landlock;
 	uint8_t *notify_program;
 	size_t notify_program_len;
+	char *arg0;
 };
 
 int request_decode(const void *buf, size_t len, struct linx_request *req,

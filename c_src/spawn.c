@@ -437,6 +437,7 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	cleanup_spawn_fds struct spawn_fds f;
 	struct linx_clone_args args;
 	struct child_plan plan;
+	cleanup_free char **exec_argv = NULL;
 	unsigned joined = 0;
 	int sv[2], fd;
 	size_t args_size;
@@ -453,7 +454,8 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 
 	if (r->pty) {
 		if (pty_open(&f.pty_master, &f.pty_slave,
-			     r->has_winsize ? &r->winsize : NULL, err))
+			     r->has_winsize ? &r->winsize : NULL,
+			     r->pty_modes, err))
 			return -1;
 	} else if (prepare_pipes(r, &f, &plan, err)) {
 		return -1;
@@ -473,7 +475,21 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	plan.devnull = f.devnull;
 	for (fd = 0; fd < 3; fd++)
 		plan.stdio[fd].fd = f.child_io[fd];
+	plan.path = r->argv[0];
 	plan.argv = r->argv;
+	if (r->arg0) {
+		/*
+		 * The same strings but argv[0]; the child gets its own copy
+		 * of this array with its memory (no CLONE_VM), the vfork
+		 * path runs before we return.
+		 */
+		exec_argv = calloc(r->argc + 1, sizeof(*exec_argv));
+		if (!exec_argv)
+			return linx_fail(err, ENOMEM, STAGE_CLONE, "argv");
+		memcpy(exec_argv, r->argv, r->argc * sizeof(*exec_argv));
+		exec_argv[0] = r->arg0;
+		plan.argv = exec_argv;
+	}
 	plan.envp = r->env ? r->env : environ;
 	plan.cwd = r->cwd;
 	plan.pdeathsig = r->on_exit == ON_EXIT_KILL;

@@ -32,7 +32,7 @@ defmodule ValgrindPaths do
        deny resources cgroups_v1 rlimits nice cpus timeout kill_timeout nofile as cpu core
        nproc fsize stack memlock root mounts hostname loopback time_offsets host tmpfs bind ro_bind proc dev dir
        symlink file remount_ro init fds landlock read write append create truncate exclusive read_write
-       execute notify_program notify_events notified)a
+       execute notify_program notify_events notified arg0 pty_modes noecho raw)a
   end
 
   def open(name) do

@@ -201,8 +201,29 @@ defmodule Linx.Process do
       never a silent skip. Example: `landlock: [read: ["/usr", "/etc"],
       execute: ["/usr"], read_write: ["/tmp"]]`. See `docs/sandbox.md`.
 
-  `run/2` also takes `:stderr_to_stdout` (default `false`). `run/2`
-  collects the output as it arrives, so it sets no output window unless
+    * `:arg0` - `argv[0]` as the program sees it (its `/proc/PID/cmdline`,
+      `$0` of a shell), when it should differ from the program path, as
+      `System.cmd/3`'s `:arg0`. The program run is still `argv`'s first
+      element.
+    * `:pty` - termios modes of the new PTY (with `stdio: :pty`), set
+      before the workload runs, like erlexec's `{pty, Modes}`:
+      `echo: false` (what is written is not echoed back), `raw: true`
+      (`cfmakeraw`: no line editing, no signals from `^C`, no `\\r\\n`
+      translation). Example: `stdio: :pty, pty: [echo: false]`.
+    * `:name` (`spawn/1`, `enter/2`, `start_link/1`) - registers the
+      server under a name, as any `GenServer`: an atom, `{:global, term}`
+      or `{:via, module, term}`. Functions here take the pid;
+      `GenServer.whereis/1` finds it from the name.
+    * `:log_output` (`spawn/1`, `enter/2`, `start_link/1`) - a `Logger`
+      level: each line of the workload's output is logged at that level
+      with metadata `linx_os_pid` (like MuonTrap's `:log_output`) instead
+      of being sent to the owner as `{:stdout | :stderr | :pty_out, data}`;
+      stdout and stderr are pipes unless `:stdio` says otherwise. A line
+      longer than 16 KiB is logged in pieces.
+
+  `run/2` also takes `:input`, `:into`, `:lines`, `:stderr`,
+  `:max_output` and `:stderr_to_stdout` (see `run/2`). `run/2` collects
+  the output as it arrives, so it sets no output window unless
   `:stdio_window` is given.
 
   Every option is validated before any port opens; a bad one raises
@@ -332,11 +353,34 @@ defmodule Linx.Process do
 
   `child_spec/1` takes the options of `spawn/1`; the child is started when
   the workload runs and stops when it ends (`restart: :temporary` by
-  default; override it with `Supervisor.child_spec/2`). The server is
-  linked to its supervisor, and events go only to an explicit `:owner`.
+  default; override it with `Supervisor.child_spec/2`; with `:name` the
+  child's id is that name). The server is linked to its supervisor, and
+  events go only to an explicit `:owner`.
+
+  The server's exit reason is how the workload ended: `:normal` for exit
+  status 0, `{:exited, n}` for another status, `{:signaled, sig}` for a
+  signal, `{:agent_died, status}` when the agent died; `:normal` after a
+  start error (its caller was answered) or `abort/1`. So
+  `restart: :transient` restarts a workload that failed and not one that
+  succeeded (OTP supervisors count `{:shutdown, _}` as a normal end, so a
+  failure cannot be one). A failed workload is not logged as a crash of
+  the server. The server ends a few seconds after the workload (see
+  `await/2`), or at once after `run/2`.
+
+      children = [
+        Supervisor.child_spec(
+          {Linx.Process,
+           argv: ["/usr/sbin/sshd", "-D"], namespaces: [:pid, :mount],
+           name: :sshd, log_output: :info},
+          restart: :transient
+        )
+      ]
+
+      Supervisor.start_link(children, strategy: :one_for_one)
+      Linx.Process.os_pid(:sshd)
   """
 
-  alias Linx.Process.{Options, Server, Wire}
+  alias Linx.Process.{Options, Run, Server, Wire}
 
   require Wire
 
@@ -414,7 +458,30 @@ defmodule Linx.Process do
   `System.cmd/3`.
 
   `argv` is the program and its arguments; `opts` are those of `spawn/1`
-  (minus `:stdio`, `:owner` and `:checkpoint`) plus `:stderr_to_stdout`.
+  (minus `:stdio`, `:owner`, `:checkpoint`, `:name` and `:log_output`)
+  plus these, which shape what is fed and collected:
+
+    * `:input` - what the workload reads on stdin, then EOF: a binary,
+      iodata, or an `Enumerable` of binaries (a `File.stream!/2`, a
+      `Stream`), written as it is enumerated within the input window.
+      Without it stdin is `/dev/null`.
+    * `:into` - any `Collectable` the output goes into (default `""`), as
+      in `System.cmd/3`: `into: []`, `into: File.stream!(path)`,
+      `into: IO.stream()`.
+    * `:lines` - a positive integer `max`: the output is cut into lines
+      (`"\\n"` included) before it goes into `:into`; a line longer than
+      `max` bytes comes in pieces of `max` bytes. `into: []` then
+      collects a list of lines.
+    * `:stderr` - `:inherit` (default: the BEAM's stderr, as
+      `System.cmd/3`), `:devnull`, `:stdout` (into the same output) or
+      `:capture`: collected apart, and `run/2` returns
+      `{output, stderr_binary, status}`. `stderr_to_stdout: true` is an
+      alias of `stderr: :stdout`.
+    * `:max_output` - at most this many bytes of output (stdout and
+      collected stderr together) are kept: past it the workload and its
+      tree are killed and the status is `:output_limit`, as in
+      `{first_bytes, :output_limit}`.
+
   A workload killed by signal `n` reports `128 + n`, as ports do. With
   `:timeout`, a workload still running when it passes is stopped (SIGTERM,
   then SIGKILL after `:kill_timeout`) and `run/2` returns `{output,
@@ -427,61 +494,34 @@ defmodule Linx.Process do
       iex> Linx.Process.run(["/bin/echo", "hi"])
       {"hi\\n", 0}
   """
-  @spec run([binary], keyword) :: {binary, non_neg_integer | :timeout}
-  def run(argv, opts \\ []) do
-    for key <- [:stdio, :owner, :checkpoint], Keyword.has_key?(opts, key) do
-      raise ArgumentError, "invalid option #{inspect(key)} for Linx.Process.run/2"
-    end
+  @spec run([binary], keyword) ::
+          {Collectable.t(), non_neg_integer | :output_limit | :timeout}
+          | {Collectable.t(), binary, non_neg_integer | :output_limit | :timeout}
+  def run(argv, opts \\ []), do: Run.run(argv, opts, &start(&1, :start))
 
-    validated = Options.validate!([{:argv, argv} | opts], :run)
-    stderr = if validated.stderr_to_stdout, do: :pipe, else: :inherit
-    stdio = [stdin: :devnull, stdout: :pipe, stderr: stderr]
-    # collect/2 takes the output as it comes: no window unless asked for
-    window = if Keyword.has_key?(opts, :stdio_window), do: validated.stdio_window
+  @doc """
+  Runs a command lazily: a `Stream` of its output chunks (binaries).
 
-    case start(%{validated | stdio: stdio, stdio_window: window}, :start) do
-      {:ok, proc} ->
-        result = collect(proc, argv, [], false)
-        send(proc, :release)
-        result
+  Nothing starts until the stream is run; the workload then runs with
+  the caller of `Enum`/`Stream` as its owner. Halting the stream early
+  (`Enum.take/2`, `Stream.take_while/2`, an exception downstream) kills
+  the workload and everything it started. The output window applies (see
+  "Flow control"): a consumer slower than the workload pauses the
+  workload in write(2) instead of filling its own mailbox, so
+  `stream/2 |> Stream.map(...) |> Enum.into(File.stream!(path))` runs in
+  bounded memory whatever the size of the output.
 
-      {:error, {_errno, stage}} ->
-        raise %{last_error() | argv: argv, mount: failed_mount(validated, stage)}
-    end
-  end
+  `opts` are those of `spawn/1` (minus `:stdio`, `:owner`, `:checkpoint`,
+  `:name`, `:log_output`) plus `:input`, `:lines` and `:stderr`
+  (`:stdout`, `:inherit` or `:devnull`) as for `run/2`. The exit status is
+  not part of the stream. A workload that never ran raises
+  `Linx.Process.Error` when the stream is run.
 
-  # The entry of mounts: a {:mount, index} stage is about
-  defp failed_mount(%Options{mounts: mounts}, {:mount, i}), do: Enum.at(mounts, i)
-  defp failed_mount(_, _), do: nil
-
-  defp collect(proc, argv, acc, timed_out?) do
-    receive do
-      {:linx_process, ^proc, {out, data}} when out in [:stdout, :stderr] ->
-        collect(proc, argv, [acc | data], timed_out?)
-
-      {:linx_process, ^proc, :timeout} ->
-        collect(proc, argv, acc, true)
-
-      {:linx_process, ^proc, {:usage, _}} ->
-        collect(proc, argv, acc, timed_out?)
-
-      {:linx_process, ^proc, {:exited, code}} ->
-        {IO.iodata_to_binary(acc), if(timed_out?, do: :timeout, else: code)}
-
-      {:linx_process, ^proc, {:signaled, sig}} ->
-        {IO.iodata_to_binary(acc), if(timed_out?, do: :timeout, else: 128 + sig)}
-
-      {:linx_process, ^proc, {:agent_died, status}} ->
-        raise Linx.Process.Error, errno: status, stage: :agent_died
-
-      {:linx_process, ^proc, {:error, errno, stage}} when not Wire.is_command_refusal(stage) ->
-        raise Linx.Process.Error,
-          errno: errno,
-          stage: stage,
-          argv: argv,
-          detail: error_text(proc)
-    end
-  end
+      Linx.Process.stream(["/bin/sh", "-c", "echo a; echo b"], lines: 80) |> Enum.to_list()
+      #=> ["a\\n", "b\\n"]
+  """
+  @spec stream([binary], keyword) :: Enumerable.t()
+  def stream(argv, opts \\ []), do: Run.stream(argv, opts, &start(&1, :start))
 
   @last_error {__MODULE__, :last_error}
 
@@ -728,20 +768,36 @@ defmodule Linx.Process do
   catch
     :exit, {reason, {GenServer, :call, _}} when reason in [:noproc, :normal, :shutdown] ->
       {:error, :not_running}
+
+    # ... or it ended as its workload did (a server's exit reason, issue 15)
+    :exit, {{tag, _}, {GenServer, :call, _}} when tag in [:exited, :signaled, :agent_died] ->
+      {:error, :not_running}
   end
 
   @doc """
   Reads the capability sets of a workload held at its checkpoint
   (`checkpoint: true`), as the child has them right now: what it would
-  exec with. Returns masks; `Linx.Capabilities.from_mask/1` names them.
+  exec with. Each set is a list of capability names, by number (those of
+  `Linx.Capabilities`; a bit newer than its table is `{:unknown, n}`);
+  `Linx.Capabilities.to_mask/1` turns a list back into the kernel's mask.
 
       {:ok, proc} = Linx.Process.spawn(argv: ["/bin/true"], checkpoint: true,
                                        capabilities: [keep: [:kill]])
-      {:ok, %{effective: 0x20, bounding: 0x20}} = Linx.Process.capabilities(proc)
+      {:ok, %{effective: [:kill], bounding: [:kill], ambient: []}} =
+        Linx.Process.capabilities(proc)
   """
   @spec capabilities(t) ::
-          {:ok, %{atom => non_neg_integer}} | {:error, :not_at_checkpoint | start_error}
-  def capabilities(proc), do: unwrap(GenServer.call(proc, :caps_query, :infinity))
+          {:ok, %{atom => [Linx.Capabilities.cap()]}}
+          | {:error, :not_at_checkpoint | start_error}
+  def capabilities(proc) do
+    case unwrap(GenServer.call(proc, :caps_query, :infinity)) do
+      {:ok, masks} ->
+        {:ok, Map.new(masks, fn {set, m} -> {set, Linx.Capabilities.from_mask(m)} end)}
+
+      error ->
+        error
+    end
+  end
 
   @doc "The workload's pid as the host sees it."
   @spec os_pid(t) :: pos_integer | nil
@@ -772,7 +828,7 @@ defmodule Linx.Process do
     result =
       case how do
         :start -> DynamicSupervisor.start_child(Linx.ProcessSupervisor, {__MODULE__, opts})
-        :start_link -> GenServer.start_link(Server, opts)
+        :start_link -> GenServer.start_link(Server, opts, gen_opts(opts))
       end
 
     case result do
@@ -807,10 +863,19 @@ defmodule Linx.Process do
   @doc false
   # DynamicSupervisor hands us the already validated options.
   def child_spec(%Options{} = opts) do
-    %{id: __MODULE__, start: {GenServer, :start_link, [Server, opts]}, restart: :temporary}
+    %{
+      id: __MODULE__,
+      start: {GenServer, :start_link, [Server, opts, gen_opts(opts)]},
+      restart: :temporary
+    }
   end
 
   def child_spec(opts) when is_list(opts) do
-    %{id: __MODULE__, start: {__MODULE__, :start_link, [opts]}, restart: :temporary}
+    id = Keyword.get(opts, :name, __MODULE__)
+    %{id: id, start: {__MODULE__, :start_link, [opts]}, restart: :temporary}
   end
+
+  # name: (issue 15) registers the server like any GenServer
+  defp gen_opts(%Options{name: nil}), do: []
+  defp gen_opts(%Options{name: name}), do: [name: name]
 end

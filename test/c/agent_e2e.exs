@@ -533,7 +533,9 @@ results = [
       time_offsets: nil,
       init: false,
       fds: [],
-      landlock: nil
+      landlock: nil,
+      arg0: nil,
+      pty_modes: []
     } or m
   end),
   E2E.check("echo: root, mounts, hostname, loopback, time_offsets", fn ->
@@ -581,6 +583,13 @@ results = [
 
     {[{:decoded, m}], 0} = E2E.run({:echo, {:spawn, Map.put(res, :argv, ["/bin/true"])}})
     m.resources == %{res | cpus: [0, 3]} or m
+  end),
+  E2E.check("echo: arg0 and pty_modes", fn ->
+    req = %{argv: ["/bin/sh"], arg0: "-sh", stdio: :pty, pty_modes: [:raw, :noecho]}
+    {[{:decoded, m}], 0} = E2E.run({:echo, {:spawn, req}})
+
+    Map.take(m, [:argv, :arg0, :pty_modes]) ==
+      %{argv: ["/bin/sh"], arg0: "-sh", pty_modes: [:noecho, :raw]} or m
   end)
 ]
 

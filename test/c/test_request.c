@@ -46,7 +46,7 @@ static void full(ei_x_buff *x, bool echo)
 	}
 	ei_x_encode_tuple_header(x, 2);
 	ei_x_encode_atom(x, "enter");
-	ei_x_encode_map_header(x, 18);
+	ei_x_encode_map_header(x, 20);
 
 	ei_x_encode_atom(x, "unknown");
 	ei_x_encode_map_header(x, 1);
@@ -150,6 +150,15 @@ static void full(ei_x_buff *x, bool echo)
 	ei_x_encode_atom(x, "setgroups");
 	ei_x_encode_atom(x, "deny");
 
+	ei_x_encode_atom(x, "arg0");
+	bin(x, "-sh");
+
+	ei_x_encode_atom(x, "pty_modes");
+	ei_x_encode_list_header(x, 2);
+	ei_x_encode_atom(x, "raw");
+	ei_x_encode_atom(x, "noecho");
+	ei_x_encode_empty_list(x);
+
 	ei_x_encode_atom(x, "no_new_privs_typo");
 	ei_x_encode_tuple_header(x, 0);
 }
@@ -226,6 +235,8 @@ static void test_full_request(void)
 	      r.idmaps.gid[0].count == 65536);
 	CHECK(r.idmaps.setgroups == SETGROUPS_DENY);
 	CHECK(idmap_needed(&r.idmaps));
+	CHECK(r.arg0 && !strcmp(r.arg0, "-sh") && !strcmp(r.argv[0], "/bin/sh"));
+	CHECK(r.pty_modes == (PTY_MODE_RAW | PTY_MODE_NOECHO));
 	request_free(&r);
 	ei_x_free(&x);
 }
@@ -330,6 +341,36 @@ static void test_malformed_id_maps(void)
 static void test_malformed_paths(void)
 {
 	ei_x_buff x;
+
+	/* pty_modes: an unknown mode is named */
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "spawn");
+	ei_x_encode_map_header(&x, 2);
+	ei_x_encode_atom(&x, "argv");
+	ei_x_encode_list_header(&x, 1);
+	bin(&x, "a");
+	ei_x_encode_empty_list(&x);
+	ei_x_encode_atom(&x, "pty_modes");
+	ei_x_encode_list_header(&x, 1);
+	ei_x_encode_atom(&x, "cooked");
+	ei_x_encode_empty_list(&x);
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "opts.pty_modes[0]: expected :noecho or :raw, got :cooked");
+
+	/* arg0 with a NUL byte */
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "spawn");
+	ei_x_encode_map_header(&x, 2);
+	ei_x_encode_atom(&x, "argv");
+	ei_x_encode_list_header(&x, 1);
+	bin(&x, "a");
+	ei_x_encode_empty_list(&x);
+	ei_x_encode_atom(&x, "arg0");
+	ei_x_encode_binary(&x, "a\0b", 3);
+	expect_fail(&x, STAGE_MALFORMED_REQUEST,
+		    "opts.arg0: contains a NUL byte");
 
 	/* stdio_window 0: a window that never opens */
 	ei_x_new_with_version(&x);
@@ -585,6 +626,7 @@ static void test_echo_shape(void)
 	struct linx_err e;
 	ei_x_buff x, out;
 	int idx = 0, arity, map, v, n;
+	long len;
 	unsigned long long u;
 
 	full(&x, true);
@@ -598,7 +640,17 @@ static void test_echo_shape(void)
 	      !strcmp(atom, "decoded"));
 	map = idx;
 	v = map;
-	CHECK(!ei_decode_map_header(out.buff, &v, &arity) && arity == 27);
+	CHECK(!ei_decode_map_header(out.buff, &v, &arity) && arity == 29);
+	CHECK(!find_key(out.buff, map, "arg0", &idx) &&
+	      !ei_decode_binary(out.buff, &idx, atom, &len) && len == 3 &&
+	      !memcmp(atom, "-sh", 3));
+	/* pty_modes in a fixed order whatever the request's order */
+	CHECK(!find_key(out.buff, map, "pty_modes", &idx) &&
+	      !ei_decode_list_header(out.buff, &idx, &n) && n == 1 &&
+	      !ei_decode_atom(out.buff, &idx, atom) &&
+	      !strcmp(atom, "noecho") &&
+	      !ei_decode_list_header(out.buff, &idx, &n) && n == 1 &&
+	      !ei_decode_atom(out.buff, &idx, atom) && !strcmp(atom, "raw"));
 	CHECK(!find_key(out.buff, map, "uid_map", &idx) &&
 	      !ei_decode_list_header(out.buff, &idx, &n) && n == 2 &&
 	      !ei_decode_tuple_header(out.buff, &idx, &arity) && arity == 3);

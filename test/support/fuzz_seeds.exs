@@ -198,7 +198,9 @@ defmodule Linx.FuzzSeeds do
       notify_program:
         <<76, 88, 78, 80, 1, 0, 2, 0, 1, 1, 3, 38, 0, 62, 0, 0, 0, 16, 0, 0, 0, 17, 1, 1, 9, 0, 0,
           0, 0, 0, 0, 0, 1, 1, 3, 1, 0, 62, 0, 0, 0, 4, 0, 0, 0, 1, 1, 1, 1>>,
-      notify_events: true
+      notify_events: true,
+      arg0: "-sh",
+      pty_modes: [:noecho, :raw]
     }
 
     minimal = %{argv: ["/bin/true"]}

@@ -57,7 +57,12 @@ defmodule Linx.Process.Options do
             time_offsets: nil,
             init: false,
             fds: [],
-            landlock: nil
+            landlock: nil,
+            # issue 15: everyday options (see "Everyday options" below)
+            arg0: nil,
+            pty_modes: nil,
+            name: nil,
+            log_output: nil
 
   @type t :: %__MODULE__{}
 
@@ -90,7 +95,10 @@ defmodule Linx.Process.Options do
     :time_offsets,
     :init,
     :fds,
-    :landlock
+    :landlock,
+    # issue 15
+    :arg0,
+    :pty
   ]
 
   # The resource options (Linx.Process.Resources)
@@ -99,6 +107,14 @@ defmodule Linx.Process.Options do
   # Shape the filesystem and identity of a new workload: not for enter,
   # which joins existing namespaces (docs/sandbox.md)
   @sandbox [:root, :mounts, :hostname, :loopback, :time_offsets]
+
+  # Options of the server itself (spawn/1, enter/2, start_link/1): not run/2.
+  @server_only [:name, :log_output]
+
+  # Options of run/2 (and stream/2) only, split off by run_options!/2.
+  @run_only [:input, :into, :lines, :stderr, :max_output]
+  @stderr_modes [:stdout, :capture, :inherit, :devnull]
+  @log_levels [:emergency, :alert, :critical, :error, :warning, :notice, :info, :debug]
 
   @doc false
   def namespaces, do: @namespaces
@@ -110,7 +126,7 @@ defmodule Linx.Process.Options do
       raise ArgumentError, "options must be a keyword list, got: #{inspect(opts)}"
     end
 
-    allowed = if mode == :run, do: [:stderr_to_stdout | @common], else: @common
+    allowed = if mode == :run, do: [:stderr_to_stdout | @common], else: @common ++ @server_only
 
     for {key, _} <- opts, key not in allowed do
       raise ArgumentError,
@@ -130,6 +146,8 @@ defmodule Linx.Process.Options do
     |> check_maps()
     |> check_ids()
     |> add_init_pid()
+    |> check_pty_modes()
+    |> log_output_stdio(opts)
     |> build_commands(opts)
   end
 
@@ -308,6 +326,56 @@ defmodule Linx.Process.Options do
     do: %{acc | stderr_to_stdout: v}
 
   defp option(_, :stderr_to_stdout, v, _), do: bad!(:stderr_to_stdout, v, "a boolean")
+
+  ## Everyday options (issue 15): arg0, pty, name, log_output.
+
+  defp option(acc, :arg0, v, _) do
+    unless is_binary(v) and not String.contains?(v, <<0>>) do
+      bad!(:arg0, v, "a binary without NUL bytes (argv[0] as the program sees it)")
+    end
+
+    %{acc | arg0: v}
+  end
+
+  defp option(acc, :pty, modes, _) do
+    unless Keyword.keyword?(modes),
+      do: bad!(:pty, modes, "a keyword list [echo: bool, raw: bool]")
+
+    Enum.each(modes, fn
+      {key, v} when key in [:echo, :raw] and is_boolean(v) ->
+        :ok
+
+      entry ->
+        raise ArgumentError,
+              "invalid option :pty: #{inspect(entry)}; expected echo: boolean or raw: boolean"
+    end)
+
+    # The wire form: the termios changes asked for, as atoms
+    wire =
+      Enum.flat_map([echo: false, raw: true], fn {key, v} ->
+        if Keyword.get(modes, key) == v, do: [if(key == :echo, do: :noecho, else: :raw)], else: []
+      end)
+
+    %{acc | pty_modes: wire}
+  end
+
+  defp option(acc, :name, name, _) do
+    valid? =
+      case name do
+        a when is_atom(a) and a != nil -> true
+        {:global, _} -> true
+        {:via, mod, _} when is_atom(mod) -> true
+        _ -> false
+      end
+
+    unless valid?, do: bad!(:name, name, "an atom, {:global, term} or {:via, module, term}")
+    %{acc | name: name}
+  end
+
+  defp option(acc, :log_output, v, _) when v in @log_levels, do: %{acc | log_output: v}
+
+  defp option(_, :log_output, v, _),
+    do: bad!(:log_output, v, "a Logger level, one of #{inspect(@log_levels)}")
 
   # Rules and handlers for seccomp user notification, validated here.
   defp option(acc, :notify, value, _), do: %{acc | notify: Linx.Seccomp.Notify.new!(value)}
@@ -514,6 +582,83 @@ defmodule Linx.Process.Options do
   end
 
   defp add_init_pid(acc), do: acc
+
+  defp check_pty_modes(%{pty_modes: nil} = acc), do: acc
+  defp check_pty_modes(%{stdio: :pty} = acc), do: acc
+
+  defp check_pty_modes(_acc) do
+    raise ArgumentError, "invalid option :pty: termios modes need stdio: :pty"
+  end
+
+  # log_output: the output is logged, so by default it comes on pipes.
+  defp log_output_stdio(%{log_output: level} = acc, opts) when level != nil do
+    if Keyword.has_key?(opts, :stdio),
+      do: acc,
+      else: %{acc | stdio: [stdin: :devnull, stdout: :pipe, stderr: :pipe]}
+  end
+
+  defp log_output_stdio(acc, _opts), do: acc
+
+  ## run/2 and stream/2 (issue 15): the options that shape the collection.
+
+  @doc false
+  # Splits off and validates the options of run/2 (stream/2 takes `keys`,
+  # a subset): {the rest, for validate!/2, %{input, into, lines, stderr,
+  # max_output}}. stderr_to_stdout: true is an alias of stderr: :stdout.
+  @spec run_options!(term, [atom]) :: {term, map}
+  def run_options!(opts, keys \\ @run_only) do
+    if Keyword.keyword?(opts) do
+      {mine, rest} = Keyword.split(opts, keys)
+      base = %{input: nil, into: "", lines: nil, stderr: nil, max_output: nil}
+      run = Enum.reduce(mine, base, fn {key, v}, acc -> run_option(acc, key, v) end)
+      {rest, %{run | stderr: stderr_mode(run.stderr, Keyword.get(rest, :stderr_to_stdout))}}
+    else
+      {opts, nil}
+    end
+  end
+
+  defp run_option(acc, :input, v) when is_binary(v), do: %{acc | input: v}
+
+  defp run_option(acc, :input, v) do
+    cond do
+      is_list(v) and iodata?(v) -> %{acc | input: IO.iodata_to_binary(v)}
+      Enumerable.impl_for(v) != nil -> %{acc | input: {:stream, v}}
+      true -> bad!(:input, v, "a binary, iodata or an Enumerable of binaries")
+    end
+  end
+
+  defp run_option(acc, :into, v) do
+    if Collectable.impl_for(v) == nil, do: bad!(:into, v, "a Collectable")
+    %{acc | into: v}
+  end
+
+  defp run_option(acc, :lines, v) when is_integer(v) and v > 0, do: %{acc | lines: v}
+
+  defp run_option(_, :lines, v),
+    do: bad!(:lines, v, "a positive integer (the longest line, in bytes)")
+
+  defp run_option(acc, :stderr, v) when v in @stderr_modes, do: %{acc | stderr: v}
+  defp run_option(_, :stderr, v), do: bad!(:stderr, v, "one of #{inspect(@stderr_modes)}")
+
+  defp run_option(acc, :max_output, v) when is_integer(v) and v > 0, do: %{acc | max_output: v}
+  defp run_option(_, :max_output, v), do: bad!(:max_output, v, "a positive number of bytes")
+
+  defp iodata?(v) do
+    _ = IO.iodata_length(v)
+    true
+  rescue
+    ArgumentError -> false
+  end
+
+  defp stderr_mode(nil, true), do: :stdout
+  defp stderr_mode(nil, _), do: :inherit
+  defp stderr_mode(mode, alias) when alias in [nil, false] or mode == :stdout, do: mode
+
+  defp stderr_mode(mode, true) do
+    raise ArgumentError,
+          "invalid options: stderr: #{inspect(mode)} contradicts stderr_to_stdout: true " <>
+            "(an alias of stderr: :stdout); give one of them"
+  end
 
   defp build_commands(acc, opts) do
     caps = Keyword.get(opts, :capabilities)

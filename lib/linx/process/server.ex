@@ -62,7 +62,8 @@ defmodule Linx.Process.Server do
           handler: pid | nil,
           cgroup: Path.t() | nil,
           retry_agent?: boolean,
-          limit_groups: Linx.Cgroup.Limits.groups()
+          limit_groups: Linx.Cgroup.Limits.groups(),
+          log_bufs: %{atom => binary}
         }
 
   @enforce_keys [:port, :opts, :flow]
@@ -89,7 +90,8 @@ defmodule Linx.Process.Server do
             cgroup: nil,
             retry_agent?: false,
             notify_failures: 0,
-            limit_groups: %{}
+            limit_groups: %{},
+            log_bufs: %{}
 
   @linger_ms 5_000
   @notify_failures_logged 10
@@ -391,13 +393,13 @@ defmodule Linx.Process.Server do
   def handle_info({port, {:exit_status, status}}, %{port: port} = s),
     do: {:noreply, agent_gone(s, status)}
 
-  def handle_info(:linger_over, s), do: {:stop, :normal, s}
+  def handle_info(:linger_over, s), do: stop_server(s)
 
   def handle_info(:flow_check, s) do
     {:noreply, flow_output(s, &Flow.check(Flow.timer_fired(&1), s.owner))}
   end
 
-  def handle_info(:release, %{port: nil} = s), do: {:stop, :normal, s}
+  def handle_info(:release, %{port: nil} = s), do: stop_server(s)
   def handle_info(:release, s), do: {:noreply, s}
 
   # Waiting reads no output: from now on it is not held back (see Flow).
@@ -594,6 +596,12 @@ defmodule Linx.Process.Server do
     reply(s, :caps_from, {:ok, Wire.caps(frame)})
   end
 
+  defp agent_frame({stream, data}, %{opts: %{log_output: level}} = s)
+       when stream in [:stdout, :stderr, :pty_out] and level != nil do
+    s = log_output(s, stream, data)
+    flow_output(s, &Flow.output(&1, byte_size(data), nil))
+  end
+
   defp agent_frame({stream, data}, s) when stream in [:stdout, :stderr, :pty_out] do
     notify(s, {stream, data})
     flow_output(s, &Flow.output(&1, byte_size(data), s.owner))
@@ -681,6 +689,7 @@ defmodule Linx.Process.Server do
   # owner that awaits finds the event already in its mailbox and await/2
   # can flush it.
   defp finish(s, terminal) do
+    s = flush_log_output(s)
     notify_summary(s)
     notify_usage(s, terminal)
     s = reply(s, :start_from, start_error(terminal))
@@ -766,6 +775,70 @@ defmodule Linx.Process.Server do
         GenServer.reply(from, with_text(value, s))
         Map.put(s, key, nil)
     end
+  end
+
+  ## Everyday use (issue 15): exit reason, log_output
+
+  # The server's exit reason tells a supervisor how the workload ended, so
+  # that `restart: :transient` restarts a failed one: OTP supervisors take
+  # :normal, :shutdown and {:shutdown, _} for a normal end, so a failure
+  # is the terminal event itself. A start error (the caller of
+  # spawn/proceed was answered) and abort/1 end normally.
+  defp exit_reason({:exited, 0}), do: :normal
+  defp exit_reason({:exited, _} = t), do: t
+  defp exit_reason({:signaled, _} = t), do: t
+  defp exit_reason({:agent_died, _} = t), do: t
+  defp exit_reason(_other), do: :normal
+
+  # A failed workload is not a crash of this server: {:stop, reason} would
+  # have gen_server log it as one (and proc_lib write a crash report), once
+  # per failed workload. So the server cleans up as terminate/2 would and
+  # ends by an exit signal to itself, which nothing logs; links and
+  # monitors see the reason.
+  defp stop_server(s) do
+    case exit_reason(s.terminal) do
+      :normal ->
+        {:stop, :normal, s}
+
+      reason ->
+        # The notify handler (a gen_server we started) would stop with our
+        # reason on our EXIT, and be logged as a crash: it ends first.
+        stop_handler(s.handler)
+        terminate(reason, s)
+        Process.flag(:trap_exit, false)
+        Process.exit(self(), reason)
+        # not reached: a signal to oneself is acted on before exit/2 returns
+        {:stop, reason, s}
+    end
+  end
+
+  defp stop_handler(nil), do: :ok
+
+  defp stop_handler(pid) do
+    GenServer.stop(pid, :shutdown)
+  catch
+    :exit, _ -> :ok
+  end
+
+  # log_output: each line of output (of each stream) goes to Logger at
+  # that level, the owner gets no output events; a line longer than
+  # @log_line_max comes in pieces.
+  @log_line_max 16_384
+
+  defp log_output(s, stream, data) do
+    buf = Map.get(s.log_bufs, stream, "") <> data
+    {lines, rest} = Linx.Process.Run.split_lines(buf, @log_line_max)
+    Enum.each(lines, &log_line(s, &1))
+    %{s | log_bufs: Map.put(s.log_bufs, stream, rest)}
+  end
+
+  defp flush_log_output(s) do
+    for {_, rest} <- s.log_bufs, rest != "", do: log_line(s, rest)
+    %{s | log_bufs: %{}}
+  end
+
+  defp log_line(s, line) do
+    Logger.log(s.opts.log_output, String.trim_trailing(line, "\n"), linx_os_pid: s.os_pid)
   end
 
   defp notify(%{owner: nil}, _event), do: :ok

@@ -42,6 +42,9 @@ defmodule Linx.Process.Wire do
       |> put_if(:init, o.init || nil)
       |> put_if(:fds, if(o.fds != [], do: o.fds))
       |> put_if(:landlock, o.landlock)
+      # issue 15: argv[0] apart from the path, termios of a new PTY
+      |> put_if(:arg0, o.arg0)
+      |> put_if(:pty_modes, o.pty_modes)
 
     {o.mode, map}
   end

@@ -52,8 +52,13 @@ defmodule Mix.Tasks.Linx.Run do
 
   Mount flags are applied in the order given, like bwrap's.
 
-  Without `--pty` the command shares the task's stdin, stdout and stderr,
-  as with `unshare`. The task exits with the command's exit status
+  Without `--pty` the command shares the task's stdout and stderr, as
+  with `unshare`, and reads the task's stdin byte for byte through a pipe
+  (a file, a pipeline, a terminal in line mode), then EOF. The BEAM owns
+  its own fd 0 (its `user` I/O server reads it as soon as data comes, a
+  terminal included): handing the same fd to the command would race that
+  reader, so the task asks the I/O server for the bytes instead, as they
+  arrive, and writes them to the command's stdin. The task exits with the command's exit status
   (`128 + N` if it was killed by signal N, 127 if it could not be
   started).
 
@@ -139,7 +144,7 @@ defmodule Mix.Tasks.Linx.Run do
 
     case Linx.Process.spawn(spawn_opts) do
       {:ok, proc} ->
-        if opts[:pty], do: relay_stdin(proc)
+        if opts[:pty], do: relay_stdin(proc), else: pipe_stdin(proc)
         status = wait(proc)
         if opts[:stats], do: print_stats(proc, started)
         status
@@ -228,7 +233,7 @@ defmodule Mix.Tasks.Linx.Run do
     if opts[:pty] do
       base ++ [stdio: :pty, winsize: winsize()]
     else
-      base ++ [stdio: [stdin: :inherit, stdout: :inherit, stderr: :inherit]]
+      base ++ [stdio: [stdin: :pipe, stdout: :inherit, stderr: :inherit]]
     end
   end
 
@@ -387,6 +392,32 @@ defmodule Mix.Tasks.Linx.Run do
         Linx.Process.write(proc, <<4>>)
     end
   end
+
+  # Byte-exact stdin: the BEAM's I/O server reads fd 0 on its own (eagerly,
+  # in OTP's `user`), so the bytes are asked of it, not of the fd. A
+  # get_until with take_chunk/2 is answered with each chunk as it arrives
+  # (get_chars would wait for a full count, get_line turns CRLF into LF);
+  # a latin1 device passes every byte through unchanged.
+  defp pipe_stdin(proc) do
+    _ = :io.setopts(:standard_io, binary: true, encoding: :latin1)
+    spawn_link(fn -> pipe_loop(proc) end)
+  end
+
+  defp pipe_loop(proc) do
+    case :io.request(:standard_io, {:get_until, :latin1, ~c"", __MODULE__, :take_chunk, []}) do
+      data when is_binary(data) ->
+        if Linx.Process.write(proc, data) == :ok, do: pipe_loop(proc)
+
+      # :eof, or {:error, _} when the BEAM has no stdin (-noinput)
+      _eof ->
+        Linx.Process.close_stdin(proc)
+    end
+  end
+
+  @doc false
+  # The get_until collector: whatever has arrived, at once.
+  def take_chunk(_continuation, :eof), do: {:done, :eof, :eof}
+  def take_chunk(_continuation, data), do: {:done, IO.iodata_to_binary(data), ""}
 
   defp wait(proc) do
     receive do

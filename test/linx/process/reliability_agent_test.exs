@@ -80,7 +80,7 @@ defmodule Linx.Process.ReliabilityAgentTest do
           capabilities: [keep: [:kill]]
         )
 
-      assert {:ok, %{bounding: 0x20}} = Linx.Process.capabilities(proc)
+      assert {:ok, %{bounding: [:kill]}} = Linx.Process.capabilities(proc)
       assert :ok = Linx.Process.signal(proc, :sigkill)
       assert Linx.Process.await(proc, 5000) == {:signaled, 9}
       assert {:error, :not_at_checkpoint} = Linx.Process.capabilities(proc)
