@@ -129,8 +129,9 @@ defmodule Linx.Process.Run do
       {:linx_process, ^proc, :timeout} ->
         collect(%{s | timed_out?: true})
 
-      # {:usage, map}, {:notified, map}, a refused command: not output
-      {:linx_process, ^proc, _event} ->
+      # the final usage and observed calls are not output (other events,
+      # e.g. a recorder's summary, stay in the caller's mailbox)
+      {:linx_process, ^proc, {tag, %{}}} when tag in [:usage, :notified] ->
         collect(s)
     end
   end
@@ -350,8 +351,11 @@ defmodule Linx.Process.Run do
           feeder_down(s, reason)
         end
 
-      # :timeout, {:usage, map}, {:notified, map}, a refused command
-      {:linx_process, ^proc, _event} ->
+      # not output: the timeout, the final usage, observed calls
+      {:linx_process, ^proc, :timeout} ->
+        {[], s}
+
+      {:linx_process, ^proc, {tag, %{}}} when tag in [:usage, :notified] ->
         {[], s}
     end
   end
