@@ -273,8 +273,9 @@ defmodule Linx.Process do
   """
   @spec spawn(keyword) :: {:ok, t} | {:error, start_error}
   def spawn(opts) do
-    opts = Options.validate!(opts, :spawn)
-    start(opts, :start)
+    {where, opts} = Options.take_node!(opts)
+    validated = Options.validate!(opts, :spawn)
+    start_at(where, validated, {:spawn, nil, opts})
   end
 
   @doc """
@@ -308,8 +309,9 @@ defmodule Linx.Process do
             "invalid target: got #{inspect(target_os_pid)}, expected a positive OS pid"
     end
 
-    opts = Options.validate!(opts, :enter)
-    start(%{opts | target: target_os_pid}, :start)
+    {where, opts} = Options.take_node!(opts)
+    validated = Options.validate!(opts, :enter)
+    start_at(where, %{validated | target: target_os_pid}, {:enter, target_os_pid, opts})
   end
 
   @doc """
@@ -330,13 +332,10 @@ defmodule Linx.Process do
       raise ArgumentError, "invalid option #{inspect(key)} for Linx.Process.run/2"
     end
 
-    validated = Options.validate!([{:argv, argv} | opts], :run)
-    stderr = if validated.stderr_to_stdout, do: :pipe, else: :inherit
-    stdio = [stdin: :devnull, stdout: :pipe, stderr: stderr]
-    # collect/2 takes the output as it comes: no window unless asked for
-    window = if Keyword.has_key?(opts, :stdio_window), do: validated.stdio_window
+    {where, opts} = Options.take_node!(opts)
+    validated = run_options([{:argv, argv} | opts])
 
-    case start(%{validated | stdio: stdio, stdio_window: window}, :start) do
+    case start_at(where, validated, {:run, nil, [{:argv, argv} | opts]}) do
       {:ok, proc} ->
         result = collect(proc, argv, [])
         send(proc, :release)
@@ -345,6 +344,15 @@ defmodule Linx.Process do
       {:error, {_errno, _stage}} ->
         raise %{last_error() | argv: argv}
     end
+  end
+
+  defp run_options(opts) do
+    validated = Options.validate!(opts, :run)
+    stderr = if validated.stderr_to_stdout, do: :pipe, else: :inherit
+    stdio = [stdin: :devnull, stdout: :pipe, stderr: stderr]
+    # collect/2 takes the output as it comes: no window unless asked for
+    window = if Keyword.has_key?(opts, :stdio_window), do: validated.stdio_window
+    %{validated | stdio: stdio, stdio_window: window}
   end
 
   defp collect(proc, argv, acc) do
@@ -360,6 +368,10 @@ defmodule Linx.Process do
 
       {:linx_process, ^proc, {:agent_died, status}} ->
         raise Linx.Process.Error, errno: status, stage: :agent_died
+
+      # node: – the workload's node went away (docs/distributed.md)
+      {:linx_process, ^proc, {:lost, reason}} ->
+        raise Linx.Process.Error, errno: reason, stage: :lost, argv: argv
 
       {:linx_process, ^proc, {:error, errno, stage}} when not Wire.is_command_refusal(stage) ->
         raise Linx.Process.Error,
@@ -463,12 +475,12 @@ defmodule Linx.Process do
         flush_terminal(proc, terminal)
         terminal
 
-      {:DOWN, ^ref, _, _, _} ->
+      {:DOWN, ^ref, _, _, reason} ->
         receive do
           {:linx_process, ^proc, terminal} when Wire.is_terminal(terminal) ->
             terminal
         after
-          0 -> {:error, :noproc}
+          0 -> if reason == :noconnection, do: Linx.Cluster.lost(proc), else: {:error, :noproc}
         end
     after
       timeout ->
@@ -586,6 +598,10 @@ defmodule Linx.Process do
   catch
     :exit, {reason, {GenServer, :call, _}} when reason in [:noproc, :normal, :shutdown] ->
       {:error, :not_running}
+
+    # A remote workload whose node went away (docs/distributed.md)
+    :exit, {{:nodedown, _}, {GenServer, :call, _}} ->
+      {:error, :not_running}
   end
 
   @doc """
@@ -615,13 +631,44 @@ defmodule Linx.Process do
   """
   @spec start_link(keyword) :: {:ok, t} | {:error, start_error}
   def start_link(opts) do
+    if Options.take_node!(opts) |> elem(0) != :local do
+      raise ArgumentError,
+            "invalid option :node for Linx.Process.start_link/1: " <>
+              "a supervised workload runs on its supervisor's node"
+    end
+
     opts = Options.validate!(opts, :spawn)
     start(opts, :start_link)
   end
 
   ## Starting
 
-  defp start(%Options{} = opts, how) do
+  # node: (docs/distributed.md). Validated here, on the caller's node, and
+  # again on the node that runs the workload, for its own host.
+  defp start_at(:local, validated, _spec), do: start(validated, :start)
+
+  defp start_at(where, validated, {kind, target, opts}) do
+    owner = validated.owner || self()
+    spec = {kind, target, Keyword.put(opts, :owner, owner)}
+    unwrap(Linx.Cluster.start_remote(where, spec, owner))
+  end
+
+  @doc false
+  # Called through :erpc on the node that runs the workload; returns the
+  # result not yet unwrapped (the caller's last_error/0 gets the text).
+  def start_here({kind, target, opts}) do
+    validated =
+      case kind do
+        :run -> run_options(opts)
+        _ -> Options.validate!(opts, kind)
+      end
+
+    start_raw(%{validated | target: target}, :start)
+  end
+
+  defp start(%Options{} = opts, how), do: unwrap(start_raw(opts, how))
+
+  defp start_raw(%Options{} = opts, how) do
     # Under a supervisor (start_link) nobody is told about events unless an
     # :owner is given: the link, not a monitor, ties the workload's life to
     # its parent.
@@ -635,16 +682,19 @@ defmodule Linx.Process do
 
     case result do
       {:ok, proc} ->
+        # counted in Linx.Cluster.load/0 until its terminal event
+        Linx.Cluster.track(proc)
+
         try do
-          unwrap(GenServer.call(proc, :started, :infinity))
+          GenServer.call(proc, :started, :infinity)
         catch
           :exit, {reason, {GenServer, :call, _}} ->
-            unwrap({:error, server_gone(reason, opts.owner)})
+            {:error, server_gone(reason, opts.owner)}
         end
 
       # init/1 stopped: {errno, stage}, without a text
       {:error, {_, _}} = error ->
-        unwrap(error)
+        error
 
       other ->
         other

@@ -592,6 +592,8 @@ defmodule Linx.Process.Server do
   # owner that awaits finds the event already in its mailbox and await/2
   # can flush it.
   defp finish(s, terminal) do
+    # no longer running, for Linx.Cluster.load/0
+    Linx.Cluster.finished(self())
     notify_summary(s)
     s = reply(s, :start_from, start_error(terminal))
     s = reply(s, :proceed_from, proceed_result(terminal))
