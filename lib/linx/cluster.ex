@@ -77,8 +77,11 @@ defmodule Linx.Cluster do
   ## Used by Linx.Process
 
   @doc false
-  # A server of this node was started: counted until finished/1 or its end.
-  def track(pid), do: GenServer.call(__MODULE__, {:track, pid})
+  # A server of this node started (called by it): counted until
+  # finished/1 or its end. Casts from the server itself, so in order; and
+  # a spawn returns after its server's cast is queued here, so a later
+  # local_load/0 counts it.
+  def track(pid), do: GenServer.cast(__MODULE__, {:track, pid})
 
   @doc false
   # Its terminal event: no longer running (the server lingers a little).
@@ -230,13 +233,13 @@ defmodule Linx.Cluster do
   end
 
   @impl true
-  def handle_call({:track, pid}, _from, running) do
-    {:reply, :ok, Map.put_new_lazy(running, pid, fn -> Process.monitor(pid) end)}
-  end
-
   def handle_call(:load, _from, running), do: {:reply, map_size(running), running}
 
   @impl true
+  def handle_cast({:track, pid}, running) do
+    {:noreply, Map.put_new_lazy(running, pid, fn -> Process.monitor(pid) end)}
+  end
+
   def handle_cast({:finished, pid}, running) do
     case Map.pop(running, pid) do
       {nil, running} ->

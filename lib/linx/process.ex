@@ -114,6 +114,10 @@ defmodule Linx.Process do
       `struct sock_filter`s. Policies are compiled by libseccomp and cached
       before anything starts; a bad one raises `ArgumentError`.
 
+    * `:node` - where the workload runs: `node()` (default), a node name,
+      or `:any` (the least loaded node running Linx, see `Linx.Cluster`).
+      See "On another node" below and `docs/distributed.md`.
+
   `run/2` also takes `:stderr_to_stdout` (default `false`). `run/2`
   collects the output as it arrives, so it sets no output window unless
   `:stdio_window` is given.
@@ -137,7 +141,11 @@ defmodule Linx.Process do
     * `{:agent_died, exit_status}` - the agent exited without a terminal
       frame (terminal); `exit_status` is `{:port_closed, reason}` when the
       port closed without one;
-    * `:aborted` - `abort/1` stopped the workload before exec (terminal).
+    * `:aborted` - `abort/1` stopped the workload before exec (terminal);
+    * `{:lost, :noconnection}` - the workload ran on another node (`:node`)
+      and that node went away, or the connection to it was lost, before
+      its terminal event arrived (terminal). The workload does not outlive
+      that: see "On another node".
 
   Every byte of output the workload's tree wrote arrives before the
   terminal event. Output from outside the tree (a descendant that escaped
@@ -203,7 +211,10 @@ defmodule Linx.Process do
     * `{reason, :notify_handler}` - the `Linx.Seccomp.Notifier` module's
       `init/1` failed (`reason` when it is an atom, else `:crashed`, the
       full reason logged);
-    * `{:aborted, :checkpoint}` - `abort/1`.
+    * `{:aborted, :checkpoint}` - `abort/1`;
+    * `{:nolinx, node}` - `node:` names a connected node that does not run
+      the `:linx` application; `{:nodedown, node}` - it cannot be reached
+      (also when this node is not distributed). Nothing is started.
 
   `run/2` raises `Linx.Process.Error` with the same `errno` and `stage`.
 
@@ -238,6 +249,29 @@ defmodule Linx.Process do
   the workload runs and stops when it ends (`restart: :temporary` by
   default; override it with `Supervisor.child_spec/2`). The server is
   linked to its supervisor, and events go only to an explicit `:owner`.
+
+  ## On another node
+
+  With `node: name` (or `node: :any`) the agent and this server run on
+  that node of the Erlang cluster, under its `:linx` application; the
+  owner stays where it is and receives the same events, and every
+  function here works on the returned `proc` unchanged. The options are
+  validated on the caller's node (a bad one raises here, before anything
+  is sent), then resolved again on the workload's node for its host: the
+  environment is merged over that BEAM's, and `uid_map: :caller` maps that
+  BEAM's uid. Failures (details and the failure table in
+  `docs/distributed.md`):
+
+    * the owner's node disconnects: the workload's node treats it as the
+      owner's death and kills the workload's tree (unless `on_exit:
+      :detach`);
+    * the workload's node goes away (or the connection is lost): the owner
+      gets `{:lost, :noconnection}` as the terminal event, `await/2`
+      returns it, and functions that need the workload return
+      `{:error, :not_running}`.
+
+  `start_link/1` does not take `:node` (a supervised workload runs on its
+  supervisor's node).
   """
 
   alias Linx.Process.{Options, Server, Wire}
@@ -257,6 +291,7 @@ defmodule Linx.Process do
           | {:error, atom | integer, atom}
           | {:agent_died, integer | {:port_closed, term}}
           | :aborted
+          | {:lost, :noconnection}
 
   ## Public API
 
@@ -682,9 +717,6 @@ defmodule Linx.Process do
 
     case result do
       {:ok, proc} ->
-        # counted in Linx.Cluster.load/0 until its terminal event
-        Linx.Cluster.track(proc)
-
         try do
           GenServer.call(proc, :started, :infinity)
         catch

@@ -199,6 +199,9 @@ defmodule Linx.Process.Server do
       retry_agent?: pooled?
     }
 
+    # running, for Linx.Cluster.load/0, until finish/2
+    Linx.Cluster.track(self())
+
     case start_handler(state) do
       {:ok, state} -> {:ok, state}
       {:error, reason} -> {:stop, {handler_errno(reason), :notify_handler}}
