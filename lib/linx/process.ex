@@ -490,7 +490,9 @@ defmodule Linx.Process do
   `timeout` passes first, `{:error, :noproc}` if `proc` is gone and its
   terminal event is not in the caller's mailbox. A timed-out await leaves
   nothing behind: no registration in the server, no late message, so
-  `await(proc, 0)` is a cheap poll.
+  `await(proc, 0)` is a cheap poll. For a `proc` on another node (`:node`)
+  that went away, or whose connection was lost, it returns
+  `{:lost, :noconnection}`.
 
       {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sh", "-c", "exit 3"])
       Linx.Process.await(proc)
@@ -685,7 +687,13 @@ defmodule Linx.Process do
   defp start_at(where, validated, {kind, target, opts}) do
     owner = validated.owner || self()
     spec = {kind, target, Keyword.put(opts, :owner, owner)}
-    unwrap(Linx.Cluster.start_remote(where, spec, owner))
+
+    # a dead owner of this node is known here: nothing is sent
+    if node(owner) == node() and not Process.alive?(owner) do
+      unwrap({:error, {:noproc, :owner}})
+    else
+      unwrap(Linx.Cluster.start_remote(where, spec, owner))
+    end
   end
 
   @doc false

@@ -219,7 +219,7 @@ defmodule Linx.Cluster.DistributedTest do
 
   ## Validation and unreachable nodes
 
-  test "options are validated on the caller's node, before anything is sent" do
+  test "options are validated on the caller's node, before anything is sent", %{a: a} do
     nowhere = :"nobody_#{System.pid()}@nohost.invalid"
 
     # a bad option raises here even for a node that does not exist
@@ -240,6 +240,17 @@ defmodule Linx.Cluster.DistributedTest do
     end
 
     refute nowhere in Node.list()
+
+    # a dead owner of this node: as locally, nothing is started there
+    dead = spawn(fn -> :ok end)
+    ref = Process.monitor(dead)
+    assert_receive {:DOWN, ^ref, _, _, _}
+    before = :erpc.call(a, Linx.Cluster, :local_load, [])
+
+    assert Linx.Process.spawn(argv: ["/bin/sleep", "600"], owner: dead, node: a) ==
+             {:error, {:noproc, :owner}}
+
+    assert :erpc.call(a, Linx.Cluster, :local_load, []) == before
   end
 
   test "an unreachable node is {:nodedown, node}" do
