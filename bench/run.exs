@@ -1,7 +1,7 @@
 # The Linx benchmark suite. Run it with script/bench (which installs the
 # comparison tools and builds the C harness), or directly:
 #
-#   MIX_ENV=prod mix run bench/run.exs [spawn ns enter checkpoint throughput memory phases notify]
+#   MIX_ENV=prod mix run bench/run.exs [spawn ns enter checkpoint throughput memory phases notify distributed]
 #
 # BENCH_ITERS sets the iterations per latency benchmark (default 300).
 
@@ -18,7 +18,8 @@ suites = [
   throughput: Bench.Throughput,
   memory: Bench.Memory,
   phases: Bench.Phases,
-  notify: Bench.Notify
+  notify: Bench.Notify,
+  distributed: Bench.Distributed
 ]
 
 names = Keyword.keys(suites)

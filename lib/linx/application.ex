@@ -12,7 +12,13 @@ defmodule Linx.Application do
     children = [
       Linx.Cgroup.Janitor,
       {DynamicSupervisor, name: Linx.ProcessSupervisor, strategy: :one_for_one},
-      Linx.Pool
+      Linx.Pool,
+      # Linx.Cluster (node: and docs/distributed.md): the :pg scope of the
+      # nodes running Linx, the owners' watchers of remote workloads, and
+      # the membership and load of this node.
+      %{id: :pg, start: {:pg, :start_link, [Linx.Cluster.scope()]}},
+      {Registry, keys: :unique, name: Linx.Cluster.Watchers},
+      Linx.Cluster
     ]
 
     Supervisor.start_link(children, strategy: :one_for_one, name: Linx.Supervisor)

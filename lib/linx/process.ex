@@ -220,6 +220,9 @@ defmodule Linx.Process do
       of being sent to the owner as `{:stdout | :stderr | :pty_out, data}`;
       stdout and stderr are pipes unless `:stdio` says otherwise. A line
       longer than 16 KiB is logged in pieces.
+    * `:node` - where the workload runs: `node()` (default), a node name,
+      or `:any` (the least loaded node running Linx, see `Linx.Cluster`).
+      See "On another node" below and `docs/distributed.md`.
 
   `run/2` also takes `:input`, `:into`, `:lines`, `:stderr`,
   `:max_output` and `:stderr_to_stdout` (see `run/2`). `run/2` collects
@@ -253,6 +256,10 @@ defmodule Linx.Process do
       `cgroup: :auto`, or the groups of its `:limits`): its final usage,
       the keys of `stats/1`. An owner that waits for the terminal event
       skips it like output.
+    * `{:lost, :noconnection}` - the workload ran on another node (`:node`)
+      and that node went away, or the connection to it was lost, before
+      its terminal event arrived (terminal). The workload does not outlive
+      that: see "On another node".
 
   Every byte of output the workload's tree wrote arrives before the
   terminal event. Output from outside the tree (a descendant that escaped
@@ -320,7 +327,10 @@ defmodule Linx.Process do
     * `{reason, :notify_handler}` - the `Linx.Seccomp.Notifier` module's
       `init/1` failed (`reason` when it is an atom, else `:crashed`, the
       full reason logged);
-    * `{:aborted, :checkpoint}` - `abort/1`.
+    * `{:aborted, :checkpoint}` - `abort/1`;
+    * `{:nolinx, node}` - `node:` names a connected node that does not run
+      the `:linx` application; `{:nodedown, node}` - it cannot be reached
+      (also when this node is not distributed). Nothing is started.
 
   `run/2` raises `Linx.Process.Error` with the same `errno` and `stage`.
 
@@ -378,6 +388,29 @@ defmodule Linx.Process do
 
       Supervisor.start_link(children, strategy: :one_for_one)
       Linx.Process.os_pid(:sshd)
+
+  ## On another node
+
+  With `node: name` (or `node: :any`) the agent and this server run on
+  that node of the Erlang cluster, under its `:linx` application; the
+  owner stays where it is and receives the same events, and every
+  function here works on the returned `proc` unchanged. The options are
+  validated on the caller's node (a bad one raises here, before anything
+  is sent), then resolved again on the workload's node for its host: the
+  environment is merged over that BEAM's, and `uid_map: :caller` maps that
+  BEAM's uid. Failures (details and the failure table in
+  `docs/distributed.md`):
+
+    * the owner's node disconnects: the workload's node treats it as the
+      owner's death and kills the workload's tree (unless `on_exit:
+      :detach`);
+    * the workload's node goes away (or the connection is lost): the owner
+      gets `{:lost, :noconnection}` as the terminal event, `await/2`
+      returns it, and functions that need the workload return
+      `{:error, :not_running}`.
+
+  `start_link/1` does not take `:node` (a supervised workload runs on its
+  supervisor's node).
   """
 
   alias Linx.Process.{Options, Run, Server, Wire}
@@ -398,6 +431,7 @@ defmodule Linx.Process do
           | {:error, atom | integer, atom | {:mount, non_neg_integer}}
           | {:agent_died, integer | {:port_closed, term}}
           | :aborted
+          | {:lost, :noconnection}
 
   ## Public API
 
@@ -414,8 +448,9 @@ defmodule Linx.Process do
   """
   @spec spawn(keyword) :: {:ok, t} | {:error, start_error}
   def spawn(opts) do
-    opts = Options.validate!(opts, :spawn)
-    start(opts, :start)
+    {where, opts} = Options.take_node!(opts)
+    validated = Options.validate!(opts, :spawn)
+    start_at(where, validated, {:spawn, nil, opts})
   end
 
   @doc """
@@ -449,8 +484,9 @@ defmodule Linx.Process do
             "invalid target: got #{inspect(target_os_pid)}, expected a positive OS pid"
     end
 
-    opts = Options.validate!(opts, :enter)
-    start(%{opts | target: target_os_pid}, :start)
+    {where, opts} = Options.take_node!(opts)
+    validated = Options.validate!(opts, :enter)
+    start_at(where, %{validated | target: target_os_pid}, {:enter, target_os_pid, opts})
   end
 
   @doc """
@@ -497,7 +533,10 @@ defmodule Linx.Process do
   @spec run([binary], keyword) ::
           {Collectable.t(), non_neg_integer | :output_limit | :timeout}
           | {Collectable.t(), binary, non_neg_integer | :output_limit | :timeout}
-  def run(argv, opts \\ []), do: Run.run(argv, opts, &start(&1, :start))
+  def run(argv, opts \\ []) do
+    {where, opts} = Options.take_node!(opts)
+    Run.run(argv, opts, &start_run(where, &1, &2))
+  end
 
   @doc """
   Runs a command lazily: a `Stream` of its output chunks (binaries).
@@ -521,7 +560,20 @@ defmodule Linx.Process do
       #=> ["a\\n", "b\\n"]
   """
   @spec stream([binary], keyword) :: Enumerable.t()
-  def stream(argv, opts \\ []), do: Run.stream(argv, opts, &start(&1, :start))
+  def stream(argv, opts \\ []) do
+    {where, opts} = Options.take_node!(opts)
+    Run.stream(argv, opts, &start_run(where, &1, &2))
+  end
+
+  # run/2 and stream/2: `raw` is the options as given (for another node,
+  # which validates them again for its host), `validated` has the stdio
+  # and window Linx.Process.Run chose.
+  defp start_run(:local, validated, _raw), do: start(validated, :start)
+
+  defp start_run(where, validated, raw) do
+    io = %{stdio: validated.stdio, stdio_window: validated.stdio_window}
+    start_at(where, validated, {:run, nil, [{:run_io, io} | raw]})
+  end
 
   @last_error {__MODULE__, :last_error}
 
@@ -596,7 +648,9 @@ defmodule Linx.Process do
   `timeout` passes first, `{:error, :noproc}` if `proc` is gone and its
   terminal event is not in the caller's mailbox. A timed-out await leaves
   nothing behind: no registration in the server, no late message, so
-  `await(proc, 0)` is a cheap poll.
+  `await(proc, 0)` is a cheap poll. For a `proc` on another node (`:node`)
+  that went away, or whose connection was lost, it returns
+  `{:lost, :noconnection}`.
 
       {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sh", "-c", "exit 3"])
       Linx.Process.await(proc)
@@ -616,12 +670,12 @@ defmodule Linx.Process do
         flush_terminal(proc, terminal)
         terminal
 
-      {:DOWN, ^ref, _, _, _} ->
+      {:DOWN, ^ref, _, _, reason} ->
         receive do
           {:linx_process, ^proc, terminal} when Wire.is_terminal(terminal) ->
             terminal
         after
-          0 -> {:error, :noproc}
+          0 -> if reason == :noconnection, do: Linx.Cluster.lost(proc), else: {:error, :noproc}
         end
     after
       timeout ->
@@ -772,6 +826,10 @@ defmodule Linx.Process do
     # ... or it ended as its workload did (a server's exit reason, issue 15)
     :exit, {{tag, _}, {GenServer, :call, _}} when tag in [:exited, :signaled, :agent_died] ->
       {:error, :not_running}
+
+    # A remote workload whose node went away (docs/distributed.md)
+    :exit, {{:nodedown, _}, {GenServer, :call, _}} ->
+      {:error, :not_running}
   end
 
   @doc """
@@ -813,13 +871,55 @@ defmodule Linx.Process do
   """
   @spec start_link(keyword) :: {:ok, t} | {:error, start_error}
   def start_link(opts) do
+    if Options.take_node!(opts) |> elem(0) != :local do
+      raise ArgumentError,
+            "invalid option :node for Linx.Process.start_link/1: " <>
+              "a supervised workload runs on its supervisor's node"
+    end
+
     opts = Options.validate!(opts, :spawn)
     start(opts, :start_link)
   end
 
   ## Starting
 
-  defp start(%Options{} = opts, how) do
+  # node: (docs/distributed.md). Validated here, on the caller's node, and
+  # again on the node that runs the workload, for its own host.
+  defp start_at(:local, validated, _spec), do: start(validated, :start)
+
+  defp start_at(where, validated, {kind, target, opts}) do
+    owner = validated.owner || self()
+    spec = {kind, target, Keyword.put(opts, :owner, owner)}
+
+    # a dead owner of this node is known here: nothing is sent
+    if node(owner) == node() and not Process.alive?(owner) do
+      unwrap({:error, {:noproc, :owner}})
+    else
+      unwrap(Linx.Cluster.start_remote(where, spec, owner))
+    end
+  end
+
+  @doc false
+  # Called through :erpc on the node that runs the workload; returns the
+  # result not yet unwrapped (the caller's last_error/0 gets the text).
+  def start_here({kind, target, opts}) do
+    validated =
+      case kind do
+        :run ->
+          # the stdio and window run/2's collector chose on the caller's node
+          {io, opts} = Keyword.pop!(opts, :run_io)
+          Map.merge(Options.validate!(opts, :run), io)
+
+        _ ->
+          Options.validate!(opts, kind)
+      end
+
+    start_raw(%{validated | target: target}, :start)
+  end
+
+  defp start(%Options{} = opts, how), do: unwrap(start_raw(opts, how))
+
+  defp start_raw(%Options{} = opts, how) do
     # Under a supervisor (start_link) nobody is told about events unless an
     # :owner is given: the link, not a monitor, ties the workload's life to
     # its parent.
@@ -834,15 +934,15 @@ defmodule Linx.Process do
     case result do
       {:ok, proc} ->
         try do
-          unwrap(GenServer.call(proc, :started, :infinity))
+          GenServer.call(proc, :started, :infinity)
         catch
           :exit, {reason, {GenServer, :call, _}} ->
-            unwrap({:error, server_gone(reason, opts.owner)})
+            {:error, server_gone(reason, opts.owner)}
         end
 
       # init/1 stopped: {errno, stage}, without a text
       {:error, {_, _}} = error ->
-        unwrap(error)
+        error
 
       other ->
         other

@@ -705,6 +705,41 @@ defmodule Linx.Process.Options do
     end
   end
 
+  ## :node (issue 16: run on any node of a cluster).
+  #
+  # Taken off the list before validate!/2, which runs on the caller's node
+  # either way; the node that runs the workload validates the rest again
+  # for its own host (environment, PATH, capabilities, :caller maps).
+
+  @doc false
+  @spec take_node!(keyword) :: {:local | :any | node, keyword}
+  def take_node!(opts) when is_list(opts) do
+    if Keyword.keyword?(opts) and Keyword.has_key?(opts, :node) do
+      {where, rest} = Keyword.pop!(opts, :node)
+      {check_node!(where), Keyword.delete(rest, :node)}
+    else
+      {:local, opts}
+    end
+  end
+
+  def take_node!(opts), do: {:local, opts}
+
+  defp check_node!(where) when where == node(), do: :local
+  defp check_node!(:any), do: :any
+
+  defp check_node!(name) when is_atom(name) and name not in [nil, true, false] do
+    case String.split(Atom.to_string(name), "@") do
+      [n, host] when n != "" and host != "" -> name
+      _ -> bad_node!(name)
+    end
+  end
+
+  defp check_node!(other), do: bad_node!(other)
+
+  defp bad_node!(v) do
+    bad!(:node, v, "node(), :any or a node name such as :\"linx@host\"")
+  end
+
   ## Helpers.
 
   # One {target_fd, source} of :fds; returns the target.

@@ -30,7 +30,7 @@ defmodule Linx.Process.Run do
   ## run/2
 
   @doc false
-  @spec run([binary], keyword, (Options.t() -> {:ok, pid} | {:error, term})) ::
+  @spec run([binary], keyword, (Options.t(), keyword -> {:ok, pid} | {:error, term})) ::
           {term, non_neg_integer | :output_limit | :timeout}
           | {term, binary, non_neg_integer | :output_limit | :timeout}
   def run(argv, opts, start) do
@@ -43,7 +43,7 @@ defmodule Linx.Process.Run do
     # collect/2 takes the output as it comes: no window unless asked for
     window = if Keyword.has_key?(opts, :stdio_window), do: validated.stdio_window
 
-    case start.(%{validated | stdio: stdio(run), stdio_window: window}) do
+    case start.(%{validated | stdio: stdio(run), stdio_window: window}, [{:argv, argv} | rest]) do
       {:ok, proc} ->
         feeder = feed(proc, run.input)
 
@@ -112,6 +112,11 @@ defmodule Linx.Process.Run do
       {:linx_process, ^proc, {:agent_died, status}} ->
         halt_into(s)
         raise Linx.Process.Error, errno: status, stage: :agent_died
+
+      # node: the workload's node went away (docs/distributed.md)
+      {:linx_process, ^proc, {:lost, reason}} ->
+        halt_into(s)
+        raise Linx.Process.Error, errno: reason, stage: :lost, argv: s.argv
 
       {:linx_process, ^proc, {:error, errno, stage}} when not Wire.is_command_refusal(stage) ->
         halt_into(s)
@@ -311,7 +316,7 @@ defmodule Linx.Process.Run do
     validated = %{validated | stdio: stdio(run)}
 
     Stream.resource(
-      fn -> stream_start(validated, run, argv, start) end,
+      fn -> stream_start(validated, run, [{:argv, argv} | rest], start) end,
       &stream_next/1,
       &stream_stop/1
     )
@@ -321,8 +326,8 @@ defmodule Linx.Process.Run do
   # (Linx.Process.Flow) holds the workload while that process's mailbox
   # only grows, so a slow consumer pauses the workload instead of
   # queueing its output.
-  defp stream_start(validated, run, argv, start) do
-    case start.(%{validated | owner: self()}) do
+  defp stream_start(validated, run, [{:argv, argv} | _] = raw, start) do
+    case start.(%{validated | owner: self()}, raw) do
       {:ok, proc} ->
         s = new_state(proc, argv, %{run | into: []}, feed(proc, run.input))
         Map.put(s, :done?, false)

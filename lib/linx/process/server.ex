@@ -256,6 +256,9 @@ defmodule Linx.Process.Server do
       retry_agent?: pooled?
     }
 
+    # running, for Linx.Cluster.load/0, until finish/2
+    Linx.Cluster.track(self())
+
     case start_handler(state) do
       {:ok, state} -> {:ok, state}
       {:error, reason} -> {:stop, {handler_errno(reason), :notify_handler}}
@@ -690,6 +693,8 @@ defmodule Linx.Process.Server do
   # can flush it.
   defp finish(s, terminal) do
     s = flush_log_output(s)
+    # no longer running, for Linx.Cluster.load/0
+    Linx.Cluster.finished(self())
     notify_summary(s)
     notify_usage(s, terminal)
     s = reply(s, :start_from, start_error(terminal))

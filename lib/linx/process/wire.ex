@@ -111,7 +111,7 @@ defmodule Linx.Process.Wire do
   defguard is_terminal(event)
            when event == :aborted or
                   (is_tuple(event) and tuple_size(event) == 2 and
-                     elem(event, 0) in [:exited, :signaled, :agent_died]) or
+                     elem(event, 0) in [:exited, :signaled, :agent_died, :lost]) or
                   (is_tuple(event) and tuple_size(event) == 3 and elem(event, 0) == :error and
                      not is_command_refusal(elem(event, 2)))
 

@@ -10,7 +10,8 @@ defmodule Mix.Tasks.Linx.Run do
                    [--rlimit nofile=64]... [--nice N] [--stats]
                    [--sandbox [minimal|network]] [--root DIR|tmpfs] [--bind SRC:DST]
                    [--ro-bind SRC:DST] [--tmpfs DST] [--proc DST] [--dev DST]
-                   [--hostname NAME] -- CMD ARGS...
+                   [--hostname NAME]
+                   [--node NAME [--sname NAME | --name NAME] [--cookie COOKIE]] -- CMD ARGS...
 
   ## Options
 
@@ -34,6 +35,14 @@ defmodule Mix.Tasks.Linx.Run do
     * `--stats` - print one line of usage on stderr at the end: wall time,
       CPU time, peak memory (the command then gets a memory group for the
       accounting, without a limit unless `--memory` is given).
+    * `--node NAME` - run the command on that node of the cluster (a node
+      running Linx), or on the least loaded one with `--node any` (see
+      `Linx.Cluster` and `docs/distributed.md`). Its output is relayed
+      here; the task's stdin is relayed to it line by line.
+    * `--sname NAME`, `--name NAME`, `--cookie COOKIE` - as for `iex`: the
+      distributed name of the task's own node (short or long) and the
+      cookie. With `--node` and neither name, the task takes a short name
+      `linx_run_<n>`; epmd is started if it is not running.
 
   The filesystem and identity the command sees (`docs/sandbox.md`; each
   flag is the `Linx.Process` option of the same name, and they add the
@@ -88,7 +97,11 @@ defmodule Mix.Tasks.Linx.Run do
     tmpfs: :keep,
     proc: :keep,
     dev: :keep,
-    hostname: :string
+    hostname: :string,
+    node: :string,
+    sname: :string,
+    name: :string,
+    cookie: :string
   ]
 
   @presets ~w(minimal network)
@@ -101,6 +114,7 @@ defmodule Mix.Tasks.Linx.Run do
       Mix.shell().info(@moduledoc)
       if argv == [] and !opts[:help], do: exit({:shutdown, 2})
     else
+      distribute!(opts)
       Mix.Task.run("app.start")
       status = execute(argv, opts)
       exit({:shutdown, status})
@@ -144,10 +158,20 @@ defmodule Mix.Tasks.Linx.Run do
 
     case Linx.Process.spawn(spawn_opts) do
       {:ok, proc} ->
-        if opts[:pty], do: relay_stdin(proc), else: pipe_stdin(proc)
+        cond do
+          opts[:pty] -> relay_stdin(proc)
+          # another node's stdio is not ours: relayed line by line
+          remote?(opts) -> relay_stdin(proc, :pipe)
+          true -> pipe_stdin(proc)
+        end
+
         status = wait(proc)
         if opts[:stats], do: print_stats(proc, started)
         status
+
+      {:error, {why, _node}} when why in [:nodedown, :nolinx] ->
+        Mix.shell().error("linx.run: #{Linx.Process.last_error().detail}")
+        127
 
       {:error, {errno, stage}} ->
         # a {:mount, i} stage names its mount
@@ -222,18 +246,78 @@ defmodule Mix.Tasks.Linx.Run do
     base = if opts[:cwd], do: Keyword.put(base, :cwd, opts[:cwd]), else: base
 
     base =
-      if opts[:map_root] do
-        base ++ [uid_map: [{0, id("-u"), 1}], gid_map: [{0, id("-g"), 1}]]
-      else
-        base
+      cond do
+        # resolved on the node that runs the command: its BEAM's ids
+        opts[:map_root] && remote?(opts) -> base ++ [uid_map: :caller, gid_map: :caller]
+        opts[:map_root] -> base ++ [uid_map: [{0, id("-u"), 1}], gid_map: [{0, id("-g"), 1}]]
+        true -> base
       end
 
     base = base ++ resource_options(opts)
+    base = if opts[:node], do: base ++ [node: target_node(opts[:node])], else: base
 
-    if opts[:pty] do
-      base ++ [stdio: :pty, winsize: winsize()]
-    else
-      base ++ [stdio: [stdin: :pipe, stdout: :inherit, stderr: :inherit]]
+    cond do
+      opts[:pty] -> base ++ [stdio: :pty, winsize: winsize()]
+      # another node's stdio is not ours: relayed instead
+      remote?(opts) -> base ++ [stdio: :pipe]
+      true -> base ++ [stdio: [stdin: :pipe, stdout: :inherit, stderr: :inherit]]
+    end
+  end
+
+  ## --node, --sname, --name, --cookie
+
+  defp remote?(opts), do: opts[:node] != nil and target_node(opts[:node]) != node()
+
+  defp target_node("any"), do: :any
+  defp target_node(name), do: String.to_atom(name)
+
+  # Like iex: --sname/--name make this node distributed, --cookie sets its
+  # cookie; --node alone takes a short name of its own.
+  defp distribute!(opts) do
+    name = opts[:sname] || opts[:name]
+
+    cond do
+      name == nil and opts[:node] == nil ->
+        :ok
+
+      Node.alive?() ->
+        :ok
+
+      true ->
+        mode = if opts[:name], do: :longnames, else: :shortnames
+        name = name || "linx_run_#{System.unique_integer([:positive])}"
+        start_epmd()
+
+        case :net_kernel.start([String.to_atom(name), mode]) do
+          {:ok, _} -> :ok
+          {:error, reason} -> Mix.raise("linx.run: cannot start distribution: #{inspect(reason)}")
+        end
+    end
+
+    if opts[:cookie], do: Node.set_cookie(String.to_atom(opts[:cookie]))
+    :ok
+  end
+
+  defp start_epmd do
+    with {_, status} when status != 0 <- System.cmd("epmd", ["-names"], stderr_to_stdout: true) do
+      System.cmd("epmd", ["-daemon"])
+      wait_epmd(50)
+    end
+  rescue
+    # no epmd binary: net_kernel says what is wrong
+    ErlangError -> :ok
+  end
+
+  defp wait_epmd(0), do: :ok
+
+  defp wait_epmd(n) do
+    case System.cmd("epmd", ["-names"], stderr_to_stdout: true) do
+      {_, 0} ->
+        :ok
+
+      _ ->
+        Process.sleep(20)
+        wait_epmd(n - 1)
     end
   end
 
@@ -381,6 +465,22 @@ defmodule Mix.Tasks.Linx.Run do
     spawn_link(fn -> relay_loop(proc) end)
   end
 
+  # A remote command's stdin pipe: lines, then EOF.
+  defp relay_stdin(proc, :pipe) do
+    spawn_link(fn -> relay_pipe(proc) end)
+  end
+
+  defp relay_pipe(proc) do
+    case IO.binread(:stdio, :line) do
+      data when is_binary(data) ->
+        Linx.Process.write(proc, data)
+        relay_pipe(proc)
+
+      _eof ->
+        Linx.Process.close_stdin(proc)
+    end
+  end
+
   defp relay_loop(proc) do
     case IO.binread(:stdio, :line) do
       data when is_binary(data) ->
@@ -433,6 +533,18 @@ defmodule Mix.Tasks.Linx.Run do
         # for --stats, read after the terminal event
         send(self(), {:linx_process, proc, {:usage, usage}})
         wait_terminal(proc)
+
+      {:linx_process, ^proc, {:stdout, data}} ->
+        IO.binwrite(data)
+        wait(proc)
+
+      {:linx_process, ^proc, {:stderr, data}} ->
+        IO.binwrite(:stderr, data)
+        wait(proc)
+
+      {:linx_process, ^proc, {:lost, reason}} ->
+        Mix.shell().error("linx.run: lost the command's node (#{reason})")
+        127
 
       {:linx_process, ^proc, {:exited, code}} ->
         code
