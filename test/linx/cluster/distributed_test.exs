@@ -59,7 +59,24 @@ defmodule Linx.Cluster.DistributedTest do
     end
   end
 
-  defp kill_by_pid(pids), do: Enum.each(pids, &System.cmd("kill", ["-9", "#{&1}"]))
+  # The tagged shells and their untagged children (the sleeps): a detached
+  # tree left running would hold the test run's stdout open.
+  defp kill_by_pid(pids) do
+    groups = Enum.flat_map(pids, &v2_group/1) |> Enum.uniq()
+    Enum.each(groups, &Linx.Cgroup.kill/1)
+    Enum.each(pids, &System.cmd("pkill", ["-9", "-P", "#{&1}"]))
+    Enum.each(pids, &System.cmd("kill", ["-9", "#{&1}"]))
+  end
+
+  # The cgroup v2 group of a Linx workload (a detached one has its own)
+  defp v2_group(pid) do
+    with {:ok, text} <- File.read("/proc/#{pid}/cgroup"),
+         [_, path] <- Regex.run(~r/^0::(\/linx\/.+)$/m, text) do
+      [Path.join("/sys/fs/cgroup/unified", path)]
+    else
+      _ -> []
+    end
+  end
 
   defp beam_pid(node), do: node |> :erpc.call(:os, :getpid, []) |> List.to_integer()
 
@@ -139,6 +156,8 @@ defmodule Linx.Cluster.DistributedTest do
       assert read_until(proc, :stdout, "\n") == "ping #{node}\n"
       assert :ok = Linx.Process.close_stdin(proc)
       assert Linx.Process.await(proc, @wait) == {:exited, 0}
+      # the final usage (before the terminal event) is all that is left
+      assert_received {:linx_process, ^proc, {:usage, _}}
       refute_received {:linx_process, ^proc, _}
     end
   end
@@ -157,7 +176,7 @@ defmodule Linx.Cluster.DistributedTest do
       )
 
     assert node(proc) == a
-    assert {:ok, %{effective: 0x20, bounding: 0x20}} = Linx.Process.capabilities(proc)
+    assert {:ok, %{effective: [:kill], bounding: [:kill]}} = Linx.Process.capabilities(proc)
     assert :ok = Linx.Process.proceed(proc)
     assert Linx.Process.ns_pid(proc) == 1
     assert nearest_beam(Linx.Process.os_pid(proc), [a, node()]) == a
