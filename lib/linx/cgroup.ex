@@ -65,6 +65,10 @@ defmodule Linx.Cgroup do
   start.
   """
 
+  # The per-workload calls (create, kill, remove) use :prim_file, not
+  # File: File's calls all go through one process, the BEAM's file
+  # server, which serialised every spawn and exit of the BEAM behind
+  # each other's mkdir and rmdir (docs/performance.md, "Throughput").
   @key {__MODULE__, :base}
   @id_key {__MODULE__, :beam_id}
   @detached "detached-"
@@ -104,7 +108,7 @@ defmodule Linx.Cgroup do
       prefix = if on_exit == :detach, do: @detached, else: ""
       path = Path.join(base, "#{prefix}#{id}-#{System.unique_integer([:positive])}")
 
-      case File.mkdir(path) do
+      case :prim_file.make_dir(path) do
         :ok -> {:ok, path}
         {:error, reason} -> {:error, reason}
       end
@@ -124,7 +128,7 @@ defmodule Linx.Cgroup do
 
   @doc "SIGKILLs every process in the group (`cgroup.kill`)."
   @spec kill(Path.t()) :: :ok | {:error, atom}
-  def kill(path), do: File.write(Path.join(path, "cgroup.kill"), "1")
+  def kill(path), do: :prim_file.write_file(Path.join(path, "cgroup.kill"), "1")
 
   @doc """
   Removes the group once it is empty; retries for a while in the
@@ -133,7 +137,7 @@ defmodule Linx.Cgroup do
   """
   @spec remove(Path.t()) :: :ok
   def remove(path) do
-    case File.rmdir(path) do
+    case :prim_file.del_dir(path) do
       :ok ->
         :ok
 
@@ -152,7 +156,7 @@ defmodule Linx.Cgroup do
   """
   @spec remove_if_empty(Path.t()) :: :ok | {:error, atom}
   def remove_if_empty(path) do
-    case File.rmdir(path) do
+    case :prim_file.del_dir(path) do
       {:error, :enoent} -> :ok
       other -> other
     end

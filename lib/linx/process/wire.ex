@@ -241,7 +241,13 @@ defmodule Linx.Process.Wire do
   # A spawned workload starts in the BEAM's working directory of now, even
   # when its agent was started earlier by Linx.Pool. In enter mode the
   # default is the target's root (a host path may not exist there).
-  defp cwd(%Options{cwd: nil, mode: :spawn}), do: File.cwd!()
+  # (:prim_file, not File.cwd!/0: that is a call to the BEAM's one file
+  # server, which serialised spawns; docs/performance.md, "Throughput")
+  defp cwd(%Options{cwd: nil, mode: :spawn}) do
+    {:ok, cwd} = :prim_file.get_cwd()
+    IO.chardata_to_string(cwd)
+  end
+
   defp cwd(%Options{cwd: cwd}), do: cwd
 
   # Enter mode: no :namespaces key means "all of the target's".
