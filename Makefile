@@ -74,9 +74,23 @@ ifneq ($(wildcard $(SAN_STAMP)),)
 .PHONY: $(AGENT)
 endif
 
+# The agent is linked statically: one is exec'd per workload, and ld.so's
+# mapping and relocation of libc and libcap was ~0.3 ms of its start-up
+# CPU (docs/performance.md, "Throughput"). glibc warns that the resolver
+# in libei's ei_init() would need its shared NSS modules at run time: the
+# agent never resolves a name. Memcheck needs a dynamic malloc to track:
+# make valgrind-check runs AGENT_DYN.
+AGENT_LDFLAGS := -static
+
 $(AGENT): $(AGENT_OBJS) | $(PRIV)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(AGENT_OBJS) $(LDLIBS_AGENT)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(AGENT_LDFLAGS) -o $@ $(AGENT_OBJS) $(LDLIBS_AGENT)
 	rm -f $(SAN_STAMP)
+
+AGENT_DYN := $(BUILD)/dynamic/linx_process
+
+$(AGENT_DYN): $(AGENT_OBJS)
+	mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(AGENT_OBJS) $(LDLIBS_AGENT)
 
 $(BUILD)/agent/%.o: c_src/%.c | $(BUILD)/agent
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<

@@ -81,5 +81,5 @@ VALGRIND ?= valgrind
 
 .PHONY: valgrind-check
 
-valgrind-check: $(AGENT)
-	elixir fuzz/valgrind_paths.exs
+valgrind-check: $(AGENT) $(AGENT_DYN)
+	LINX_VG_AGENT=$(abspath $(AGENT_DYN)) elixir fuzz/valgrind_paths.exs

@@ -34,6 +34,8 @@ defmodule Bench.Phases do
       )
     )
 
+    lifetime = lifetime_table(iters)
+
     agent = Path.join(:code.priv_dir(:linx), "linx_process")
 
     results =
@@ -49,7 +51,7 @@ defmodule Bench.Phases do
 
     IO.puts("")
     Report.latency_table(Bench.Runner.rows(results, "Port.open /bin/true to exit"), "/bin/true")
-    []
+    [lifetime]
   end
 
   defp phase_table(samples) do
@@ -77,6 +79,59 @@ defmodule Bench.Phases do
 
     Port.command(port, :erlang.term_to_binary(:bench))
     await_exit(port)
+  end
+
+  # Issue 11: how long the agent outlives the terminal event its owner
+  # receives. The workload (`cat`) ends when its stdin is closed; the
+  # agent's pid is taken from its port while it runs; from the terminal
+  # event on, /proc/PID is polled until the agent is gone or a zombie.
+  defp lifetime_table(iters) do
+    IO.puts("\nAgent lifetime after the terminal event (#{iters} runs, µs; polled /proc):\n")
+
+    xs =
+      for _ <- 1..iters do
+        {:ok, p} = Linx.Process.spawn(argv: ["/bin/cat"], stdio: :pipe)
+        {:os_pid, agent} = Port.info(:sys.get_state(p).port, :os_pid)
+        :ok = Linx.Process.close_stdin(p)
+
+        receive do
+          {:linx_process, ^p, {:exited, 0}} -> :ok
+        end
+
+        t0 = :erlang.monotonic_time(:nanosecond)
+        wait_gone("/proc/#{agent}/stat")
+        :erlang.monotonic_time(:nanosecond) - t0
+      end
+
+    s = Stats.summary(xs)
+
+    Report.table(
+      ["event", "n", "median µs", "p99 µs", "min µs", "max µs"],
+      [
+        [
+          "agent gone after the terminal event",
+          s.n,
+          Report.us(s.median),
+          Report.us(s.p99),
+          Report.us(s.min),
+          Report.us(s.max)
+        ]
+      ]
+    )
+
+    %{
+      name: "agent gone ≤ 1 ms after the terminal event (median)",
+      limit: "≤ 1000 µs",
+      measured: "#{Report.us(s.median)} µs",
+      status: if(s.median <= 1_000_000, do: "met", else: "missed")
+    }
+  end
+
+  defp wait_gone(stat) do
+    case :prim_file.read_file(stat) do
+      {:ok, text} -> if text =~ ~r/\) [ZX]/, do: :ok, else: wait_gone(stat)
+      {:error, _} -> :ok
+    end
   end
 
   defp await_exit(port) do

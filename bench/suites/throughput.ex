@@ -18,8 +18,8 @@ defmodule Bench.Throughput do
       "Batch size n = max(BENCH_ITERS / 2, 4 × concurrency)."
     ])
 
-    rows =
-      Enum.flat_map(@levels, fn c ->
+    results =
+      Enum.map(@levels, fn c ->
         n = max(div(iters, 2), 4 * c)
 
         contenders = [
@@ -41,23 +41,29 @@ defmodule Bench.Throughput do
           end)
 
         cmd = Stats.median(rates["System.cmd/3"])
+        linx = Stats.median(rates["Linx.Process.run/2"])
 
-        for {label, _} <- contenders do
-          s = Stats.summary(rates[label])
-          ix = if label == "System.cmd/3", do: 2, else: 1
+        rows =
+          for {label, _} <- contenders do
+            s = Stats.summary(rates[label])
+            ix = if label == "System.cmd/3", do: 2, else: 1
 
-          [
-            c,
-            label,
-            n,
-            round(s.median),
-            round(s.min),
-            round(s.max),
-            Report.ratio(s.median / cmd),
-            :counters.get(errors, ix)
-          ]
-        end
+            [
+              c,
+              label,
+              n,
+              round(s.median),
+              round(s.min),
+              round(s.max),
+              Report.ratio(s.median / cmd),
+              :counters.get(errors, ix)
+            ]
+          end
+
+        {rows, throughput_target(c, linx / cmd)}
       end)
+
+    rows = Enum.flat_map(results, &elem(&1, 0))
 
     Report.table(
       [
@@ -74,7 +80,13 @@ defmodule Bench.Throughput do
       2
     )
 
-    []
+    Enum.map(results, &elem(&1, 1))
+  end
+
+  # Issue 11: at least System.cmd's rate at every concurrency.
+  defp throughput_target(c, r) do
+    t = Report.target("throughput ≥ System.cmd at concurrency #{c}", r, 1.0, "≥ 1.00×")
+    %{t | status: if(r >= 1.0, do: "met", else: "missed")}
   end
 
   # A failed run is counted (and its first error printed), not fatal: the

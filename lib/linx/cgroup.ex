@@ -65,6 +65,10 @@ defmodule Linx.Cgroup do
   start.
   """
 
+  # The per-workload calls (create, kill, remove) use :prim_file, not
+  # File: File's calls all go through one process, the BEAM's file
+  # server, which serialised every spawn and exit of the BEAM behind
+  # each other's mkdir and rmdir (docs/performance.md, "Throughput").
   @key {__MODULE__, :base}
   @id_key {__MODULE__, :beam_id}
   @detached "detached-"
@@ -103,7 +107,7 @@ defmodule Linx.Cgroup do
          {:ok, name} <- new_name(on_exit) do
       path = Path.join(base, name)
 
-      case File.mkdir(path) do
+      case :prim_file.make_dir(path) do
         :ok -> {:ok, path}
         {:error, reason} -> {:error, reason}
       end
@@ -139,16 +143,20 @@ defmodule Linx.Cgroup do
   lists is killed instead.
   """
   @spec kill(Path.t()) :: :ok | {:error, atom}
+  # (:prim_file, not File: the BEAM's one file server serialised spawns,
+  # docs/performance.md, "Throughput")
   def kill(path) do
     kill_file = Path.join(path, "cgroup.kill")
 
-    if File.exists?(kill_file) or not File.exists?(Path.join(path, "cgroup.procs")),
-      do: File.write(kill_file, "1"),
+    if exists?(kill_file) or not exists?(Path.join(path, "cgroup.procs")),
+      do: :prim_file.write_file(kill_file, "1"),
       else: kill_listed(path)
   end
 
+  defp exists?(path), do: match?({:ok, _}, :prim_file.read_file_info(path))
+
   defp kill_listed(path) do
-    with {:ok, text} <- File.read(Path.join(path, "cgroup.procs")) do
+    with {:ok, text} <- :prim_file.read_file(Path.join(path, "cgroup.procs")) do
       case String.split(text, "\n", trim: true) do
         [] -> :ok
         pids -> System.cmd("kill", ["-KILL" | pids], stderr_to_stdout: true)
@@ -165,7 +173,7 @@ defmodule Linx.Cgroup do
   """
   @spec remove(Path.t()) :: :ok
   def remove(path) do
-    case File.rmdir(path) do
+    case :prim_file.del_dir(path) do
       :ok ->
         :ok
 
@@ -184,7 +192,7 @@ defmodule Linx.Cgroup do
   """
   @spec remove_if_empty(Path.t()) :: :ok | {:error, atom}
   def remove_if_empty(path) do
-    case File.rmdir(path) do
+    case :prim_file.del_dir(path) do
       {:error, :enoent} -> :ok
       other -> other
     end

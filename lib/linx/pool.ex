@@ -105,14 +105,24 @@ defmodule Linx.Pool do
   end
 
   @doc false
+  # Checked without File (one process, the file server, serves every
+  # File call of the BEAM) and remembered once found: this runs for every
+  # agent opened.
   def agent_path do
-    path = Path.join(:code.priv_dir(:linx), "linx_process")
+    case :persistent_term.get({__MODULE__, :agent_path}, nil) do
+      nil ->
+        path = Path.join(:code.priv_dir(:linx), "linx_process")
 
-    unless File.exists?(path) do
-      raise "the agent #{path} is missing: run `mix compile` (it builds priv/ with make)"
+        unless match?({:ok, _}, :prim_file.read_file_info(path)) do
+          raise "the agent #{path} is missing: run `mix compile` (it builds priv/ with make)"
+        end
+
+        :persistent_term.put({__MODULE__, :agent_path}, path)
+        path
+
+      path ->
+        path
     end
-
-    path
   end
 
   ## Server
@@ -129,7 +139,7 @@ defmodule Linx.Pool do
     Process.flag(:trap_exit, true)
     size = Keyword.get(opts, :size, Application.get_env(:linx, :pool_size, @default_size))
     send(self(), :refill)
-    {:ok, %{size: size, idle: :queue.new(), backoff: nil}}
+    {:ok, %{size: size, idle: :queue.new(), backoff: nil, opener: nil}}
   end
 
   @impl true
@@ -148,25 +158,34 @@ defmodule Linx.Pool do
   def handle_call(:idle, _from, s), do: {:reply, :queue.len(s.idle), s}
 
   @impl true
-  # Opens one agent per message, so checkouts are served between opens.
-  def handle_info(:refill, s) do
-    if :queue.len(s.idle) < s.size do
-      case try_open_agent() do
-        {:ok, port} ->
-          send(self(), :refill)
-          {:noreply, %{s | idle: :queue.in(port, s.idle), backoff: nil}}
+  # Opens one agent at a time, in another process (open_agent/1): the
+  # port open waits for the BEAM's one port spawner (erl_child_setup),
+  # busy with every other port of the BEAM, and checkouts queued behind
+  # that wait serialised spawns (docs/performance.md, "Throughput").
+  def handle_info(:refill, %{opener: nil} = s) do
+    if :queue.len(s.idle) < s.size,
+      do: {:noreply, %{s | opener: open_agent(self())}},
+      else: {:noreply, s}
+  end
 
-        # The agent is not built (yet): run without a pool.
-        {:error, :enoent} ->
-          {:noreply, %{s | size: 0}}
+  def handle_info(:refill, s), do: {:noreply, s}
 
-        {:error, _errno} ->
-          backoff = min(2 * (s.backoff || div(@min_backoff_ms, 2)), @max_backoff_ms)
-          Process.send_after(self(), :retry_refill, backoff)
-          {:noreply, %{s | backoff: backoff}}
-      end
-    else
-      {:noreply, s}
+  def handle_info({:opened, opener, result}, %{opener: opener} = s) do
+    s = %{s | opener: nil}
+
+    case result do
+      {:ok, port} ->
+        send(self(), :refill)
+        {:noreply, shrink(%{s | idle: :queue.in(port, s.idle), backoff: nil})}
+
+      # The agent is not built (yet): run without a pool.
+      {:error, :enoent} ->
+        {:noreply, %{s | size: 0}}
+
+      {:error, _errno} ->
+        backoff = min(2 * (s.backoff || div(@min_backoff_ms, 2)), @max_backoff_ms)
+        Process.send_after(self(), :retry_refill, backoff)
+        {:noreply, %{s | backoff: backoff}}
     end
   end
 
@@ -198,11 +217,32 @@ defmodule Linx.Pool do
     end
   end
 
+  # The opener makes the pool the port's owner (and link) and leaves: the
+  # port's messages come here from then on. Should the pool be gone, the
+  # port dies with the opener.
+  defp open_agent(pool) do
+    spawn_link(fn ->
+      result =
+        with {:ok, port} <- try_open_agent() do
+          try do
+            Port.connect(port, pool)
+            Process.unlink(port)
+            {:ok, port}
+          rescue
+            # the agent died at once: try again later, as after a failure
+            ArgumentError -> {:error, :port_closed}
+          end
+        end
+
+      send(pool, {:opened, self(), result})
+    end)
+  end
+
   # The port is open and its OS process exists and is not a zombie.
   defp alive?(port) do
     case Port.info(port, :os_pid) do
       {:os_pid, os_pid} ->
-        case File.read("/proc/#{os_pid}/stat") do
+        case :prim_file.read_file("/proc/#{os_pid}/stat") do
           {:ok, stat} -> not Regex.match?(~r/^.*\) [ZXx]/s, stat)
           {:error, :enoent} -> false
           # Unknown (out of fds): let the new owner find out.

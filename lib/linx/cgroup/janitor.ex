@@ -27,20 +27,40 @@ defmodule Linx.Cgroup.Janitor do
   @spec watch(Path.t(), :kill | :detach) :: :ok
   def watch(path, on_exit), do: GenServer.cast(__MODULE__, {:watch, self(), path, on_exit})
 
+  @doc """
+  The calling server removed its group itself: stop watching it (cheaper
+  than an rmdir that finds nothing when the server goes).
+  """
+  @spec unwatch() :: :ok
+  def unwatch, do: GenServer.cast(__MODULE__, {:unwatch, self()})
+
   @impl true
-  def init([]), do: {:ok, %{watched: %{}, detached: []}}
+  def init([]), do: {:ok, %{watched: %{}, detached: [], refs: %{}}}
 
   @impl true
   def handle_cast({:watch, pid, path, on_exit}, s) do
     ref = Process.monitor(pid)
-    {:noreply, %{s | watched: Map.put(s.watched, ref, {path, on_exit})}}
+    watched = Map.put(s.watched, ref, {path, on_exit})
+    {:noreply, %{s | watched: watched, refs: Map.put(s.refs, pid, ref)}}
+  end
+
+  def handle_cast({:unwatch, pid}, s) do
+    case Map.pop(s.refs, pid) do
+      {nil, _} ->
+        {:noreply, s}
+
+      {ref, refs} ->
+        Process.demonitor(ref, [:flush])
+        {:noreply, %{s | watched: Map.delete(s.watched, ref), refs: refs}}
+    end
   end
 
   @retry_ms 1_000
 
   @impl true
-  def handle_info({:DOWN, ref, :process, _, _}, s) do
+  def handle_info({:DOWN, ref, :process, pid, _}, s) do
     {entry, watched} = Map.pop(s.watched, ref)
+    s = %{s | refs: Map.delete(s.refs, pid)}
 
     detached =
       case entry do
@@ -62,9 +82,14 @@ defmodule Linx.Cgroup.Janitor do
 
   def handle_info(_other, s), do: {:noreply, s}
 
+  # Usually the server removed the group already (enoent) or it is
+  # empty: one rmdir, nothing to kill.
   defp clean(path, detached) do
-    if File.dir?(path), do: Linx.Cgroup.kill(path)
-    Linx.Cgroup.remove(path)
+    if Linx.Cgroup.remove_if_empty(path) != :ok do
+      Linx.Cgroup.kill(path)
+      Linx.Cgroup.remove(path)
+    end
+
     detached
   end
 

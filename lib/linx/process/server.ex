@@ -63,7 +63,8 @@ defmodule Linx.Process.Server do
           cgroup: Path.t() | nil,
           retry_agent?: boolean,
           limit_groups: Linx.Cgroup.Limits.groups(),
-          log_bufs: %{atom => binary}
+          log_bufs: %{atom => binary},
+          start_failed?: boolean
         }
 
   @enforce_keys [:port, :opts, :flow]
@@ -91,7 +92,8 @@ defmodule Linx.Process.Server do
             retry_agent?: false,
             notify_failures: 0,
             limit_groups: %{},
-            log_bufs: %{}
+            log_bufs: %{},
+            start_failed?: false
 
   @linger_ms 5_000
   @notify_failures_logged 10
@@ -103,17 +105,44 @@ defmodule Linx.Process.Server do
     # Every failure here is a start error {errno, stage}: the owner is
     # gone (:owner), the cgroup could not be made (:cgroup), or no agent
     # could be opened, e.g. out of file descriptors (:agent).
-    with :ok <- check_owner(opts.owner),
-         {:ok, cgroup} <- make_cgroup(opts),
+    case check_owner(opts.owner) do
+      :ok -> {:ok, %__MODULE__{port: nil, opts: opts, flow: nil}, {:continue, :start}}
+      {:error, errno, stage} -> {:stop, {errno, stage}}
+    end
+  end
+
+  # The group, the agent and the request are made here, not in init/1:
+  # the DynamicSupervisor waits for each child's init/1 in turn, so that
+  # work serialised every spawn of the BEAM (docs/performance.md,
+  # "Throughput"). A failure is kept as the start error: the :started
+  # call gets it and the server ends (start_failed/2).
+  @impl true
+  def handle_continue(:start, %{opts: opts} = s) do
+    with {:ok, cgroup} <- make_cgroup(opts),
          {:ok, opts, groups} <- make_limits(opts, cgroup),
          {:ok, port, pooled?} <- open_agent(),
          request = Wire.encode(Wire.request(opts, opts.checkpoint, cgroup)),
          {:ok, port, pooled?} <- send_request(port, pooled?, request) do
-      with {:ok, state} <- init_state(opts, port, cgroup, pooled?),
-           do: {:ok, %{state | limit_groups: groups}}
+      case init_state(opts, port, cgroup, pooled?) do
+        {:ok, state} ->
+          {:noreply, %{state | limit_groups: groups}}
+
+        # EOF on fd 3 makes the agent kill what it started
+        {:stop, reason} ->
+          Port.close(port)
+          {:noreply, start_failed(s, reason)}
+      end
     else
-      {:error, errno, stage} -> {:stop, {errno, stage}}
+      {:error, errno, stage} -> {:noreply, start_failed(s, {errno, stage})}
     end
+  end
+
+  # Nobody else knows this pid yet: the caller's :started call takes the
+  # error, and the server stops then (or after the linger, should the
+  # caller be gone). A group made for it is removed by the janitor.
+  defp start_failed(s, {errno, stage}) do
+    Process.send_after(self(), :linger_over, @linger_ms)
+    %{s | terminal: {:error, errno, stage}, phase: :done, start_failed?: true}
   end
 
   # A local owner that is already dead would only be noticed by the
@@ -295,6 +324,9 @@ defmodule Linx.Process.Server do
   defp input_kind(_), do: nil
 
   @impl true
+  def handle_call(:started, _from, %{start_failed?: true, terminal: t} = s),
+    do: {:stop, :normal, start_error(t), s}
+
   def handle_call(:started, _from, %{terminal: t} = s) when t != nil,
     do: {:reply, with_text(start_error(t), s), s}
 
@@ -468,8 +500,13 @@ defmodule Linx.Process.Server do
     %{s | cgroup: nil}
   end
 
+  # Gone at once (the usual case): the janitor need not look again.
   defp release_cgroup(%{cgroup: path} = s) do
-    Linx.Cgroup.remove(path)
+    case Linx.Cgroup.remove_if_empty(path) do
+      :ok -> Linx.Cgroup.Janitor.unwatch()
+      {:error, _} -> Linx.Cgroup.remove(path)
+    end
+
     %{s | cgroup: nil}
   end
 

@@ -261,8 +261,15 @@ defmodule Linx.Process.Wire do
   # default is the target's root (a host path may not exist there).
   # With a root of its own (root: :tmpfs or a directory) the BEAM's
   # directory means nothing inside: "/".
+  # (:prim_file, not File.cwd!/0: that is a call to the BEAM's one file
+  # server, which serialised spawns; docs/performance.md, "Throughput")
   defp cwd(%Options{cwd: nil, mode: :spawn, root: root}) when root != :host, do: "/"
-  defp cwd(%Options{cwd: nil, mode: :spawn}), do: File.cwd!()
+
+  defp cwd(%Options{cwd: nil, mode: :spawn}) do
+    {:ok, cwd} = :prim_file.get_cwd()
+    IO.chardata_to_string(cwd)
+  end
+
   defp cwd(%Options{cwd: cwd}), do: cwd
 
   # Enter mode: no :namespaces key means "all of the target's".
