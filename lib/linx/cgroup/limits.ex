@@ -129,7 +129,7 @@ defmodule Linx.Cgroup.Limits do
       {:v1, base} ->
         dir = Path.join(base, name)
 
-        case File.mkdir(dir) do
+        case prim_mkdir(dir) do
           :ok -> {:ok, {:v1, dir}}
           {:error, :eexist} -> {:ok, {:v1, dir}}
           {:error, errno} -> {:error, errno}
@@ -249,7 +249,7 @@ defmodule Linx.Cgroup.Limits do
 
   # Never creates a file: on a cgroup a missing file is a missing feature
   defp write_file(path, content) do
-    if File.exists?(path), do: File.write(path, content), else: {:error, :enoent}
+    if prim_exists?(path), do: :prim_file.write_file(path, content), else: {:error, :enoent}
   end
 
   @doc """
@@ -285,7 +285,7 @@ defmodule Linx.Cgroup.Limits do
           acc
       end
 
-    case File.read(Path.join(dir, "cgroup.threads")) do
+    case prim_read(Path.join(dir, "cgroup.threads")) do
       {:ok, text} -> Map.put(acc, :pids, length(String.split(text, "\n", trim: true)))
       _ -> acc
     end
@@ -311,7 +311,7 @@ defmodule Linx.Cgroup.Limits do
   defp put_memory(acc, nil, nil), do: acc
 
   defp put_memory(acc, nil, v2_group) do
-    case File.read(Path.join(v2_group, "cgroup.procs")) do
+    case prim_read(Path.join(v2_group, "cgroup.procs")) do
       {:ok, text} ->
         pids = String.split(text, "\n", trim: true)
         rss = Enum.reduce(pids, 0, fn pid, sum -> sum + rss_bytes(pid) end)
@@ -323,7 +323,7 @@ defmodule Linx.Cgroup.Limits do
   end
 
   defp rss_bytes(pid) do
-    with {:ok, status} <- File.read("/proc/#{pid}/status"),
+    with {:ok, status} <- prim_read("/proc/#{pid}/status"),
          [_, kib] <- Regex.run(~r/^VmRSS:\s+(\d+) kB/m, status) do
       String.to_integer(kib) * 1024
     else
@@ -356,7 +356,7 @@ defmodule Linx.Cgroup.Limits do
   defp put_some(acc, key, value), do: Map.put(acc, key, value)
 
   defp read_int(path) do
-    with {:ok, text} <- File.read(path),
+    with {:ok, text} <- prim_read(path),
          {n, _} <- Integer.parse(String.trim(text)) do
       n
     else
@@ -373,7 +373,7 @@ defmodule Linx.Cgroup.Limits do
 
   # "key value" lines (cpu.stat, memory.events, memory.oom_control)
   defp read_keyed(path) do
-    case File.read(path) do
+    case prim_read(path) do
       {:ok, text} ->
         map =
           for line <- String.split(text, "\n", trim: true),
@@ -406,8 +406,8 @@ defmodule Linx.Cgroup.Limits do
   end
 
   defp detect do
-    with {:ok, mountinfo} <- File.read("/proc/self/mountinfo"),
-         {:ok, proc_cgroup} <- File.read("/proc/self/cgroup") do
+    with {:ok, mountinfo} <- prim_read("/proc/self/mountinfo"),
+         {:ok, proc_cgroup} <- prim_read("/proc/self/cgroup") do
       mountinfo
       |> detect(proc_cgroup, Linx.Cgroup.base())
       |> Map.new(fn
@@ -423,7 +423,7 @@ defmodule Linx.Cgroup.Limits do
   # The linx directory under the BEAM's own group; groups a gone BEAM left
   # there are swept as in v2 (Linx.Cgroup.sweep_stale/1).
   defp prepare_v1(dir) do
-    case File.mkdir(dir) do
+    case prim_mkdir(dir) do
       ok when ok in [:ok, {:error, :eexist}] ->
         Linx.Cgroup.sweep_stale(dir)
         {:v1, dir}
@@ -449,7 +449,7 @@ defmodule Linx.Cgroup.Limits do
   defp v2_controllers(nil), do: []
 
   defp v2_controllers(base) do
-    case File.read(Path.join(base, "cgroup.controllers")) do
+    case prim_read(Path.join(base, "cgroup.controllers")) do
       {:ok, text} -> for name <- String.split(text), ctrl <- known(name), do: ctrl
       _ -> []
     end
@@ -478,4 +478,10 @@ defmodule Linx.Cgroup.Limits do
         into: %{},
         do: {ctrl, path}
   end
+
+  # :prim_file, not File: File goes through the BEAM's one file server,
+  # which serialised spawns (docs/performance.md, "Throughput")
+  defp prim_read(path), do: :prim_file.read_file(path)
+  defp prim_mkdir(path), do: :prim_file.make_dir(path)
+  defp prim_exists?(path), do: match?({:ok, _}, :prim_file.read_file_info(path))
 end
