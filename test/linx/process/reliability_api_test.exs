@@ -122,7 +122,7 @@ defmodule Linx.Process.ReliabilityApiTest do
       %{handler: handler, os_pid: os_pid} = :sys.get_state(p)
       Process.exit(p, :kill)
 
-      assert eventually(fn -> not Process.alive?(job) end, 2_000)
+      assert eventually(fn -> not Process.alive?(job) end, 10_000)
       refute Process.alive?(handler)
       assert_os_pid_exits(os_pid)
     end
