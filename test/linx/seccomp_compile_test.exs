@@ -13,7 +13,7 @@ defmodule Linx.SeccompCompileTest do
   doctest Linx.Seccomp.OCI
   doctest Linx.Seccomp.Compiler
 
-  @docker elem(Code.eval_file("test/fixtures/docker_default.exs"), 0)
+  @docker elem(Code.eval_file("priv/seccomp/docker_default.exs"), 0)
 
   @x32 0x40000000
   @clone_newuser 0x10000000
@@ -729,7 +729,7 @@ defmodule Linx.SeccompCompileTest do
         assert capture_io(fn ->
                  Mix.Tasks.Linx.Seccomp.run([
                    "compile",
-                   "test/fixtures/docker_default.exs",
+                   "priv/seccomp/docker_default.exs",
                    "-o",
                    out
                  ])

@@ -9,7 +9,7 @@ defmodule Linx.SeccompTest do
 
   @moduletag :integration
 
-  @docker elem(Code.eval_file("test/fixtures/docker_default.exs"), 0)
+  @docker elem(Code.eval_file("priv/seccomp/docker_default.exs"), 0)
   @python "/usr/bin/python3"
 
   defp run(argv, seccomp), do: Linx.Process.run(argv, seccomp: seccomp, stderr_to_stdout: true)

@@ -792,7 +792,7 @@ defmodule Linx.Seccomp.BPFTest do
     end
 
     test "Docker's default profile (compiled by Linx.Seccomp with libseccomp)" do
-      {profile, _} = Code.eval_file("test/fixtures/docker_default.exs")
+      {profile, _} = Code.eval_file("priv/seccomp/docker_default.exs")
       assert {:ok, bin} = Linx.Seccomp.compile(profile)
       assert BPF.validate(bin) == :ok
       assert BPFProbe.check([bin]) == [:ok]
