@@ -37,7 +37,7 @@ AGENT_OBJS := $(patsubst c_src/%.c,$(BUILD)/agent/%.o,$(AGENT_SRCS))
 # The pure modules the unit tests (and fuzzers) link against: no main,
 # no process control.
 PURE_MODS := error term term_decode term_encode command checkpoint notify_wire \
-	notify_step request echo chan framing ns caps notify_path procfs \
+	notify_step request request_sandbox echo chan framing ns caps notify_path procfs \
 	resources_wire landlock notify_prog
 PURE_OBJS := $(patsubst %,$(BUILD)/agent/%.o,$(PURE_MODS))
 
