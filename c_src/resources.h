@@ -92,8 +92,10 @@ static inline void limits_free(struct linx_limits *l)
 {
 	size_t i;
 
-	for (i = 0; i < l->ncgroups; i++)
+	for (i = 0; i < l->ncgroups; i++) {
 		free(l->cgroups_v1[i]);
+		l->cgroups_v1[i] = NULL;	/* decode_path() frees its slot */
+	}
 	l->ncgroups = 0;
 }
 

@@ -63,9 +63,11 @@ int limits_decode_cgroups(struct tdec *d, struct linx_limits *l,
 				 LIMITS_MAX_CGROUPS, arity);
 	for (i = 0; i < arity; i++) {
 		path_fmt(p, sizeof(p), "%s[%d]", path, i);
+		/* counted first: a path refused after its copy is made (a NUL
+		 * byte) is freed by limits_free() too */
+		l->ncgroups = i + 1;
 		if (decode_path(d, &l->cgroups_v1[i], p))
 			return -1;
-		l->ncgroups = i + 1;
 	}
 	return td_list_end(d, path);
 }
