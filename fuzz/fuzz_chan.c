@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				      payload == NULL);
 	} else {
 		FUZZ_ASSERT(payload == NULL && rec.len == 0);
-		FUZZ_ASSERT((rec.type >= CHAN_READY && rec.type <= CHAN_CAPS) ||
+		FUZZ_ASSERT((rec.type >= CHAN_READY && rec.type <= CHAN_LISTENER_AT) ||
 			    (rec.type >= CHAN_PROCEED &&
 			     rec.type < CHAN_TYPE_END));
 	}
