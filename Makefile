@@ -29,6 +29,9 @@ CPPFLAGS += $(EI_CFLAGS)
 LDLIBS_AGENT := $(EI_LIBS) -lcap
 
 AGENT := $(PRIV)/linx_process
+# the same agent linked dynamically, for memcheck (mk/analysis.mk); set
+# before mk/*.mk is included, whose rules name it as a prerequisite
+AGENT_DYN := $(BUILD)/dynamic/linx_process
 ALL_PROGRAMS := $(AGENT)
 
 AGENT_SRCS := $(sort $(wildcard c_src/*.c))
@@ -85,8 +88,6 @@ AGENT_LDFLAGS := -static
 $(AGENT): $(AGENT_OBJS) | $(PRIV)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(AGENT_LDFLAGS) -o $@ $(AGENT_OBJS) $(LDLIBS_AGENT)
 	rm -f $(SAN_STAMP)
-
-AGENT_DYN := $(BUILD)/dynamic/linx_process
 
 $(AGENT_DYN): $(AGENT_OBJS)
 	mkdir -p $(dir $@)
