@@ -97,13 +97,7 @@ defmodule Linx.Seccomp.Notify.Program do
   defp pred({op, ps}, depth) when op in [:all, :any] and length(ps) in 1..255 do
     code = if op == :all, do: @op_and, else: @op_or
 
-    Enum.reduce_while(ps, {:ok, [code, length(ps)]}, fn p, {:ok, acc} ->
-      case pred(p, depth + 1) do
-        {:ok, b} -> {:cont, {:ok, [acc, b]}}
-        :error -> {:halt, :error}
-      end
-    end)
-    |> bin()
+    encode_all([code, length(ps)], ps, &pred(&1, depth + 1))
   end
 
   defp pred({:not, p}, depth) do
@@ -115,14 +109,7 @@ defmodule Linx.Seccomp.Notify.Program do
   defp pred({:string, i, t}, _d), do: with_test(<<@op_str, i>>, stest(t))
 
   defp pred({:sockaddr, i, fields}, _d) when length(fields) in 1..255 do
-    fields
-    |> Enum.reduce_while({:ok, [@op_and, length(fields)]}, fn f, {:ok, acc} ->
-      case sa_field(f, i) do
-        {:ok, b} -> {:cont, {:ok, [acc, b]}}
-        :error -> {:halt, :error}
-      end
-    end)
-    |> bin()
+    encode_all([@op_and, length(fields)], fields, &sa_field(&1, i))
   end
 
   defp pred({:open_flags, i, checks}, _d) when length(checks) in 1..255 do
@@ -143,8 +130,20 @@ defmodule Linx.Seccomp.Notify.Program do
 
   defp pred(_, _d), do: :error
 
-  defp bin({:ok, iodata}), do: {:ok, IO.iodata_to_binary(iodata)}
-  defp bin(:error), do: :error
+  # head followed by the encoding of each item, or :error at the first
+  # item that has none
+  defp encode_all(head, items, encode) do
+    Enum.reduce_while(items, {:ok, head}, fn item, {:ok, acc} ->
+      case encode.(item) do
+        {:ok, b} -> {:cont, {:ok, [acc, b]}}
+        :error -> {:halt, :error}
+      end
+    end)
+    |> case do
+      {:ok, iodata} -> {:ok, IO.iodata_to_binary(iodata)}
+      :error -> :error
+    end
+  end
 
   defp with_test(head, {:ok, t}), do: {:ok, head <> t}
   defp with_test(_head, :error), do: :error
@@ -177,14 +176,7 @@ defmodule Linx.Seccomp.Notify.Program do
   defp itest({:eq, x}, k), do: with_test(<<@it_eq>>, lit(x, k))
 
   defp itest({:in, xs}, k) when length(xs) in 1..@max_list do
-    xs
-    |> Enum.reduce_while({:ok, [@it_in, <<length(xs)::little-16>>]}, fn x, {:ok, acc} ->
-      case lit(x, k) do
-        {:ok, b} -> {:cont, {:ok, [acc, b]}}
-        :error -> {:halt, :error}
-      end
-    end)
-    |> bin()
+    encode_all([@it_in, <<length(xs)::little-16>>], xs, &lit(&1, k))
   end
 
   defp itest({:cmp, op, x}, k) do
@@ -210,14 +202,7 @@ defmodule Linx.Seccomp.Notify.Program do
   defp stest({:under, "/" <> _ = d}), do: with_test(<<@st_under>>, str(d))
 
   defp stest({:in, ss}) when length(ss) in 1..@max_list do
-    ss
-    |> Enum.reduce_while({:ok, [@st_in, <<length(ss)::little-16>>]}, fn s, {:ok, acc} ->
-      case str(s) do
-        {:ok, b} -> {:cont, {:ok, [acc, b]}}
-        :error -> {:halt, :error}
-      end
-    end)
-    |> bin()
+    encode_all([@st_in, <<length(ss)::little-16>>], ss, &str/1)
   end
 
   defp stest(_), do: :error
