@@ -368,14 +368,18 @@ defmodule Linx.Process do
   events go only to an explicit `:owner`.
 
   The server's exit reason is how the workload ended: `:normal` for exit
-  status 0, `{:exited, n}` for another status, `{:signaled, sig}` for a
-  signal, `{:agent_died, status}` when the agent died; `:normal` after a
-  start error (its caller was answered) or `abort/1`. So
-  `restart: :transient` restarts a workload that failed and not one that
-  succeeded (OTP supervisors count `{:shutdown, _}` as a normal end, so a
-  failure cannot be one). A failed workload is not logged as a crash of
-  the server. The server ends a few seconds after the workload (see
-  `await/2`), or at once after `run/2`.
+  status 0, `{:shutdown, {:exited, n}}` for another status,
+  `{:shutdown, {:signaled, sig}}` for a signal, `{:shutdown, {:agent_died,
+  status}}` when the agent died; `:normal` after a start error (its caller
+  was answered) or `abort/1`.
+
+  A server started from `child_spec/1` (by a supervisor) exits instead
+  with the bare `{:exited, n}`, `{:signaled, sig}` or `{:agent_died,
+  status}`: OTP supervisors count `{:shutdown, _}` as a normal end, so
+  only an abnormal reason lets `restart: :transient` restart a workload
+  that failed and not one that succeeded. Either way a failed workload is
+  not logged as a crash of the server. The server ends a few seconds
+  after the workload (see `await/2`), or at once after `run/2`.
 
       children = [
         Supervisor.child_spec(
@@ -824,6 +828,10 @@ defmodule Linx.Process do
       {:error, :not_running}
 
     # ... or it ended as its workload did (a server's exit reason, issue 15)
+    :exit, {{:shutdown, {tag, _}}, {GenServer, :call, _}}
+    when tag in [:exited, :signaled, :agent_died] ->
+      {:error, :not_running}
+
     :exit, {{tag, _}, {GenServer, :call, _}} when tag in [:exited, :signaled, :agent_died] ->
       {:error, :not_running}
 
@@ -870,7 +878,9 @@ defmodule Linx.Process do
   `{Linx.Process, argv: [...], ...}` as a child spec.
   """
   @spec start_link(keyword) :: {:ok, t} | {:error, start_error}
-  def start_link(opts) do
+  def start_link(opts), do: start_link_with(opts, :shutdown)
+
+  defp start_link_with(opts, exit_reasons) do
     if Options.take_node!(opts) |> elem(0) != :local do
       raise ArgumentError,
             "invalid option :node for Linx.Process.start_link/1: " <>
@@ -878,7 +888,7 @@ defmodule Linx.Process do
     end
 
     opts = Options.validate!(opts, :spawn)
-    start(opts, :start_link)
+    start(%{opts | exit_reasons: exit_reasons}, :start_link)
   end
 
   ## Starting
@@ -972,7 +982,14 @@ defmodule Linx.Process do
 
   def child_spec(opts) when is_list(opts) do
     id = Keyword.get(opts, :name, __MODULE__)
-    %{id: id, start: {__MODULE__, :start_link, [opts]}, restart: :temporary}
+    %{id: id, start: {__MODULE__, :start_supervised, [opts]}, restart: :temporary}
+  end
+
+  @doc false
+  # child_spec/1's start: start_link/1 whose server exits with the
+  # terminal event itself after a failure (see "Under a supervisor").
+  def start_supervised(opts) do
+    start_link_with(opts, :abnormal)
   end
 
   # name: (issue 15) registers the server like any GenServer

@@ -62,7 +62,10 @@ defmodule Linx.Process.Options do
             arg0: nil,
             pty_modes: nil,
             name: nil,
-            log_output: nil
+            log_output: nil,
+            # not an option: how a failed workload's server exits, set by
+            # Linx.Process.child_spec/1 (see "Under a supervisor" there)
+            exit_reasons: :shutdown
 
   @type t :: %__MODULE__{}
 

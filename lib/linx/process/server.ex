@@ -821,16 +821,24 @@ defmodule Linx.Process.Server do
 
   ## Everyday use (issue 15): exit reason, log_output
 
-  # The server's exit reason tells a supervisor how the workload ended, so
-  # that `restart: :transient` restarts a failed one: OTP supervisors take
-  # :normal, :shutdown and {:shutdown, _} for a normal end, so a failure
-  # is the terminal event itself. A start error (the caller of
-  # spawn/proceed was answered) and abort/1 end normally.
-  defp exit_reason({:exited, 0}), do: :normal
-  defp exit_reason({:exited, _} = t), do: t
-  defp exit_reason({:signaled, _} = t), do: t
-  defp exit_reason({:agent_died, _} = t), do: t
-  defp exit_reason(_other), do: :normal
+  # The server's exit reason says how the workload ended (issue 15):
+  # :normal after exit 0, {:shutdown, terminal} after a failure. OTP
+  # supervisors take {:shutdown, _} for a normal end, though, so a server
+  # started from child_spec/1 (exit_reasons: :abnormal) exits with the
+  # terminal event itself and `restart: :transient` restarts a failed
+  # workload. A start error (the caller of spawn/proceed was answered)
+  # and abort/1 end normally.
+  defp exit_reason(t, style) do
+    case {failure(t), style} do
+      {nil, _} -> :normal
+      {t, :abnormal} -> t
+      {t, :shutdown} -> {:shutdown, t}
+    end
+  end
+
+  defp failure({:exited, 0}), do: nil
+  defp failure({tag, _} = t) when tag in [:exited, :signaled, :agent_died], do: t
+  defp failure(_other), do: nil
 
   # A failed workload is not a crash of this server: {:stop, reason} would
   # have gen_server log it as one (and proc_lib write a crash report), once
@@ -838,7 +846,7 @@ defmodule Linx.Process.Server do
   # ends by an exit signal to itself, which nothing logs; links and
   # monitors see the reason.
   defp stop_server(s) do
-    case exit_reason(s.terminal) do
+    case exit_reason(s.terminal, s.opts.exit_reasons) do
       :normal ->
         {:stop, :normal, s}
 

@@ -15,13 +15,39 @@ defmodule Linx.Process.SupervisionTest do
   end
 
   describe "exit reason" do
-    test ":normal on status 0, {:exited, n} otherwise" do
+    test ":normal on status 0, {:shutdown, {:exited, n}} otherwise" do
       assert server_exit(argv: ["/bin/true"]) == :normal
-      assert server_exit(argv: ["/bin/sh", "-c", "exit 3"]) == {:exited, 3}
+      assert server_exit(argv: ["/bin/sh", "-c", "exit 3"]) == {:shutdown, {:exited, 3}}
     end
 
-    test "{:signaled, sig} for a killed workload" do
-      assert server_exit(argv: ["/bin/sh", "-c", "kill -TERM $$"]) == {:signaled, 15}
+    test "{:shutdown, {:signaled, sig}} for a killed workload" do
+      assert server_exit(argv: ["/bin/sh", "-c", "kill -TERM $$"]) ==
+               {:shutdown, {:signaled, 15}}
+    end
+
+    test "start_link/1: the same reasons, as an exit signal to the linked caller" do
+      Process.flag(:trap_exit, true)
+      {:ok, proc} = Linx.Process.start_link(argv: ["/bin/sh", "-c", "exit 4"])
+      assert_receive {:EXIT, ^proc, {:shutdown, {:exited, 4}}}, 10_000
+      {:ok, proc} = Linx.Process.start_link(argv: ["/bin/true"])
+      assert_receive {:EXIT, ^proc, :normal}, 10_000
+    end
+
+    test "started from child_spec/1: the bare terminal event, an abnormal reason" do
+      spec = Supervisor.child_spec({Linx.Process, argv: ["/bin/sh", "-c", "exit 5"]}, id: :x)
+      {:ok, sup} = Supervisor.start_link([], strategy: :one_for_one)
+
+      log =
+        capture_log(fn ->
+          {:ok, proc} = Supervisor.start_child(sup, spec)
+          ref = Process.monitor(proc)
+          assert_receive {:DOWN, ^ref, :process, ^proc, {:exited, 5}}, 10_000
+        end)
+
+      # a temporary child that failed is reported by its supervisor, never
+      # as a crash of the server itself
+      refute log =~ "GenServer"
+      Supervisor.stop(sup)
     end
 
     test "no crash report for a failed workload, nor for its notify handler" do
@@ -41,7 +67,7 @@ defmodule Linx.Process.SupervisionTest do
           send(parent, {:pids, proc, handler})
           ref = Process.monitor(proc)
           href = Process.monitor(handler)
-          assert_receive {:DOWN, ^ref, :process, _, {:exited, 1}}, 10_000
+          assert_receive {:DOWN, ^ref, :process, _, {:shutdown, {:exited, 1}}}, 10_000
           assert_receive {:DOWN, ^href, :process, _, :shutdown}, 1000
         end)
 
