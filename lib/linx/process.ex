@@ -122,11 +122,13 @@ defmodule Linx.Process do
     * `:mounts` - a list applied in order inside the new root:
       `{:bind | :ro_bind, src, dst}` (or with `optional:`, `dev:`, `exec:`,
       `suid:`), `{:tmpfs, dst}` / `{:tmpfs, dst, size: bytes, mode: m}`,
-      `{:proc, dst}` (needs `:pid`), `{:dev, dst}`, `{:dir, dst}` /
+      `{:proc, dst}` (needs `:pid` or `init: true`), `{:dev, dst}`, `{:dir, dst}` /
       `{:dir, dst, mode}`, `{:symlink, target, dst}`,
       `{:file, dst, contents}`, `{:remount_ro, dst}`. Adds `:mount`.
       A failing entry is the stage `{:mount, index}`; nothing is ever
-      created on the host's filesystem (`docs/sandbox.md`).
+      created on the host's filesystem (`docs/sandbox.md`). In a new
+      `:user` namespace without `:uid_map`/`:gid_map`, `:root`/`:mounts`
+      map the caller's own uid and gid to themselves.
     * `:hostname` - set in a new UTS namespace (adds `:uts`).
     * `:loopback` - `lo` is up in a new `:net` namespace (default `true`);
       `false` leaves it down.

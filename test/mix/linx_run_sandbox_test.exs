@@ -64,5 +64,18 @@ defmodule Mix.Tasks.Linx.RunSandboxTest do
     {out, status} = mix_run(~w(--sandbox huge -- /bin/true))
     assert status != 0
     assert out =~ "unknown --sandbox preset"
+
+    {out, status} = mix_run(~w(--sandbox=huge -- /bin/true))
+    assert status != 0
+    assert out =~ ~s(unknown --sandbox preset "huge")
+    refute out =~ "FunctionClauseError"
+  end
+
+  test "--sandbox without \"--\": the word after it is the command; --sandbox=network" do
+    {out, 0} = mix_run(~w(--sandbox /usr/bin/id))
+    assert out =~ "uid=1000 gid=1000"
+
+    {out, 0} = mix_run(~w(--sandbox=network -- /bin/readlink /proc/self/ns/net))
+    assert out =~ File.read_link!("/proc/self/ns/net")
   end
 end

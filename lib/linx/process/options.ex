@@ -494,20 +494,30 @@ defmodule Linx.Process.Options do
       |> add_if(:uts, acc.hostname != nil)
       |> add_if(:time, acc.time_offsets != nil)
 
-    if Enum.any?(acc.mounts, &Linx.Process.Mounts.proc?/1) and :pid not in ns do
+    # init: true brings its own new pid namespace (add_init_pid/1)
+    if Enum.any?(acc.mounts, &Linx.Process.Mounts.proc?/1) and :pid not in ns and !acc.init do
       raise ArgumentError,
             "invalid option :mounts: {:proc, _} mounts a fresh procfs, which needs a new pid " <>
               "namespace; add :pid to :namespaces"
     end
 
-    if :user in ns and :mount in ns and (acc.root != :host or acc.mounts != []) and
-         (acc.uid_map == nil or acc.gid_map == nil) do
-      raise ArgumentError,
-            "invalid options :root/:mounts: in a new user namespace they need :uid_map and " <>
-              ":gid_map (e.g. :caller): a tmpfs refuses files whose owner has no id inside"
-    end
-
+    acc = default_sandbox_maps(acc, ns)
     if ns == [] and acc.namespaces == nil, do: acc, else: %{acc | namespaces: ns}
+  end
+
+  # A tmpfs refuses files whose owner has no id inside (EOVERFLOW): a root or
+  # mounts in a new user namespace without a map get the caller's own uid
+  # and gid mapped to themselves, as bwrap does.
+  defp default_sandbox_maps(acc, ns) do
+    if :user in ns and :mount in ns and (acc.root != :host or acc.mounts != []) do
+      %{
+        acc
+        | uid_map: acc.uid_map || [{caller_id(:uid_map), caller_id(:uid_map), 1}],
+          gid_map: acc.gid_map || [{caller_id(:gid_map), caller_id(:gid_map), 1}]
+      }
+    else
+      acc
+    end
   end
 
   defp add_if(ns, n, true), do: if(n in ns, do: ns, else: ns ++ [n])

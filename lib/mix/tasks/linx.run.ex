@@ -128,7 +128,7 @@ defmodule Mix.Tasks.Linx.Run do
         {before, []} -> {before, nil}
       end
 
-    case OptionParser.parse(sandbox_default(before), strict: @switches) do
+    case OptionParser.parse(sandbox_default(before, after_dashes != nil), strict: @switches) do
       {opts, rest, []} ->
         {opts, after_dashes || rest}
 
@@ -137,19 +137,28 @@ defmodule Mix.Tasks.Linx.Run do
     end
   end
 
-  # --sandbox takes an optional name: a bare one means minimal
-  defp sandbox_default(["--sandbox", name | rest]) when name in @presets,
-    do: ["--sandbox", name | sandbox_default(rest)]
+  # --sandbox takes an optional name: a bare one means minimal. Without a
+  # "--", a word after it that is no preset is the command, as after any
+  # other flag; with one, it can only be a misspelt preset.
+  defp sandbox_default(["--sandbox", name | rest], dashes) when name in @presets,
+    do: ["--sandbox", name | sandbox_default(rest, dashes)]
 
-  defp sandbox_default(["--sandbox", "-" <> _ = next | rest]),
-    do: ["--sandbox", "minimal" | sandbox_default([next | rest])]
+  defp sandbox_default(["--sandbox", "-" <> _ = next | rest], dashes),
+    do: ["--sandbox", "minimal" | sandbox_default([next | rest], dashes)]
 
-  defp sandbox_default(["--sandbox", name | _]),
+  defp sandbox_default(["--sandbox", name | _], true), do: unknown_preset!(name)
+
+  defp sandbox_default(["--sandbox" | rest], false), do: ["--sandbox", "minimal" | rest]
+
+  defp sandbox_default(["--sandbox=" <> name | _], _) when name not in @presets,
+    do: unknown_preset!(name)
+
+  defp sandbox_default(["--sandbox"], _), do: ["--sandbox", "minimal"]
+  defp sandbox_default([arg | rest], dashes), do: [arg | sandbox_default(rest, dashes)]
+  defp sandbox_default([], _), do: []
+
+  defp unknown_preset!(name),
     do: Mix.raise("unknown --sandbox preset #{inspect(name)}; known: minimal, network")
-
-  defp sandbox_default(["--sandbox"]), do: ["--sandbox", "minimal"]
-  defp sandbox_default([arg | rest]), do: [arg | sandbox_default(rest)]
-  defp sandbox_default([]), do: []
 
   defp execute(argv, opts) do
     spawn_opts = spawn_options(argv, opts)

@@ -288,8 +288,7 @@ defmodule Linx.Sandbox.MountsTest do
         {[hostname: ""], ~r/invalid option :hostname: got ""/},
         {[hostname: String.duplicate("h", 65)], ~r/1\.\.64 bytes/},
         {[loopback: :yes], ~r/invalid option :loopback: got :yes/},
-        {[time_offsets: [realtime: 1]], ~r/invalid option :time_offsets/},
-        {[root: :tmpfs, namespaces: [:user]], ~r/need :uid_map and :gid_map/}
+        {[time_offsets: [realtime: 1]], ~r/invalid option :time_offsets/}
       ]
 
       for {opts, message} <- bad do
@@ -301,6 +300,29 @@ defmodule Linx.Sandbox.MountsTest do
       assert_raise ArgumentError, ~r/joins the target's existing namespaces/, fn ->
         Linx.Process.enter(1, argv: ["/bin/true"], root: :tmpfs)
       end
+    end
+  end
+
+  describe "implied namespaces and maps (issue 12)" do
+    test "{:proc} with init: true and no :pid in namespaces: the init's pid namespace" do
+      {out, 0} = sh("echo /proc/[0-9]*", bb_root([{:proc, "/proc"}]) ++ [init: true])
+
+      assert out == "/proc/1 /proc/2\n"
+    end
+
+    test "a root in a new user namespace without maps: the caller's ids mapped to themselves" do
+      %File.Stat{uid: uid, gid: gid} = File.stat!("/proc/self")
+
+      {out, 0} =
+        sh(
+          "cat /proc/self/uid_map /proc/self/gid_map; echo x > /t/f && /bin/busybox stat -c %u /t/f",
+          bb_root([{:tmpfs, "/t"}, {:proc, "/proc"}]) ++ [namespaces: [:user, :pid]]
+        )
+
+      assert [u, g, owner] = String.split(out, "\n", trim: true)
+      assert String.split(u) == ["#{uid}", "#{uid}", "1"]
+      assert String.split(g) == ["#{gid}", "#{gid}", "1"]
+      assert owner == "#{uid}"
     end
   end
 
