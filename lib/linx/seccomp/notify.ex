@@ -556,8 +556,11 @@ defmodule Linx.Seccomp.Notify do
   end
 
   @doc """
-  A readable listing of a compiled program (or of the rules, compiled
-  first), one block per rule and syscall, like a BPF disassembler.
+  Prints a readable listing of a compiled program (or of the rules,
+  compiled first), one block per rule and syscall, like a BPF
+  disassembler, and returns the same text (as `IO.inspect/2` returns its
+  argument). Raises `ArgumentError` for rules `compile/1` refuses or bytes
+  that are not a program.
 
       iex> rules = [%{syscall: :kill, match: [{:int, 1, 9}], then: {:errno, :eperm}}]
       iex> Linx.Seccomp.Notify.explain(rules) |> String.split("\\n", trim: true)
@@ -565,11 +568,15 @@ defmodule Linx.Seccomp.Notify do
        "      then errno 1 (EPERM)", "default: errno 38 (ENOSYS)"]
   """
   @spec explain(binary() | t() | list() | {module(), term()}) :: String.t()
-  def explain(program) when is_binary(program), do: Program.explain(program)
+  def explain(program) when is_binary(program) do
+    text = Program.explain(program)
+    IO.write(text)
+    text
+  end
 
   def explain(notify) do
     case compile(notify) do
-      {:ok, prog} -> Program.explain(prog)
+      {:ok, prog} -> explain(prog)
       {:error, reason} -> raise ArgumentError, reason
     end
   end
