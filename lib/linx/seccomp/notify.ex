@@ -36,6 +36,8 @@ defmodule Linx.Seccomp.Notify do
       * `handler:` - `{module, arg}`, asked about trapped calls no rule matches;
       * `trap:` - more system calls to trap (names), beyond those the rules
         name (default: the handler's `syscalls/1`, if it has one);
+        `trap: Linx.Syscalls.all()` traps every call (here and in a rule's
+        `syscall:`, a `{name, nr}` pair of that table counts as its name);
       * `default:` - the action for calls nothing matches and no handler
         takes (default `{:errno, :enosys}`);
       * `handler_timeout:` - ms for one `handle_syscall/2` (default 1000);
