@@ -36,6 +36,8 @@ defmodule Linx.Seccomp.Notify do
       * `handler:` - `{module, arg}`, asked about trapped calls no rule matches;
       * `trap:` - more system calls to trap (names), beyond those the rules
         name (default: the handler's `syscalls/1`, if it has one);
+        `trap: Linx.Syscalls.all()` traps every call (here and in a rule's
+        `syscall:`, a `{name, nr}` pair of that table counts as its name);
       * `default:` - the action for calls nothing matches and no handler
         takes (default `{:errno, :enosys}`);
       * `handler_timeout:` - ms for one `handle_syscall/2` (default 1000);
@@ -474,7 +476,11 @@ defmodule Linx.Seccomp.Notify do
   Decides one notification: `{:reply, steps}` (send
   `{:notify_reply, notification.id, steps}` to the agent) or `:handler`
   (no rule matched and a handler is configured: pass it to
-  `Linx.Seccomp.Notify.Handler.handle/2`). Pure apart from reading
+  `Linx.Seccomp.Notify.Handler.handle/2`). The first argument is a
+  `new!/1` struct or anything `new!/1` takes (a rule list is validated
+  first, raising `ArgumentError` as `new!/1` does); the notification
+  needs `:args` and `:nr` or `:syscall` (and `:mem` for predicates on
+  memory, `:pid` for actions on the caller). Pure apart from reading
   `/proc/PID/status` when an action uses `:caller_uid`/`:caller_gid`;
   never raises (an internal error answers `handler_errno` and logs).
 
@@ -488,8 +494,10 @@ defmodule Linx.Seccomp.Notify do
       iex> Linx.Seccomp.Notify.decide(n, %{call | args: [1, 15, 0, 0, 0, 0]})
       {:reply, [:continue]}
   """
-  @spec decide(t(), Linx.Seccomp.Notifier.notification()) :: {:reply, [step()]} | :handler
+  @spec decide(t() | list() | {module(), term()}, Linx.Seccomp.Notifier.notification()) ::
+          {:reply, [step()]} | :handler
   def decide(%__MODULE__{} = n, notification) do
+    notification = with_nr(notification)
     args = Steps.args_tuple(notification.args)
     mem = Steps.mem_map(Map.get(notification, :mem, %{}))
     rules = Map.get(n.by_nr, notification.nr, [])
@@ -508,6 +516,19 @@ defmodule Linx.Seccomp.Notify do
 
       {:reply, [{:errno, n.handler_errno}]}
   end
+
+  # the rules as the `notify:` option takes them, validated first
+  def decide(notify, notification), do: decide(new!(notify), notification)
+
+  # a notification written by hand may name its call by :syscall only
+  defp with_nr(%{nr: _} = notification), do: notification
+
+  defp with_nr(%{syscall: name} = notification) when is_atom(name) do
+    {^name, nr} = Rules.syscall!(name, "notification")
+    Map.put(notification, :nr, nr)
+  end
+
+  defp with_nr(notification), do: notification
 
   @doc """
   Wire steps for a user action (validated here, as `new!/1` would),
@@ -556,8 +577,11 @@ defmodule Linx.Seccomp.Notify do
   end
 
   @doc """
-  A readable listing of a compiled program (or of the rules, compiled
-  first), one block per rule and syscall, like a BPF disassembler.
+  Prints a readable listing of a compiled program (or of the rules,
+  compiled first), one block per rule and syscall, like a BPF
+  disassembler, and returns the same text (as `IO.inspect/2` returns its
+  argument). Raises `ArgumentError` for rules `compile/1` refuses or bytes
+  that are not a program.
 
       iex> rules = [%{syscall: :kill, match: [{:int, 1, 9}], then: {:errno, :eperm}}]
       iex> Linx.Seccomp.Notify.explain(rules) |> String.split("\\n", trim: true)
@@ -565,11 +589,15 @@ defmodule Linx.Seccomp.Notify do
        "      then errno 1 (EPERM)", "default: errno 38 (ENOSYS)"]
   """
   @spec explain(binary() | t() | list() | {module(), term()}) :: String.t()
-  def explain(program) when is_binary(program), do: Program.explain(program)
+  def explain(program) when is_binary(program) do
+    text = Program.explain(program)
+    IO.write(text)
+    text
+  end
 
   def explain(notify) do
     case compile(notify) do
-      {:ok, prog} -> Program.explain(prog)
+      {:ok, prog} -> explain(prog)
       {:error, reason} -> raise ArgumentError, reason
     end
   end

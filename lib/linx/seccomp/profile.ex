@@ -214,11 +214,13 @@ defmodule Linx.Seccomp.Profile do
   32 bits, or `clone`'s namespace flags), `clone3` failing with `ENOSYS`
   when `:clone` was recorded; anything else gets `default:` (default
   `{:errno, :eperm}`). Option `unknown_syscalls:` as in a policy (default
-  `:error`).
+  `:ignore`, as `Linx.Seccomp.from_oci/2`'s: a name this machine's
+  libseccomp does not know is skipped and logged, so that call gets the
+  default action — an allow-list fails closed).
 
   The policy is written in the form `Linx.Seccomp.from_oci/2` produces
   (names as strings, errno numbers), so that
-  `from_oci(to_oci(profile), unknown_syscalls: :error)` gives it back.
+  `from_oci(to_oci(profile))` gives it back.
   Calls the x86_64 table does not name are allowed by number here but
   cannot be written to OCI (its names are strings).
 
@@ -263,7 +265,7 @@ defmodule Linx.Seccomp.Profile do
       rules: rules,
       arches: [:native],
       bad_arch: :kill_process,
-      unknown_syscalls: Keyword.get(opts, :unknown_syscalls, :error)
+      unknown_syscalls: Keyword.get(opts, :unknown_syscalls, :ignore)
     }
   end
 

@@ -88,6 +88,20 @@ defmodule Linx.Seccomp.NotifyHandoffTest do
                )
     end
 
+    test "Linx.Syscalls.all/0 as it is ({name, nr} pairs), in trap: and in a rule's syscall:" do
+      for notify <- [
+            [trap: Linx.Syscalls.all(), default: :continue],
+            [rules: [%{syscall: Linx.Syscalls.all(), then: :continue}]]
+          ] do
+        assert {"4\n", 0} =
+                 run_within(["/bin/sh", "-c", "echo abc | tr a-z A-Z | wc -c"], notify: notify)
+      end
+
+      assert_raise ArgumentError, ~r/getpid is syscall 39, not 40/, fn ->
+        Linx.Seccomp.Notify.new!(trap: [{:getpid, 40}])
+      end
+    end
+
     test "the workload holds no listener (only its own descriptors)" do
       {out, 0} = run_within(["/bin/sh", "-c", "ls -l /proc/$$/fd"], trap_all())
       refute out =~ "seccomp"

@@ -452,4 +452,26 @@ defmodule Linx.Seccomp.NotifyProgramTest do
                run_harness([{hostile, []}])
     end
   end
+
+  describe "compile/1 and explain/1 as the issue names them" do
+    test "compile/1 gives {:ok, binary} or {:error, reason}; explain/1 prints the listing and returns it" do
+      rules = [
+        %{syscall: :kill, match: [{:int, 1, 9}], then: {:errno, :eperm}},
+        %{syscall: :getpid, then: {:return, 42}}
+      ]
+
+      assert {:ok, prog} = Notify.compile(rules)
+      assert is_binary(prog) and binary_part(prog, 0, 4) == "LXNP"
+      assert {:error, reason} = Notify.compile([%{syscall: :nope, then: :continue}])
+      assert reason =~ ":nope"
+
+      # "prints the program readably (like the BPF disassembler)": on stdout ...
+      printed = ExUnit.CaptureIO.capture_io(fn -> send(self(), {:text, Notify.explain(prog)}) end)
+      assert printed =~ "0000: kill if (int)arg1 == 9"
+      assert printed =~ "0001: getpid if true"
+      # ... and the same text is returned, for the rules as for the program
+      assert_received {:text, ^printed}
+      assert ExUnit.CaptureIO.capture_io(fn -> Notify.explain(rules) end) == printed
+    end
+  end
 end

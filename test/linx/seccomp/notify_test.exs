@@ -465,6 +465,33 @@ defmodule Linx.Seccomp.NotifyTest do
       assert Notify.decide(n, call(:kill, [1, 15])) == :handler
       assert Notify.decide(n, call(:uname, [1])) == :handler
     end
+
+    test "the rules as notify: takes them, and a notification naming its call by :syscall" do
+      # issue 13: "decide/2 for the same rules and notification"
+      rules = [
+        %{syscall: :kill, match: [{:int, 1, 9}], then: {:errno, :eacces}},
+        %{syscall: :kill, then: :continue}
+      ]
+
+      log =
+        capture_log(fn ->
+          assert Notify.decide(rules, %{syscall: :kill, args: [1, 9, 0, 0, 0, 0]}) ==
+                   {:reply, [{:errno, 13}]}
+
+          assert Notify.decide(rules, %{syscall: :kill, args: [1, 15]}) == {:reply, [:continue]}
+          assert Notify.decide(rules, %{syscall: :getpid, args: []}) == {:reply, [{:errno, 38}]}
+
+          assert Notify.decide([rules: rules, default: :continue], call(:getpid, [])) ==
+                   {:reply, [:continue]}
+        end)
+
+      # decided, not rescued into handler_errno
+      refute log =~ "failed"
+
+      assert_raise ArgumentError, ~r/unknown syscall :nope/, fn ->
+        Notify.decide([%{syscall: :nope, then: :continue}], call(:getpid, []))
+      end
+    end
   end
 
   describe "decide/2: actions become wire steps" do

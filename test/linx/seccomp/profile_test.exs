@@ -157,11 +157,34 @@ defmodule Linx.Seccomp.ProfileTest do
              Enum.sort(Enum.uniq(Map.keys(a.calls) ++ Map.keys(b.calls)))
 
     policy = Profile.to_policy(m)
-    assert Seccomp.from_oci(Profile.to_oci(m), unknown_syscalls: :error) == {:ok, policy}
+    assert Seccomp.from_oci(Profile.to_oci(m)) == {:ok, policy}
     assert Linx.JSON.decode!(Profile.to_json(m)) == Profile.to_oci(m)
 
     assert run(["/bin/echo", "a"], seccomp: policy) == {"a\n", 0}
     assert run(["/bin/sh", "-c", "ls / >/dev/null"], seccomp: policy) == {"", 0}
+  end
+
+  test "from_oci/2 with its default options reads to_oci/1 back to to_policy/2's policy" do
+    # the issue's words: to_oci(profile) is a map "that Linx.Seccomp.from_oci/2
+    # reads back to the same policy" -- with no options on either side
+    p = %Profile{
+      calls: %{read: 3, write: 1, socket: 1, clone: 1},
+      setup: %{dup2: 1},
+      args: %{socket: [1, 10], clone: [0]}
+    }
+
+    for policy <- [Profile.to_policy(p), Profile.to_policy(p, default: {:errno, :eperm})] do
+      assert Seccomp.from_oci(Profile.to_oci(p)) == {:ok, policy}
+      assert Seccomp.from_oci(Linx.JSON.decode!(Profile.to_json(p)), []) == {:ok, policy}
+    end
+
+    # and the same BPF, decision for decision
+    {:ok, bpf} = Seccomp.compile(Profile.to_policy(p))
+    {:ok, back} = Seccomp.from_oci(Profile.to_oci(p))
+    assert Seccomp.compile(back) == {:ok, bpf}
+    assert BPF.emulate(bpf, %{nr: 41, args: [10]}) == :allow
+    assert BPF.emulate(bpf, %{nr: 41, args: [2]}) == {:errno, 1}
+    assert BPF.emulate(bpf, %{nr: 83}) == {:errno, 1}
   end
 
   test "a failed execve with exit_group trapped is reported, not a hang (the agent kills, then reaps)" do

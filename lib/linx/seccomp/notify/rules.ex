@@ -172,6 +172,14 @@ defmodule Linx.Seccomp.Notify.Rules do
     end
   end
 
+  # an entry of Linx.Syscalls.all/0 as it is: `trap: Linx.Syscalls.all()`
+  def syscall!({name, nr} = entry, where) when is_atom(name) and is_integer(nr) do
+    case syscall!(name, where) do
+      {^name, ^nr} = s -> s
+      {^name, other} -> fail!(where, "#{inspect(entry)}: #{name} is syscall #{other}, not #{nr}")
+    end
+  end
+
   def syscall!(other, where), do: fail!(where, "expected a syscall name, got #{inspect(other)}")
 
   # A rule without predicates matches every call of its syscalls: any later

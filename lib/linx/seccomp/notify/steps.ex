@@ -21,7 +21,7 @@ defmodule Linx.Seccomp.Notify.Steps do
   def build(actions, notification) do
     args = args_tuple(notification.args)
     mem = mem_map(Map.get(notification, :mem, %{}))
-    env = %{args: args, mem: mem, pid: notification.pid, ids: nil}
+    env = %{args: args, mem: mem, pid: Map.get(notification, :pid, 0), ids: nil}
 
     {steps, _env} = Enum.map_reduce(actions, env, &step/2)
     {:ok, steps}
