@@ -1,7 +1,7 @@
 /*
  * fuzz_nprog.c - libFuzzer harness for nprog_decode() and nprog_eval()
- * (c_src/notify_prog.c): the program the agent runs for every
- * notification, compiled by Linx.Seccomp.Notify.compile/1.
+ * (c_src/notify_prog.c, notify_prog_eval.c): the program the agent runs
+ * for every notification, compiled by Linx.Seccomp.Notify.compile/1.
  *
  * The input is a program. Properties: a refused program says why (a
  * non-empty message); an accepted one runs on a few fixed notifications

@@ -131,7 +131,10 @@ defmodule Linx.Test.BPFProbe do
   end
 
   defp with_files(filters, fun) do
-    dir = Path.join(System.tmp_dir!(), "linx_bpf_probe_#{System.unique_integer([:positive])}")
+    # unique across BEAMs too: other test runs on this machine (CI runs
+    # the suite twice) count their unique integers from the same start
+    unique = "#{System.pid()}_#{System.unique_integer([:positive])}"
+    dir = Path.join(System.tmp_dir!(), "linx_bpf_probe_#{unique}")
     File.mkdir_p!(dir)
 
     try do

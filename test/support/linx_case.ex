@@ -85,7 +85,10 @@ defmodule Linx.Case do
 
   @doc "A fresh temporary directory for one test."
   def tmp_dir!(name) do
-    dir = Path.join(System.tmp_dir!(), "linx-test-#{name}-#{System.unique_integer([:positive])}")
+    # the OS pid too: another BEAM running the same test counts its
+    # unique integers from the same start (and this rm_rf!s the dir)
+    unique = "#{System.pid()}-#{System.unique_integer([:positive])}"
+    dir = Path.join(System.tmp_dir!(), "linx-test-#{name}-#{unique}")
     File.rm_rf!(dir)
     File.mkdir_p!(dir)
     dir

@@ -1,7 +1,7 @@
 /*
- * nprog_eval.c - runs compiled notify programs (c_src/notify_prog.c, the
- * agent's own decoder and interpreter) on notifications read from stdin,
- * without a workload: the differential test
+ * nprog_eval.c - runs compiled notify programs (c_src/notify_prog.c and
+ * notify_prog_eval.c, the agent's own decoder and interpreter) on
+ * notifications read from stdin, without a workload: the differential test
  * (test/linx/seccomp/notify_program_test.exs) compares every decision
  * with Linx.Seccomp.Notify.decide/2.
  *
