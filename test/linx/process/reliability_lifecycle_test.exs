@@ -315,14 +315,19 @@ defmodule Linx.Process.ReliabilityLifecycleTest do
       pool = Process.whereis(Linx.Pool)
       task = Task.async(fn -> Linx.Process.spawn(argv: ["/bin/true"]) end)
 
+      # (30 s: under load the server's start can take seconds)
       server =
-        eventually(fn ->
-          case Port.info(port, :connected) do
-            {:connected, pid} when pid != pool -> pid
-            _ -> nil
-          end
-        end)
+        eventually(
+          fn ->
+            case Port.info(port, :connected) do
+              {:connected, pid} when pid != pool -> pid
+              _ -> nil
+            end
+          end,
+          30_000
+        )
 
+      assert is_pid(server), "the pooled agent's port never reached a server"
       Process.exit(server, :kill)
       assert Task.await(task, 5000) == {:error, {:killed, :server}}
     end
