@@ -341,6 +341,11 @@ defmodule Linx.Process.Server do
     {:noreply, %{s | phase: :proceeding, proceed_from: from}}
   end
 
+  # A step of the checkpoint (an option's command) failed before the
+  # owner called proceed/1: that error is the answer, as if it had waited.
+  def handle_call(:proceed, _from, %{terminal: {:error, _, _} = t} = s),
+    do: {:reply, with_text(start_error(t), s), s}
+
   def handle_call(:proceed, _from, s), do: {:reply, {:error, :not_at_checkpoint}, s}
 
   def handle_call(:abort, from, %{phase: :ready} = s) do

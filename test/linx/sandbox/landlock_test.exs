@@ -90,6 +90,19 @@ defmodule Linx.Sandbox.LandlockTest do
       assert P.last_error().detail =~ "landlock: open #{missing} (read_write)"
     end
 
+    test "with checkpoint: true, proceed/1 answers the failed step's error", %{tmp_dir: dir} do
+      missing = Path.join(dir, "missing")
+      marker = Path.join(dir, "ran")
+
+      {:ok, proc} =
+        P.spawn(argv: ["/bin/touch", marker], checkpoint: true, landlock: [read: [missing]])
+
+      # the step may fail before or after proceed/1 is called: the same answer
+      assert {:error, {:enoent, :landlock}} = P.proceed(proc)
+      assert P.await(proc, 5000) == {:error, :enoent, :landlock}
+      refute File.exists?(marker)
+    end
+
     test "option shapes raise ArgumentError" do
       for {ll, msg} <- [
             {[], ~r/keyword list/},
