@@ -9,6 +9,8 @@ defmodule Linx.Application do
 
   @impl true
   def start(_type, _args) do
+    preload_modules()
+
     children = [
       Linx.Cgroup.Janitor,
       {DynamicSupervisor, name: Linx.ProcessSupervisor, strategy: :one_for_one},
@@ -22,5 +24,37 @@ defmodule Linx.Application do
     ]
 
     Supervisor.start_link(children, strategy: :one_for_one, name: Linx.Supervisor)
+  end
+
+  # Loads Linx's modules, and the modules they call, now. A BEAM in
+  # interactive mode (mix, `elixir -pa`) loads a module on its first call,
+  # which opens its .beam file: out of file descriptors (issue 20, item 4)
+  # that load fails, and a spawn that should answer {:error, {:emfile,
+  # :agent}} raised UndefinedFunctionError instead, or a server crashed
+  # at the workload's end. A release (embedded mode) has them all loaded.
+  defp preload_modules do
+    if :code.get_mode() == :interactive do
+      for mod <- Application.spec(:linx, :modules) || [] do
+        Code.ensure_loaded(mod)
+        Enum.each(imports(mod), &Code.ensure_loaded/1)
+      end
+
+      # Called without being named in any import: `rescue` turns an Erlang
+      # error into an exception module (ErlangError for Port.open's
+      # :emfile), and "#{n}" calls the String.Chars implementation.
+      for mod <- Application.spec(:elixir, :modules) || [],
+          name = Atom.to_string(mod),
+          String.ends_with?(name, "Error") or String.starts_with?(name, "Elixir.String.Chars."),
+          do: Code.ensure_loaded(mod)
+    end
+
+    :ok
+  end
+
+  defp imports(mod) do
+    case :beam_lib.chunks(:code.which(mod), [:imports]) do
+      {:ok, {_, [imports: imports]}} -> imports |> Enum.map(&elem(&1, 0)) |> Enum.uniq()
+      _ -> []
+    end
   end
 end

@@ -437,5 +437,43 @@ defmodule Linx.Process.ReliabilityLifecycleTest do
       assert r.refilled == true
       assert r.final == {r.sup, r.pool}
     end
+
+    # As a user would write it: no module loaded beforehand. Linx loads
+    # its own modules at start; before, the first call of a module not yet
+    # loaded needed an fd and raised UndefinedFunctionError.
+    @cold_script """
+    {:ok, _} = Application.ensure_all_started(:linx)
+    Enum.find(1..250, fn _ -> Process.sleep(20); Linx.Pool.idle() == 2 end)
+    fds = Stream.repeatedly(fn -> :file.open("/dev/null", [:read, :raw]) end)
+          |> Enum.take_while(&match?({:ok, _}, &1))
+    taken = Stream.repeatedly(&Linx.Pool.checkout/0) |> Enum.take_while(& &1)
+    spawned = Linx.Process.spawn(argv: ["/bin/true"], stdio: :devnull)
+    ran =
+      try do
+        Linx.Process.run(["/bin/true"])
+      rescue
+        e -> {:raised, e.__struct__, Map.get(e, :errno), Map.get(e, :stage)}
+      end
+    Enum.each(fds, fn {:ok, fd} -> :file.close(fd) end)
+    Enum.each(taken, &Port.close/1)
+    IO.puts("RESULT " <> Base.encode64(:erlang.term_to_binary({spawned, ran})))
+    """
+
+    test "in a BEAM that loaded no Linx module beforehand: the same errors, no undefined function" do
+      {out, _} =
+        System.cmd(
+          "sh",
+          ["-c", "ulimit -n 64; exec elixir -pa \"$0\" -e \"$1\"", @ebin, @cold_script],
+          stderr_to_stdout: true
+        )
+
+      [_, b64] = Regex.run(~r/RESULT (\S+)/, out) || flunk("the small BEAM failed:\n#{out}")
+      {spawned, ran} = :erlang.binary_to_term(Base.decode64!(b64))
+      assert spawned == {:error, {:emfile, :agent}}
+      assert ran == {:raised, Linx.Process.Error, :emfile, :agent}
+      # nothing of Linx had to be loaded while the fds were out
+      refute out =~ "UndefinedFunctionError"
+      refute out =~ "File operation error: emfile"
+    end
   end
 end
