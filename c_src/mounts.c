@@ -103,7 +103,11 @@ struct sbx_ctx {
 static int mnt_fail(struct linx_err *err, int e, size_t i, const char *what,
 		    const char *path)
 {
-	linx_fail(err, e, STAGE_MOUNT, "mounts[%zu]: %s %s", i, what, path);
+	/* EROFS here is mostly ours (mkdir_ours): say what to do about it */
+	linx_fail(err, e, STAGE_MOUNT, "mounts[%zu]: %s %s%s", i, what, path,
+		  e == EROFS ? ": missing, and Linx creates paths only on a tmpfs"
+			       " it mounted (make it first, or mount a tmpfs"
+			       " above it)" : "");
 	err->index = (int)i;
 	return -1;
 }

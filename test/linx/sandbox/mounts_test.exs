@@ -233,6 +233,8 @@ defmodule Linx.Sandbox.MountsTest do
         assert {:error, {:erofs, {:mount, 0}}} =
                  Linx.Process.spawn(argv: ["/bin/true"], mounts: [m])
 
+        # the text says why, and what to do
+        assert Linx.Process.last_error().detail =~ "Linx creates paths only on a tmpfs it mounted"
         refute File.exists?(name)
       end
     end
