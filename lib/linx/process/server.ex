@@ -23,6 +23,9 @@ defmodule Linx.Process.Server do
 
   use GenServer, restart: :temporary
 
+  import Linx.Process.Server.Agent
+  import Linx.Process.Server.Groups
+
   alias Linx.Process.{Flow, Options, Wire}
 
   require Logger
@@ -144,122 +147,6 @@ defmodule Linx.Process.Server do
     Process.send_after(self(), :linger_over, @linger_ms)
     %{s | terminal: {:error, errno, stage}, phase: :done, start_failed?: true}
   end
-
-  # A local owner that is already dead would only be noticed by the
-  # monitor after start, as a bare :normal exit; a remote one is left to
-  # the monitor.
-  defp check_owner(nil), do: :ok
-
-  defp check_owner(owner) when node(owner) == node() do
-    if Process.alive?(owner), do: :ok, else: {:error, :noproc, :owner}
-  end
-
-  defp check_owner(_remote), do: :ok
-
-  # A pooled agent is already started and waiting for its request.
-  defp open_agent do
-    case Linx.Pool.checkout() do
-      nil ->
-        fresh_agent()
-
-      port ->
-        {:ok, port, true}
-    end
-  end
-
-  # A pooled agent that died while idle may have its port closed by the
-  # time we write (Port.command raises): the workload never started, so a
-  # fresh agent takes its place, once.
-  defp send_request(port, pooled?, request) do
-    Port.command(port, request)
-    {:ok, port, pooled?}
-  rescue
-    ArgumentError ->
-      if pooled? do
-        with {:ok, fresh, _} <- fresh_agent(), do: send_request(fresh, false, request)
-      else
-        {:error, :port_closed, :agent_died}
-      end
-  end
-
-  defp fresh_agent do
-    case Linx.Pool.try_open_agent() do
-      {:ok, port} -> {:ok, port, false}
-      {:error, errno} -> {:error, errno, :agent}
-    end
-  end
-
-  # The workload's own cgroup (see Linx.Cgroup): required, optional or off.
-  # The janitor removes it should this server die without doing so.
-  defp make_cgroup(%{cgroup: false}), do: {:ok, nil}
-
-  defp make_cgroup(%{cgroup: mode, on_exit: on_exit}) do
-    case Linx.Cgroup.create(on_exit) do
-      {:ok, path} ->
-        Linx.Cgroup.Janitor.watch(path, on_exit)
-        {:ok, path}
-
-      {:error, errno} when mode == true ->
-        {:error, errno, :cgroup}
-
-      {:error, _} ->
-        {:ok, nil}
-    end
-  end
-
-  # A new group for the retry: a half-started dead agent may have left
-  # something in the old one, which is killed; and the kernel (6.18) kills
-  # every process later cloned into a group once written to cgroup.kill.
-  defp fresh_cgroup(%{cgroup: nil}), do: {:ok, nil}
-
-  defp fresh_cgroup(%{cgroup: old, opts: opts}) do
-    Linx.Cgroup.kill(old)
-    Linx.Cgroup.remove(old)
-
-    case make_cgroup(opts) do
-      {:ok, path} -> {:ok, path}
-      {:error, errno, stage} -> {:error, errno, stage}
-    end
-  end
-
-  ## Resource limits (Linx.Cgroup.Limits): groups made and written before
-  ## the agent starts; the v1 ones travel in the request (cgroups_v1) for
-  ## the agent to move the workload into.
-
-  defp make_limits(%{limits: []} = opts, _cgroup), do: {:ok, opts, %{}}
-
-  defp make_limits(opts, cgroup) do
-    with {:ok, name} <- limits_group_name(opts, cgroup),
-         {:ok, groups, dirs} <- Linx.Cgroup.Limits.create(opts.limits, cgroup, name) do
-      for dir <- dirs, do: Linx.Cgroup.Janitor.watch(dir, opts.on_exit)
-      {:ok, %{opts | cgroups_v1: dirs}, groups}
-    else
-      {:error, {errno, stage}} -> {:error, errno, stage}
-      {:error, errno} -> {:error, errno, {:limit, hd(Keyword.keys(opts.limits))}}
-    end
-  end
-
-  defp limits_group_name(_opts, cgroup) when is_binary(cgroup), do: {:ok, Path.basename(cgroup)}
-  defp limits_group_name(opts, nil), do: Linx.Cgroup.new_name(opts.on_exit)
-
-  # The retry's fresh groups: what a dead agent left in the old ones is killed.
-  defp fresh_limits(s, cgroup) do
-    for dir <- Linx.Cgroup.Limits.v1_dirs(s.limit_groups), do: Linx.Cgroup.kill(dir)
-    Linx.Cgroup.Limits.remove_v1(s.limit_groups)
-    make_limits(%{s.opts | cgroups_v1: []}, cgroup)
-  end
-
-  # A detached workload lives on in its groups (the janitor removes them
-  # once empty); otherwise they go with the workload.
-  defp release_limit_groups(%{opts: %{on_exit: :detach}, terminal: nil} = s),
-    do: %{s | limit_groups: %{}}
-
-  defp release_limit_groups(s) do
-    Linx.Cgroup.Limits.remove_v1(s.limit_groups)
-    %{s | limit_groups: %{}}
-  end
-
-  defp usage(s), do: Linx.Cgroup.Limits.usage(s.cgroup, s.limit_groups)
 
   # The final usage, just before the terminal event, for a workload that
   # has a cgroup: its own v2 group (cgroup: :auto) or the groups of its
@@ -495,24 +382,6 @@ defmodule Linx.Process.Server do
     release_cgroup(s)
     release_limit_groups(s)
     :ok
-  end
-
-  defp release_cgroup(%{cgroup: nil} = s), do: s
-
-  defp release_cgroup(%{cgroup: path, opts: %{on_exit: :detach}, terminal: nil} = s) do
-    # A detached workload lives on in its group; the group stays.
-    _ = path
-    %{s | cgroup: nil}
-  end
-
-  # Gone at once (the usual case): the janitor need not look again.
-  defp release_cgroup(%{cgroup: path} = s) do
-    case Linx.Cgroup.remove_if_empty(path) do
-      :ok -> Linx.Cgroup.Janitor.unwatch()
-      {:error, _} -> Linx.Cgroup.remove(path)
-    end
-
-    %{s | cgroup: nil}
   end
 
   ## Agent frames (docs/protocol.md, "Life of a session")
