@@ -544,6 +544,15 @@ defmodule Linx.Process do
     Run.run(argv, opts, &start_run(where, &1, &2))
   end
 
+  @doc false
+  # run/2 whose {:notified, map} events (notify: [events: true]) are
+  # handed to `on_notified`, in order, in the calling process
+  # (Linx.Seccomp.Profile.record/2 counts calls this way).
+  def run_observed(argv, opts, on_notified) when is_function(on_notified, 1) do
+    {where, opts} = Options.take_node!(opts)
+    Run.run(argv, opts, &start_run(where, &1, &2), on_notified)
+  end
+
   @doc """
   Runs a command lazily: a `Stream` of its output chunks (binaries).
 

@@ -30,10 +30,15 @@ defmodule Linx.Process.Run do
   ## run/2
 
   @doc false
-  @spec run([binary], keyword, (Options.t(), keyword -> {:ok, pid} | {:error, term})) ::
+  @spec run(
+          [binary],
+          keyword,
+          (Options.t(), keyword -> {:ok, pid} | {:error, term}),
+          (map -> any) | nil
+        ) ::
           {term, non_neg_integer | :output_limit | :timeout}
           | {term, binary, non_neg_integer | :output_limit | :timeout}
-  def run(argv, opts, start) do
+  def run(argv, opts, start, on_notified \\ nil) do
     for key <- [:stdio, :owner, :checkpoint, :name, :log_output], Keyword.has_key?(opts, key) do
       raise ArgumentError, "invalid option #{inspect(key)} for Linx.Process.run/2"
     end
@@ -49,7 +54,7 @@ defmodule Linx.Process.Run do
 
         try do
           # Collectable.into/1 may raise too (a file that cannot be opened)
-          collect(new_state(proc, argv, run, feeder))
+          collect(new_state(proc, argv, run, feeder, on_notified))
         catch
           # an exception of ours or of the Collectable: the workload goes too
           kind, reason ->
@@ -81,11 +86,12 @@ defmodule Linx.Process.Run do
     [stdin: stdin, stdout: :pipe, stderr: stderr]
   end
 
-  defp new_state(proc, argv, run, feeder) do
+  defp new_state(proc, argv, run, feeder, on_notified) do
     {acc, fun} = Collectable.into(run.into)
 
     %{
       proc: proc,
+      on_notified: on_notified,
       argv: argv,
       run: run,
       feeder: feeder,
@@ -134,9 +140,14 @@ defmodule Linx.Process.Run do
       {:linx_process, ^proc, :timeout} ->
         collect(%{s | timed_out?: true})
 
-      # the final usage and observed calls are not output (other events,
-      # e.g. a recorder's summary, stay in the caller's mailbox)
-      {:linx_process, ^proc, {tag, %{}}} when tag in [:usage, :notified] ->
+      # observed calls go to whoever asked (run_observed/3), else nowhere
+      {:linx_process, ^proc, {:notified, %{} = call}} ->
+        if s.on_notified, do: s.on_notified.(call)
+        collect(s)
+
+      # the final usage is not output (other events, e.g. a recorder's
+      # summary, stay in the caller's mailbox)
+      {:linx_process, ^proc, {:usage, %{}}} ->
         collect(s)
     end
   end
@@ -329,7 +340,7 @@ defmodule Linx.Process.Run do
   defp stream_start(validated, run, [{:argv, argv} | _] = raw, start) do
     case start.(%{validated | owner: self()}, raw) do
       {:ok, proc} ->
-        s = new_state(proc, argv, %{run | into: []}, feed(proc, run.input))
+        s = new_state(proc, argv, %{run | into: []}, feed(proc, run.input), nil)
         Map.put(s, :done?, false)
 
       {:error, {_errno, stage}} ->

@@ -98,7 +98,10 @@ defmodule Linx.Seccomp.Profile do
   and is recorded if the trap saw it first), except `notify:`, plus
   `args:` (a list of `kinds/0`). Raises `ArgumentError` for bad options,
   and `Linx.Process.Error` as `run/2` does when the workload never ran.
-  Recording costs a round trip to the BEAM per system call.
+  The agent answers and counts each call itself (the rules path of
+  `notify:`, docs/notify.md), so recording costs a few microseconds per
+  system call; only the calls whose arguments `args:` records make a
+  round trip to the BEAM.
   """
   @spec record([binary], keyword) :: {:ok, t}
   def record(argv, opts \\ []) do
@@ -114,21 +117,38 @@ defmodule Linx.Seccomp.Profile do
             "invalid option :notify for record/2: recording traps every call itself"
     end
 
-    # every name: the agent takes the listener with pidfd_getfd, so no call
-    # of the child's hand-off needs to stay untrapped (docs/notify.md)
-    trap = for {name, _} <- Linx.Syscalls.all(), do: name
+    # Every name is trapped: the agent takes the listener with pidfd_getfd,
+    # so no call of the child's hand-off needs to stay untrapped
+    # (docs/notify.md). The agent itself answers :continue to every call
+    # but those whose argument is recorded (and clone3, answered ENOSYS
+    # when clone's flags are): it reports each as a {:notified, …} event,
+    # counted here, so a call costs no round trip to the BEAM. The others
+    # go to the Recorder handler, which sees their arguments.
+    names = for {name, _} <- Linx.Syscalls.all(), do: name
     arg = %{kinds: Map.take(@kinds, kinds), enosys_clone3: :clone in kinds}
-    notify = [handler: {__MODULE__.Recorder, arg}, trap: trap, handler_timeout: 5000]
+    asked = for({_kind, {name, _, _}} <- arg.kinds, do: name) ++ clone3(arg)
+    fast = names -- asked
+
+    notify = [
+      rules: [%{syscall: fast, then: :continue}],
+      handler: {__MODULE__.Recorder, arg},
+      trap: names,
+      events: true,
+      handler_timeout: 5000
+    ]
 
     # Its own process: the summary message run/2 leaves in the mailbox is
-    # ours. A raise (the workload never ran) is raised again in the caller.
+    # ours, and so is the dictionary the counting uses. A raise (the
+    # workload never ran) is raised again in the caller.
     task =
       Task.async(fn ->
         try do
-          {output, status} = Linx.Process.run(argv, Keyword.put(opts, :notify, notify))
+          {output, status} =
+            Linx.Process.run_observed(argv, Keyword.put(opts, :notify, notify), &count/1)
 
           receive do
-            {:linx_process, _proc, {:notify_summary, summary}} -> {output, status, summary}
+            {:linx_process, _proc, {:notify_summary, summary}} ->
+              {output, status, add_counted(summary)}
           after
             5000 -> {output, status, nil}
           end
@@ -158,6 +178,36 @@ defmodule Linx.Seccomp.Profile do
           argv: argv,
           detail: "the recorder sent no summary (workload exit status #{status})"
     end
+  end
+
+  defp clone3(%{enosys_clone3: true}), do: [:clone3]
+  defp clone3(_), do: []
+
+  # One call the agent answered, in the agent's order: calls before the
+  # first execve/execveat are the agent child's own start-up (stages 6-10
+  # of c_src/child.c); that execve is the workload's first call.
+  defp count(%{syscall: call}) do
+    phase =
+      case Process.get({__MODULE__, :phase}, :setup) do
+        :setup when call in [:execve, :execveat] -> :run
+        phase -> phase
+      end
+
+    Process.put({__MODULE__, :phase}, phase)
+    key = {__MODULE__, if(phase == :setup, do: :setup, else: :calls)}
+    Process.put(key, Map.update(Process.get(key, %{}), call, 1, &(&1 + 1)))
+  end
+
+  # The Recorder's calls (those with recorded arguments, all made by the
+  # workload) plus the ones counted from events.
+  defp add_counted(summary) do
+    add = fn a, b -> Map.merge(a, b, fn _, x, y -> x + y end) end
+
+    %{
+      summary
+      | calls: add.(summary.calls, summary.setup) |> add.(Process.get({__MODULE__, :calls}, %{})),
+        setup: Process.get({__MODULE__, :setup}, %{})
+    }
   end
 
   @doc """
@@ -343,10 +393,12 @@ defmodule Linx.Seccomp.Profile do
 
   defmodule Recorder do
     @moduledoc false
-    # The Linx.Seccomp.Notifier behind record/2: counts every call, keeps
-    # the argument values asked for, answers :continue (clone3: ENOSYS when
-    # clone's flags are recorded). Calls before the first execve/execveat
-    # are the agent child's own start-up (stages 6-10 of c_src/child.c).
+    # The Linx.Seccomp.Notifier behind record/2, for the calls the agent
+    # hands to the BEAM (those whose argument is recorded): counts them,
+    # keeps the argument values asked for, answers :continue (clone3:
+    # ENOSYS when clone's flags are recorded). Used alone (every call
+    # trapped for it) calls before the first execve/execveat are the agent
+    # child's own start-up (stages 6-10 of c_src/child.c).
     @behaviour Linx.Seccomp.Notifier
 
     import Bitwise

@@ -92,6 +92,19 @@ defmodule Linx.Seccomp.ProfileTest do
     assert run(argv, seccomp: policy(profile)) == {expected, 0}
   end
 
+  test "every call is counted, none lost: 20,000 getppid from a loop, and the socket ones the BEAM sees" do
+    # getppid is answered by the agent and counted from its {:notified}
+    # events; socket (args: [:socket]) goes to the BEAM's recorder
+    code = "import os, socket\nfor i in range(20000): os.getppid()\nsocket.socket(socket.AF_UNIX)"
+    {:ok, profile} = Profile.record(["/usr/bin/python3", "-c", code], args: [:socket])
+
+    assert profile.exit == 0
+    assert profile.calls[:getppid] == 20_000
+    assert profile.calls[:socket] >= 1
+    assert 1 in profile.args[:socket]
+    assert profile.calls[:execve] == 1
+  end
+
   test "getent hosts localhost, recorded and rerun" do
     argv = ["/usr/bin/getent", "hosts", "localhost"]
     {:ok, profile} = Profile.record(argv, args: [:socket, :ioctl, :personality, :clone])
