@@ -114,9 +114,6 @@ defmodule Linx.Process.Options do
   # Options of the server itself (spawn/1, enter/2, start_link/1): not run/2.
   @server_only [:name, :log_output]
 
-  # Options of run/2 (and stream/2) only, split off by run_options!/2.
-  @run_only [:input, :into, :lines, :stderr, :max_output]
-  @stderr_modes [:stdout, :capture, :inherit, :devnull]
   @log_levels [:emergency, :alert, :critical, :error, :warning, :notice, :info, :debug]
 
   @doc false
@@ -611,67 +608,6 @@ defmodule Linx.Process.Options do
   end
 
   defp log_output_stdio(acc, _opts), do: acc
-
-  ## run/2 and stream/2 (issue 15): the options that shape the collection.
-
-  @doc false
-  # Splits off and validates the options of run/2 (stream/2 takes `keys`,
-  # a subset): {the rest, for validate!/2, %{input, into, lines, stderr,
-  # max_output}}. stderr_to_stdout: true is an alias of stderr: :stdout.
-  @spec run_options!(term, [atom]) :: {term, map}
-  def run_options!(opts, keys \\ @run_only) do
-    if Keyword.keyword?(opts) do
-      {mine, rest} = Keyword.split(opts, keys)
-      base = %{input: nil, into: "", lines: nil, stderr: nil, max_output: nil}
-      run = Enum.reduce(mine, base, fn {key, v}, acc -> run_option(acc, key, v) end)
-      {rest, %{run | stderr: stderr_mode(run.stderr, Keyword.get(rest, :stderr_to_stdout))}}
-    else
-      {opts, nil}
-    end
-  end
-
-  defp run_option(acc, :input, v) when is_binary(v), do: %{acc | input: v}
-
-  defp run_option(acc, :input, v) do
-    cond do
-      is_list(v) and iodata?(v) -> %{acc | input: IO.iodata_to_binary(v)}
-      Enumerable.impl_for(v) != nil -> %{acc | input: {:stream, v}}
-      true -> bad!(:input, v, "a binary, iodata or an Enumerable of binaries")
-    end
-  end
-
-  defp run_option(acc, :into, v) do
-    if Collectable.impl_for(v) == nil, do: bad!(:into, v, "a Collectable")
-    %{acc | into: v}
-  end
-
-  defp run_option(acc, :lines, v) when is_integer(v) and v > 0, do: %{acc | lines: v}
-
-  defp run_option(_, :lines, v),
-    do: bad!(:lines, v, "a positive integer (the longest line, in bytes)")
-
-  defp run_option(acc, :stderr, v) when v in @stderr_modes, do: %{acc | stderr: v}
-  defp run_option(_, :stderr, v), do: bad!(:stderr, v, "one of #{inspect(@stderr_modes)}")
-
-  defp run_option(acc, :max_output, v) when is_integer(v) and v > 0, do: %{acc | max_output: v}
-  defp run_option(_, :max_output, v), do: bad!(:max_output, v, "a positive number of bytes")
-
-  defp iodata?(v) do
-    _ = IO.iodata_length(v)
-    true
-  rescue
-    ArgumentError -> false
-  end
-
-  defp stderr_mode(nil, true), do: :stdout
-  defp stderr_mode(nil, _), do: :inherit
-  defp stderr_mode(mode, alias) when alias in [nil, false] or mode == :stdout, do: mode
-
-  defp stderr_mode(mode, true) do
-    raise ArgumentError,
-          "invalid options: stderr: #{inspect(mode)} contradicts stderr_to_stdout: true " <>
-            "(an alias of stderr: :stdout); give one of them"
-  end
 
   defp build_commands(acc, opts) do
     caps = Keyword.get(opts, :capabilities)

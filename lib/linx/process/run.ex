@@ -15,7 +15,7 @@ defmodule Linx.Process.Run do
   #     its whole tree goes with the agent) and the status is
   #     :output_limit; the first max_output bytes are kept.
 
-  alias Linx.Process.{Options, Wire}
+  alias Linx.Process.{Options, RunOptions, Wire}
 
   require Wire
 
@@ -43,7 +43,7 @@ defmodule Linx.Process.Run do
       raise ArgumentError, "invalid option #{inspect(key)} for Linx.Process.run/2"
     end
 
-    {rest, run} = Options.run_options!(opts)
+    {rest, run} = RunOptions.run_options!(opts)
     validated = Options.validate!([{:argv, argv} | rest], :run)
     # collect/2 takes the output as it comes: no window unless asked for
     window = if Keyword.has_key?(opts, :stdio_window), do: validated.stdio_window
@@ -314,7 +314,7 @@ defmodule Linx.Process.Run do
       raise ArgumentError, "invalid option #{inspect(key)} for Linx.Process.stream/2"
     end
 
-    {rest, run} = Options.run_options!(opts, [:input, :lines, :stderr])
+    {rest, run} = RunOptions.run_options!(opts, [:input, :lines, :stderr])
 
     if run.stderr == :capture do
       raise ArgumentError,
