@@ -105,6 +105,16 @@ defmodule Linx.Process.RunOptionsTest do
       assert Enum.all?(pieces, &(&1 == String.duplicate("x", 1024)))
     end
 
+    test "the newline does not count: a 64 KiB line ended by \\n is 64 pieces, not 65" do
+      script = "head -c 65536 /dev/zero | tr '\\0' x; echo; printf '%1024s\\n' y"
+
+      assert {pieces, 0} = Linx.Process.run(["/bin/sh", "-c", script], lines: 1024, into: [])
+
+      x = String.duplicate("x", 1024)
+      # 63 pieces, the 64th with its newline; a line of exactly 1024 bytes whole
+      assert pieces == List.duplicate(x, 63) ++ [x <> "\n", String.pad_leading("y", 1024) <> "\n"]
+    end
+
     test "lines are whole, newline included, however the pipe cut them" do
       script = "printf 'a\\nbb'; sleep 0.2; printf 'b\\nccc\\n'; printf tail"
       assert {lines, 0} = Linx.Process.run(["/bin/sh", "-c", script], lines: 80, into: [])
