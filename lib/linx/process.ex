@@ -226,7 +226,7 @@ defmodule Linx.Process do
       See "On another node" below and `docs/distributed.md`.
 
   `run/2` also takes `:input`, `:into`, `:lines`, `:stderr`,
-  `:max_output` and `:stderr_to_stdout` (see `run/2`). `run/2` collects
+  `:max_output`, `:stderr_to_stdout` and `:cd` (see `run/2`). `run/2` collects
   the output as it arrives, so it sets no output window unless
   `:stdio_window` is given.
 
@@ -364,8 +364,9 @@ defmodule Linx.Process do
 
   `child_spec/1` takes the options of `spawn/1`; the child is started when
   the workload runs and stops when it ends (`restart: :temporary` by
-  default; override it with `Supervisor.child_spec/2`; with `:name` the
-  child's id is that name). The server is linked to its supervisor, and
+  default; override it with `Supervisor.child_spec/2`, or give `:restart`,
+  `:id` or `:shutdown` among the options: `{Linx.Process, argv: [...],
+  restart: :transient}`; with `:name` the child's id is that name). The server is linked to its supervisor, and
   events go only to an explicit `:owner`.
 
   The server's exit reason is how the workload ended: `:normal` for exit
@@ -521,6 +522,7 @@ defmodule Linx.Process do
       `:capture`: collected apart, and `run/2` returns
       `{output, stderr_binary, status}`. `stderr_to_stdout: true` is an
       alias of `stderr: :stdout`.
+    * `:cd` - an alias of `:cwd`, as `System.cmd/3` names it.
     * `:max_output` - at most this many bytes of output (stdout and
       collected stderr together) are kept: past it the workload and its
       tree are killed and the status is `:output_limit`, as in
@@ -996,9 +998,13 @@ defmodule Linx.Process do
     }
   end
 
+  # :id, :restart and :shutdown among the options are the child spec's,
+  # as Supervisor.child_spec/2 would set them.
   def child_spec(opts) when is_list(opts) do
+    {spec, opts} = Keyword.split(opts, [:id, :restart, :shutdown])
     id = Keyword.get(opts, :name, __MODULE__)
-    %{id: id, start: {__MODULE__, :start_supervised, [opts]}, restart: :temporary}
+    base = %{id: id, start: {__MODULE__, :start_supervised, [opts]}, restart: :temporary}
+    Map.merge(base, Map.new(spec))
   end
 
   @doc false

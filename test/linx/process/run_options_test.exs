@@ -191,6 +191,17 @@ defmodule Linx.Process.RunOptionsTest do
     end
   end
 
+  describe "cd:" do
+    test "System.cmd/3's name for cwd:, in run/2 and stream/2", %{tmp_dir: dir} do
+      assert Linx.Process.run(["/bin/pwd"], cd: dir) == {dir <> "\n", 0}
+      assert Linx.Process.stream(["/bin/pwd"], cd: dir) |> Enum.join() == dir <> "\n"
+
+      assert_raise ArgumentError, ~r/cd: is an alias of cwd:/, fn ->
+        Linx.Process.run(["/bin/pwd"], cd: dir, cwd: "/")
+      end
+    end
+  end
+
   test "bad values are refused by name before anything starts" do
     for {opt, v} <- [input: :nope, into: 42, lines: 0, max_output: -1, arg0: "a\0b"] do
       assert_raise ArgumentError, ~r/invalid option #{inspect(opt)}/, fn ->

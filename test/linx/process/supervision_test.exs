@@ -135,6 +135,22 @@ defmodule Linx.Process.SupervisionTest do
       assert File.read!(counter) == "x\nx\nx\n"
       Supervisor.stop(sup)
     end
+
+    test "restart: and id: among the options go into the child spec", %{tmp_dir: dir} do
+      counter = Path.join(dir, "runs")
+      script = "echo x >> '#{counter}'; [ $(wc -l < '#{counter}') -ge 2 ] || exit 3"
+      child = {Linx.Process, argv: ["/bin/sh", "-c", script], restart: :transient, id: :job}
+      {:ok, sup} = Supervisor.start_link([child], strategy: :one_for_one)
+      # restarted after exit 3, not after exit 0: two runs, then no pid
+      assert eventually(
+               fn -> match?([{:job, :undefined, _, _}], Supervisor.which_children(sup)) end,
+               10_000
+             ),
+             inspect(Supervisor.which_children(sup))
+
+      assert File.read!(counter) == "x\nx\n"
+      Supervisor.stop(sup)
+    end
   end
 
   describe "name:" do
