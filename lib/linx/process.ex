@@ -205,8 +205,9 @@ defmodule Linx.Process do
       `$0` of a shell), when it should differ from the program path, as
       `System.cmd/3`'s `:arg0`. The program run is still `argv`'s first
       element.
-    * `:pty` - termios modes of the new PTY (with `stdio: :pty`), set
-      before the workload runs, like erlexec's `{pty, Modes}`:
+    * `:pty` - termios modes of the new PTY, set before the workload
+      runs, like erlexec's `{pty, Modes}`; without `:stdio` it asks for
+      the PTY too (`stdio: :pty`; `spawn/1` and `enter/2` only):
       `echo: false` (what is written is not echoed back), `raw: true`
       (`cfmakeraw`: no line editing, no signals from `^C`, no `\\r\\n`
       translation). Example: `stdio: :pty, pty: [echo: false]`.
@@ -366,8 +367,9 @@ defmodule Linx.Process do
   the workload runs and stops when it ends (`restart: :temporary` by
   default; override it with `Supervisor.child_spec/2`, or give `:restart`,
   `:id` or `:shutdown` among the options: `{Linx.Process, argv: [...],
-  restart: :transient}`; with `:name` the child's id is that name). The server is linked to its supervisor, and
-  events go only to an explicit `:owner`.
+  restart: :transient}`; with `:name` the child's id is that name). The
+  server is linked to its supervisor, and events go only to an explicit
+  `:owner`.
 
   The server's exit reason is how the workload ended: `:normal` for exit
   status 0, `{:shutdown, {:exited, n}}` for another status,
