@@ -207,15 +207,17 @@ defmodule Linx.Process do
       `$0` of a shell), when it should differ from the program path, as
       `System.cmd/3`'s `:arg0`. The program run is still `argv`'s first
       element.
-    * `:pty` - termios modes of the new PTY (with `stdio: :pty`), set
-      before the workload runs, like erlexec's `{pty, Modes}`:
+    * `:pty` - termios modes of the new PTY, set before the workload
+      runs, like erlexec's `{pty, Modes}`; without `:stdio` it asks for
+      the PTY too (`stdio: :pty`; `spawn/1` and `enter/2` only):
       `echo: false` (what is written is not echoed back), `raw: true`
       (`cfmakeraw`: no line editing, no signals from `^C`, no `\\r\\n`
       translation). Example: `stdio: :pty, pty: [echo: false]`.
     * `:name` (`spawn/1`, `enter/2`, `start_link/1`) - registers the
       server under a name, as any `GenServer`: an atom, `{:global, term}`
-      or `{:via, module, term}`. Functions here take the pid;
-      `GenServer.whereis/1` finds it from the name.
+      or `{:via, module, term}`. Functions here take the name as well as
+      the pid (`Linx.Process.await(:worker)`); `GenServer.whereis/1`
+      finds the pid, which is what events carry.
     * `:log_output` (`spawn/1`, `enter/2`, `start_link/1`) - a `Logger`
       level: each line of the workload's output is logged at that level
       with metadata `linx_os_pid` (like MuonTrap's `:log_output`) instead
@@ -227,7 +229,7 @@ defmodule Linx.Process do
       See "On another node" below and `docs/distributed.md`.
 
   `run/2` also takes `:input`, `:into`, `:lines`, `:stderr`,
-  `:max_output` and `:stderr_to_stdout` (see `run/2`). `run/2` collects
+  `:max_output`, `:stderr_to_stdout` and `:cd` (see `run/2`). `run/2` collects
   the output as it arrives, so it sets no output window unless
   `:stdio_window` is given.
 
@@ -365,9 +367,11 @@ defmodule Linx.Process do
 
   `child_spec/1` takes the options of `spawn/1`; the child is started when
   the workload runs and stops when it ends (`restart: :temporary` by
-  default; override it with `Supervisor.child_spec/2`; with `:name` the
-  child's id is that name). The server is linked to its supervisor, and
-  events go only to an explicit `:owner`.
+  default; override it with `Supervisor.child_spec/2`, or give `:restart`,
+  `:id` or `:shutdown` among the options: `{Linx.Process, argv: [...],
+  restart: :transient}`; with `:name` the child's id is that name). The
+  server is linked to its supervisor, and events go only to an explicit
+  `:owner`.
 
   The server's exit reason is how the workload ended: `:normal` for exit
   status 0, `{:shutdown, {:exited, n}}` for another status,
@@ -380,8 +384,9 @@ defmodule Linx.Process do
   status}`: OTP supervisors count `{:shutdown, _}` as a normal end, so
   only an abnormal reason lets `restart: :transient` restart a workload
   that failed and not one that succeeded. Either way a failed workload is
-  not logged as a crash of the server. The server ends a few seconds
-  after the workload (see `await/2`), or at once after `run/2`.
+  not logged as a crash of the server. The server ends a second after
+  the workload (see `await/2`), so a failed workload is restarted a
+  second after it ended; at once after `run/2`.
 
       children = [
         Supervisor.child_spec(
@@ -510,15 +515,18 @@ defmodule Linx.Process do
     * `:into` - any `Collectable` the output goes into (default `""`), as
       in `System.cmd/3`: `into: []`, `into: File.stream!(path)`,
       `into: IO.stream()`.
-    * `:lines` - a positive integer `max`: the output is cut into lines
-      (`"\\n"` included) before it goes into `:into`; a line longer than
-      `max` bytes comes in pieces of `max` bytes. `into: []` then
-      collects a list of lines.
+    * `:lines` - a positive integer `max`, the longest line: the output
+      is cut into lines (`"\\n"` included, not counted in `max`) before
+      it goes into `:into`; a line longer than `max` bytes comes in
+      pieces of `max` bytes (a 64 KiB line with `lines: 1024`: 64
+      pieces, the last with the `"\\n"`). `into: []` then collects a
+      list of lines.
     * `:stderr` - `:inherit` (default: the BEAM's stderr, as
       `System.cmd/3`), `:devnull`, `:stdout` (into the same output) or
       `:capture`: collected apart, and `run/2` returns
       `{output, stderr_binary, status}`. `stderr_to_stdout: true` is an
       alias of `stderr: :stdout`.
+    * `:cd` - an alias of `:cwd`, as `System.cmd/3` names it.
     * `:max_output` - at most this many bytes of output (stdout and
       collected stderr together) are kept: past it the workload and its
       tree are killed and the status is `:output_limit`, as in
@@ -659,7 +667,8 @@ defmodule Linx.Process do
 
   If the caller is the owner, the matching `{:linx_process, proc, event}`
   message is removed from its mailbox. Any process may await: the server
-  keeps the terminal event for a few seconds after the workload ends. Returns `{:error, :timeout}` if
+  keeps the terminal event for a second after the workload ends (the
+  owner has it in its mailbox for good). Returns `{:error, :timeout}` if
   `timeout` passes first, `{:error, :noproc}` if `proc` is gone and its
   terminal event is not in the caller's mailbox. A timed-out await leaves
   nothing behind: no registration in the server, no late message, so
@@ -671,8 +680,19 @@ defmodule Linx.Process do
       Linx.Process.await(proc)
       #=> {:exited, 3}
   """
-  @spec await(t, timeout) :: terminal | {:error, :timeout | :noproc}
-  def await(proc, timeout \\ :infinity) do
+  @spec await(t | GenServer.name(), timeout) :: terminal | {:error, :timeout | :noproc}
+  def await(proc, timeout \\ :infinity)
+
+  # A registered name (name:): the pid it stands for now, as
+  # GenServer.call/3 would resolve it; nobody registered is a server gone.
+  def await(name, timeout) when not is_pid(name) do
+    case GenServer.whereis(name) do
+      pid when is_pid(pid) -> await(pid, timeout)
+      _ -> {:error, :noproc}
+    end
+  end
+
+  def await(proc, timeout) do
     # The monitor doubles as an alias: the server answers to it, and once
     # it is gone (demonitor) a late answer is dropped by the runtime, so a
     # timed-out await leaves no stray message behind.
@@ -830,7 +850,7 @@ defmodule Linx.Process do
     call_running(proc, {:resize, rows, cols})
   end
 
-  # A workload whose server has already gone (it lingers a few seconds
+  # A workload whose server has already gone (it lingers a second
   # after the end) is simply not running: an answer, not an exit.
   defp call_running(proc, request, timeout \\ 5000) do
     GenServer.call(proc, request, timeout)
@@ -991,9 +1011,13 @@ defmodule Linx.Process do
     }
   end
 
+  # :id, :restart and :shutdown among the options are the child spec's,
+  # as Supervisor.child_spec/2 would set them.
   def child_spec(opts) when is_list(opts) do
+    {spec, opts} = Keyword.split(opts, [:id, :restart, :shutdown])
     id = Keyword.get(opts, :name, __MODULE__)
-    %{id: id, start: {__MODULE__, :start_supervised, [opts]}, restart: :temporary}
+    base = %{id: id, start: {__MODULE__, :start_supervised, [opts]}, restart: :temporary}
+    Map.merge(base, Map.new(spec))
   end
 
   @doc false

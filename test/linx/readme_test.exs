@@ -8,7 +8,13 @@ defmodule Linx.ReadmeTest do
   import ExUnit.CaptureIO
 
   @root Path.expand("../..", __DIR__)
-  @files ["README.md", "docs/seccomp.md", "docs/notify.md"]
+  @files [
+    "README.md",
+    "docs/seccomp.md",
+    "docs/notify.md",
+    "docs/sandbox.md",
+    "docs/distributed.md"
+  ]
 
   for file <- @files, path = Path.join(@root, file), block <- Linx.DocBlocks.blocks(path) do
     @external_resource path
@@ -32,6 +38,16 @@ defmodule Linx.ReadmeTest do
           """)
       end
     end
+  end
+
+  test "every doc with an elixir block is run: none is left out silently" do
+    with_blocks =
+      for path <- Path.wildcard(Path.join(@root, "docs/*.md")),
+          File.read!(path) =~ "```elixir",
+          do: Path.relative_to(path, @root)
+
+    assert with_blocks != []
+    assert with_blocks -- @files == []
   end
 
   test "the README has blocks to run" do

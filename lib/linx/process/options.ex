@@ -146,7 +146,7 @@ defmodule Linx.Process.Options do
     |> check_maps()
     |> check_ids()
     |> add_init_pid()
-    |> check_pty_modes()
+    |> check_pty_modes(opts, mode)
     |> log_output_stdio(opts)
     |> build_commands(opts)
   end
@@ -593,16 +593,24 @@ defmodule Linx.Process.Options do
 
   defp add_init_pid(acc), do: acc
 
-  defp check_pty_modes(%{pty_modes: nil} = acc), do: acc
-  defp check_pty_modes(%{stdio: :pty} = acc), do: acc
+  defp check_pty_modes(%{pty_modes: nil} = acc, _opts, _mode), do: acc
+  defp check_pty_modes(%{stdio: :pty} = acc, _opts, _mode), do: acc
 
-  defp check_pty_modes(_acc) do
-    raise ArgumentError, "invalid option :pty: termios modes need stdio: :pty"
+  # pty: without :stdio asks for the PTY too, as erlexec's {pty, Modes}
+  # does; run/2 and stream/2 have none (their output comes on pipes).
+  defp check_pty_modes(acc, opts, mode) do
+    if mode != :run and not Keyword.has_key?(opts, :stdio) do
+      %{acc | stdio: :pty}
+    else
+      raise ArgumentError,
+            "invalid option :pty: termios modes need stdio: :pty " <>
+              "(spawn/1 and enter/2 without :stdio get a PTY from pty: alone)"
+    end
   end
 
   # log_output: the output is logged, so by default it comes on pipes.
   defp log_output_stdio(%{log_output: level} = acc, opts) when level != nil do
-    if Keyword.has_key?(opts, :stdio),
+    if Keyword.has_key?(opts, :stdio) or acc.stdio == :pty,
       do: acc,
       else: %{acc | stdio: [stdin: :devnull, stdout: :pipe, stderr: :pipe]}
   end

@@ -7,7 +7,7 @@ defmodule Linx.Process.Run do
   #   * input: a feeder process writes it to stdin (Linx.Process.write/2,
   #     so it waits in the input window), then closes stdin;
   #   * lines: each stream (stdout, stderr) cut into lines of at most
-  #     `lines` bytes, "\n" included; a longer line comes in pieces;
+  #     `lines` bytes plus their "\n"; a longer line comes in pieces;
   #   * into: any Collectable, fed chunk by chunk (or line by line);
   #   * stderr: :stdout (merged into the output), :capture (kept apart,
   #     run/2 returns {out, err, status}), :inherit or :devnull;
@@ -222,18 +222,21 @@ defmodule Linx.Process.Run do
   end
 
   @doc false
-  # Complete lines of at most `max` bytes ("\n" included), pieces of
-  # exactly `max` bytes of a longer one, and the unfinished rest.
+  # Complete lines of at most `max` bytes, each with its "\n" (which does
+  # not count: max_line_length, so a line of exactly `max` bytes comes
+  # whole), pieces of exactly `max` bytes of a longer one, and the
+  # unfinished rest. `max` bytes without a newline are only a piece once
+  # the byte after them is known not to be one.
   @spec split_lines(binary, pos_integer) :: {[binary], binary}
   def split_lines(buf, max), do: split_lines(buf, max, [])
 
   defp split_lines(buf, max, acc) do
     case :binary.match(buf, "\n") do
-      {pos, 1} when pos < max ->
+      {pos, 1} when pos <= max ->
         <<line::binary-size(pos + 1), rest::binary>> = buf
         split_lines(rest, max, [line | acc])
 
-      _ when byte_size(buf) >= max ->
+      _ when byte_size(buf) > max ->
         <<piece::binary-size(max), rest::binary>> = buf
         split_lines(rest, max, [piece | acc])
 

@@ -15,12 +15,31 @@ defmodule Linx.Process.RunOptions do
   @spec run_options!(term, [atom]) :: {term, map}
   def run_options!(opts, keys \\ @run_only) do
     if Keyword.keyword?(opts) do
-      {mine, rest} = Keyword.split(opts, keys)
+      {mine, rest} = Keyword.split(cd_alias!(opts), keys)
       base = %{input: nil, into: "", lines: nil, stderr: nil, max_output: nil}
       run = Enum.reduce(mine, base, fn {key, v}, acc -> run_option(acc, key, v) end)
       {rest, %{run | stderr: stderr_mode(run.stderr, Keyword.get(rest, :stderr_to_stdout))}}
     else
       {opts, nil}
+    end
+  end
+
+  # System.cmd/3's :cd, an alias of :cwd
+  defp cd_alias!(opts) do
+    case Keyword.pop_values(opts, :cd) do
+      {[], opts} ->
+        opts
+
+      {[dir], opts} ->
+        if Keyword.has_key?(opts, :cwd) do
+          raise ArgumentError,
+                "invalid options: cd: is an alias of cwd: (as in System.cmd/3); give one of them"
+        end
+
+        opts ++ [cwd: dir]
+
+      {_, _} ->
+        raise ArgumentError, "invalid option :cd: given more than once"
     end
   end
 

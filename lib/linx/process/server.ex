@@ -98,7 +98,10 @@ defmodule Linx.Process.Server do
             log_bufs: %{},
             start_failed?: false
 
-  @linger_ms 5_000
+  # How long the server outlives its workload: a late await/2 from a
+  # process other than the owner still gets the terminal event. Short, as
+  # the exit reason (and a supervisor's restart) waits for it.
+  @linger_ms 1_000
   @notify_failures_logged 10
 
   @impl true

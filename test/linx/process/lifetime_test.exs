@@ -125,7 +125,7 @@ defmodule Linx.Process.LifetimeTest do
     test "after the server is gone, the owner's mailbox still answers" do
       {:ok, proc} = Linx.Process.spawn(argv: ["/bin/true"])
       ref = Process.monitor(proc)
-      # The server lingers ~5 s after the workload ends, then goes.
+      # The server lingers ~1 s after the workload ends, then goes.
       assert_receive {:DOWN, ^ref, _, _, _}, 8000
       assert Linx.Process.await(proc) == {:exited, 0}
     end

@@ -48,9 +48,21 @@ defmodule Linx.Process.PtyModesTest do
     assert out =~ ~r/[^-]echo /
   end
 
-  test "without stdio: :pty, or with an unknown mode, it is refused by name" do
+  test "pty: alone gives a PTY with those modes, like erlexec's {pty, Modes}" do
+    {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sh", "-c", "stty -a"], pty: [echo: false])
+    out = pty_output(proc)
+    assert out =~ "-echo "
+    # a terminal: output processing turns "\n" into "\r\n"
+    assert out =~ "\r\n"
+  end
+
+  test "with another stdio, in run/2, or with an unknown mode, it is refused by name" do
     assert_raise ArgumentError, ~r/invalid option :pty: termios modes need stdio: :pty/, fn ->
-      Linx.Process.spawn(argv: ["/bin/true"], pty: [raw: true])
+      Linx.Process.spawn(argv: ["/bin/true"], stdio: :pipe, pty: [raw: true])
+    end
+
+    assert_raise ArgumentError, ~r/invalid option :pty: termios modes need stdio: :pty/, fn ->
+      Linx.Process.run(["/bin/true"], pty: [raw: true])
     end
 
     assert_raise ArgumentError, ~r/invalid option :pty: \{:icrnl, true\}/, fn ->

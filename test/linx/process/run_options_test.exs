@@ -105,6 +105,16 @@ defmodule Linx.Process.RunOptionsTest do
       assert Enum.all?(pieces, &(&1 == String.duplicate("x", 1024)))
     end
 
+    test "the newline does not count: a 64 KiB line ended by \\n is 64 pieces, not 65" do
+      script = "head -c 65536 /dev/zero | tr '\\0' x; echo; printf '%1024s\\n' y"
+
+      assert {pieces, 0} = Linx.Process.run(["/bin/sh", "-c", script], lines: 1024, into: [])
+
+      x = String.duplicate("x", 1024)
+      # 63 pieces, the 64th with its newline; a line of exactly 1024 bytes whole
+      assert pieces == List.duplicate(x, 63) ++ [x <> "\n", String.pad_leading("y", 1024) <> "\n"]
+    end
+
     test "lines are whole, newline included, however the pipe cut them" do
       script = "printf 'a\\nbb'; sleep 0.2; printf 'b\\nccc\\n'; printf tail"
       assert {lines, 0} = Linx.Process.run(["/bin/sh", "-c", script], lines: 80, into: [])
@@ -178,6 +188,17 @@ defmodule Linx.Process.RunOptionsTest do
       # the program is what argv names, whatever arg0 says
       assert {"/usr/bin/readlink\n", 0} =
                Linx.Process.run(["/usr/bin/readlink", "/proc/self/exe"], arg0: "x")
+    end
+  end
+
+  describe "cd:" do
+    test "System.cmd/3's name for cwd:, in run/2 and stream/2", %{tmp_dir: dir} do
+      assert Linx.Process.run(["/bin/pwd"], cd: dir) == {dir <> "\n", 0}
+      assert Linx.Process.stream(["/bin/pwd"], cd: dir) |> Enum.join() == dir <> "\n"
+
+      assert_raise ArgumentError, ~r/cd: is an alias of cwd:/, fn ->
+        Linx.Process.run(["/bin/pwd"], cd: dir, cwd: "/")
+      end
     end
   end
 

@@ -25,6 +25,35 @@ defmodule Linx.Process.SupervisionTest do
                {:shutdown, {:signaled, 15}}
     end
 
+    test "the reason comes about a second after the workload ends, not five" do
+      {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sh", "-c", "exit 3"])
+      ref = Process.monitor(proc)
+      assert_receive {:DOWN, ^ref, :process, ^proc, {:shutdown, {:exited, 3}}}, 3_500
+
+      # a :transient child is back as soon: the second run within 3.5 s
+      spec =
+        Supervisor.child_spec({Linx.Process, argv: ["/bin/sh", "-c", "exit 3"]},
+          restart: :transient
+        )
+
+      {:ok, sup} = Supervisor.start_link([spec], strategy: :one_for_one, max_restarts: 100)
+      [{_, first, _, _}] = Supervisor.which_children(sup)
+      ref = Process.monitor(first)
+      assert_receive {:DOWN, ^ref, :process, ^first, {:exited, 3}}, 3_500
+
+      assert eventually(
+               fn ->
+                 match?(
+                   [{_, p, _, _}] when is_pid(p) and p != first,
+                   Supervisor.which_children(sup)
+                 )
+               end,
+               1000
+             )
+
+      Supervisor.stop(sup)
+    end
+
     test "start_link/1: the same reasons, as an exit signal to the linked caller" do
       Process.flag(:trap_exit, true)
       {:ok, proc} = Linx.Process.start_link(argv: ["/bin/sh", "-c", "exit 4"])
@@ -106,6 +135,22 @@ defmodule Linx.Process.SupervisionTest do
       assert File.read!(counter) == "x\nx\nx\n"
       Supervisor.stop(sup)
     end
+
+    test "restart: and id: among the options go into the child spec", %{tmp_dir: dir} do
+      counter = Path.join(dir, "runs")
+      script = "echo x >> '#{counter}'; [ $(wc -l < '#{counter}') -ge 2 ] || exit 3"
+      child = {Linx.Process, argv: ["/bin/sh", "-c", script], restart: :transient, id: :job}
+      {:ok, sup} = Supervisor.start_link([child], strategy: :one_for_one)
+      # restarted after exit 3, not after exit 0: two runs, then no pid
+      assert eventually(
+               fn -> match?([{:job, :undefined, _, _}], Supervisor.which_children(sup)) end,
+               10_000
+             ),
+             inspect(Supervisor.which_children(sup))
+
+      assert File.read!(counter) == "x\nx\n"
+      Supervisor.stop(sup)
+    end
   end
 
   describe "name:" do
@@ -126,6 +171,24 @@ defmodule Linx.Process.SupervisionTest do
 
       Linx.Process.stop(proc, 0)
       Linx.Process.stop(proc2, 0)
+    end
+
+    test "await/2 and stop/2 take the name, {:via, ...} and {:global, ...} included" do
+      {:ok, _} = Registry.start_link(keys: :unique, name: __MODULE__.AwaitReg)
+      via = {:via, Registry, {__MODULE__.AwaitReg, :job}}
+      {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sh", "-c", "exit 6"], name: via)
+      assert Linx.Process.await(via) == {:exited, 6}
+      refute_received {:linx_process, ^proc, {:exited, 6}}
+
+      global = {:global, {__MODULE__, System.unique_integer()}}
+      {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sleep", "30"], name: global)
+      os_pid = Linx.Process.os_pid(global)
+      assert Linx.Process.stop(global, 1000) == {:signaled, 15}
+      refute File.exists?("/proc/#{os_pid}")
+      ref = Process.monitor(proc)
+      assert_receive {:DOWN, ^ref, :process, ^proc, _}, 10_000
+      # nobody under that name any more: the server is gone
+      assert Linx.Process.await(global, 100) == {:error, :noproc}
     end
 
     test "a bad name is refused by name" do
