@@ -120,7 +120,7 @@ defmodule Linx.Cluster do
     end
   end
 
-  defp start_on(node, spec, _owner) when node == node(), do: Linx.Process.start_here(spec)
+  defp start_on(node, spec, _owner) when node == node(), do: Linx.Process.Start.start_here(spec)
 
   defp start_on(node, spec, owner) do
     if Node.connect(node) == true do
@@ -151,7 +151,7 @@ defmodule Linx.Cluster do
   # Runs on the workload's node (:erpc).
   def start_here(spec) do
     if Process.whereis(Linx.ProcessSupervisor) && Process.whereis(__MODULE__) do
-      Linx.Process.start_here(spec)
+      Linx.Process.Start.start_here(spec)
     else
       nolinx(node())
     end
