@@ -787,7 +787,11 @@ defmodule Linx.Process.Options do
     )
   end
 
-  defp bad!(key, value, expected) do
+  @doc false
+  # ArgumentError naming the option, the value and what was expected
+  # (also for Linx.Process.RunOptions).
+  @spec bad!(atom, term, String.t()) :: no_return
+  def bad!(key, value, expected) do
     raise ArgumentError,
           "invalid option #{inspect(key)}: got #{inspect(value)}, expected #{expected}"
   end

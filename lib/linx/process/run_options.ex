@@ -8,6 +8,8 @@ defmodule Linx.Process.RunOptions do
   @run_only [:input, :into, :lines, :stderr, :max_output]
   @stderr_modes [:stdout, :capture, :inherit, :devnull]
 
+  import Linx.Process.Options, only: [bad!: 3]
+
   @doc false
   # Splits off and validates the options of run/2 (stream/2 takes `keys`,
   # a subset): {the rest, for validate!/2, %{input, into, lines, stderr,
@@ -84,10 +86,5 @@ defmodule Linx.Process.RunOptions do
     raise ArgumentError,
           "invalid options: stderr: #{inspect(mode)} contradicts stderr_to_stdout: true " <>
             "(an alias of stderr: :stdout); give one of them"
-  end
-
-  defp bad!(key, value, expected) do
-    raise ArgumentError,
-          "invalid option #{inspect(key)}: got #{inspect(value)}, expected #{expected}"
   end
 end
