@@ -102,6 +102,8 @@ static void close_session_fds(struct session *s)
 	for (size_t i = 0; i < LIMITS_MAX_CGROUPS; i++)
 		close_fd(&s->cgroup_v1_fds[i]);
 	close_fd(&s->init_status);
+	free(s->deferred);	/* what is still in it dies with us */
+	s->deferred = NULL;
 }
 
 /* How long the agent keeps draining fd 3 before exiting (see below) */

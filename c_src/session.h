@@ -99,7 +99,10 @@ enum sess_state {
  * @in_taken:		input bytes received ({:stdin, _}, {:pty_in, _})
  * @in_acked:		of those, acknowledged with {:stdin_ack, n}
  * @notify:		seccomp user notification listener and state
- * @deferred:		commands read while the child owed an answer
+ * @deferred:		commands read while the child owed an answer: on the
+ *			heap, made on first use (LINX_DEFERRED_MAX entries,
+ *			~150 KB: zeroing it in every agent cost ~36 page
+ *			faults, docs/performance.md)
  * @ndeferred:		how many
  * @deferred_head:	the next one to run
  * @cgroup_v1_fds:	cgroup.procs of the request's v1 groups, opened
@@ -140,7 +143,7 @@ struct session {
 	uint64_t in_taken;
 	uint64_t in_acked;
 	struct notify_state notify;
-	struct linx_cmd deferred[LINX_DEFERRED_MAX];
+	struct linx_cmd *deferred;
 	size_t ndeferred;
 	size_t deferred_head;
 	int cgroup_v1_fds[LIMITS_MAX_CGROUPS];

@@ -443,6 +443,22 @@ static void run_deferred(struct session *s)
 }
 
 /*
+ * defer() - queue @c in s->deferred, which now owns it (and @c is
+ * cleared); the queue is allocated on first use
+ */
+static int defer(struct session *s, struct linx_cmd *c)
+{
+	if (!s->deferred) {
+		s->deferred = calloc(LINX_DEFERRED_MAX, sizeof(*s->deferred));
+		if (!s->deferred)
+			return -1;
+	}
+	s->deferred[s->ndeferred++] = *c;
+	memset(c, 0, sizeof(*c));
+	return 0;
+}
+
+/*
  * read_commands() - frames from fd 3, until EAGAIN or until the state
  * says to wait (a command was forwarded to the child)
  */
@@ -474,8 +490,9 @@ static void read_commands(struct session *s)
 			if (c.kind == CMD_NOTIFY_REPLY && c.has_id)
 				notify_reply_malformed(&s->notify, c.id);
 		} else if (!in_order(s) && !is_notify_cmd(c.kind)) {
-			s->deferred[s->ndeferred++] = c;	/* owns it now */
-			memset(&c, 0, sizeof(c));
+			/* out of memory: refused like a command we cannot read */
+			if (defer(s, &c))
+				ev_error(&s->out, ENOMEM, STAGE_MALFORMED_COMMAND);
 		} else {
 			handle_command(s, &c);
 		}

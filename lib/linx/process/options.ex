@@ -65,7 +65,11 @@ defmodule Linx.Process.Options do
             log_output: nil,
             # not an option: how a failed workload's server exits, set by
             # Linx.Process.child_spec/1 (see "Under a supervisor" there)
-            exit_reasons: :shutdown
+            exit_reasons: :shutdown,
+            # not an option: false when the owner is run/2's collector,
+            # which drops {:usage, map}: the cgroup files are then not
+            # read at all (three dirty-I/O reads per workload)
+            usage_event: true
 
   @type t :: %__MODULE__{}
 
@@ -528,18 +532,51 @@ defmodule Linx.Process.Options do
   # As System.cmd/3: {name, value} pairs merged over the BEAM's environment;
   # a nil value unsets; clear_env: true starts from nothing.
   defp resolve_env(acc, opts) do
-    base = if Keyword.get(opts, :clear_env, false), do: %{}, else: System.get_env()
+    clear? = Keyword.get(opts, :clear_env, false)
 
     env =
-      opts
-      |> Keyword.get(:env, [])
-      |> Enum.reduce(base, fn
-        {name, nil}, env -> Map.delete(env, name)
-        {name, value}, env -> Map.put(env, name, value)
-      end)
-      |> Enum.map(fn {k, v} -> k <> "=" <> v end)
+      case Keyword.get(opts, :env, []) do
+        # the common case: the BEAM's environment as it is
+        [] when not clear? ->
+          elem(beam_env(), 1)
+
+        changes ->
+          base = if clear?, do: %{}, else: Map.new(elem(beam_env(), 1), &split_env/1)
+
+          changes
+          |> Enum.reduce(base, fn
+            {name, nil}, env -> Map.delete(env, name)
+            {name, value}, env -> Map.put(env, name, value)
+          end)
+          |> Enum.map(fn {k, v} -> k <> "=" <> v end)
+      end
 
     %{acc | env: env}
+  end
+
+  # The BEAM's environment as "NAME=value" binaries, converted once per
+  # change: :os.env/0 is cheap, turning ~50 charlists into binaries on
+  # every spawn was not (~90 µs, docs/performance.md). The cache is keyed
+  # by what :os.env/0 returns, so System.put_env/2 is seen at once.
+  @env_key {__MODULE__, :beam_env}
+  defp beam_env do
+    raw = :os.env()
+
+    case :persistent_term.get(@env_key, nil) do
+      {^raw, _list} = cached ->
+        cached
+
+      _ ->
+        list = for {k, v} <- System.get_env(), do: k <> "=" <> v
+        cached = {raw, list}
+        :persistent_term.put(@env_key, cached)
+        cached
+    end
+  end
+
+  defp split_env(kv) do
+    [k, v] = :binary.split(kv, "=")
+    {k, v}
   end
 
   # The workload never reads the BEAM's own terminal: stdin is /dev/null

@@ -48,7 +48,10 @@ defmodule Linx.Process.Run do
     # collect/2 takes the output as it comes: no window unless asked for
     window = if Keyword.has_key?(opts, :stdio_window), do: validated.stdio_window
 
-    case start.(%{validated | stdio: stdio(run), stdio_window: window}, [{:argv, argv} | rest]) do
+    case start.(
+           %{validated | stdio: stdio(run), stdio_window: window, usage_event: false},
+           [{:argv, argv} | rest]
+         ) do
       {:ok, proc} ->
         feeder = feed(proc, run.input)
 

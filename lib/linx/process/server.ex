@@ -155,6 +155,7 @@ defmodule Linx.Process.Server do
   # has a cgroup: its own v2 group (cgroup: :auto) or the groups of its
   # limits:. A workload without one has no usage to report.
   defp notify_usage(%{limit_groups: g, cgroup: nil}, _terminal) when g == %{}, do: :ok
+  defp notify_usage(%{opts: %{usage_event: false}}, _terminal), do: :ok
 
   defp notify_usage(s, {tag, _}) when tag in [:exited, :signaled],
     do: notify(s, {:usage, usage(s)})
