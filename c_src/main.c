@@ -32,6 +32,7 @@
 #include "session.h"
 #include "spawn.h"
 #include "supervise.h"
+#include "zygote.h"
 
 /*
  * startup_fds() - the BEAM's fds 3 and 4 must exist; make them
@@ -116,7 +117,22 @@ static int startup_tree(struct session *s, struct linx_err *err)
 	return 0;
 }
 
-int main(void)
+/*
+ * zygote_mode() - `linx_process --zygote [N]` (Linx.Spawner): serve as
+ * the fork server; only a forked agent returns, to carry on below
+ */
+static void zygote_mode(int argc, char **argv)
+{
+	int prefork = 2;
+
+	if (argc < 2 || strcmp(argv[1], "--zygote"))
+		return;
+	if (argc > 2)
+		prefork = atoi(argv[2]);
+	zygote_run(prefork < 0 ? 0 : prefork);
+}
+
+int main(int argc, char **argv)
 {
 	static struct linx_request req;
 	static struct session sess;
@@ -127,6 +143,7 @@ int main(void)
 	ei_x_buff x;
 	int code;
 
+	zygote_mode(argc, argv);
 	if (startup_fds())
 		return EXIT_BEAM;	/* no channel to the BEAM at all */
 	ei_init();

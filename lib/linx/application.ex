@@ -15,6 +15,8 @@ defmodule Linx.Application do
       Linx.Cgroup.Janitor,
       {DynamicSupervisor, name: Linx.ProcessSupervisor, strategy: :one_for_one},
       Linx.Pool,
+      # the zygote: workloads' agents forked, not spawned (warm path)
+      Linx.Spawner,
       # Linx.Cluster (node: and docs/distributed.md): the :pg scope of the
       # nodes running Linx, the owners' watchers of remote workloads, and
       # the membership and load of this node.

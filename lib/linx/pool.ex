@@ -63,8 +63,11 @@ defmodule Linx.Pool do
       #=> :ok
   """
   @spec resize(non_neg_integer) :: :ok
-  def resize(size) when is_integer(size) and size >= 0,
-    do: GenServer.call(__MODULE__, {:resize, size})
+  def resize(size) when is_integer(size) and size >= 0 do
+    # the spawner (the warm path before the pool's agents) follows
+    Linx.Spawner.enable(size > 0)
+    GenServer.call(__MODULE__, {:resize, size})
+  end
 
   @doc "How many agents are idle in the pool right now."
   @spec idle() :: non_neg_integer

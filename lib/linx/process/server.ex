@@ -43,7 +43,7 @@ defmodule Linx.Process.Server do
 
   @typedoc "The server state."
   @type t :: %__MODULE__{
-          port: port | nil,
+          port: port | Linx.Spawner.channel() | nil,
           opts: Options.t(),
           owner: pid | nil,
           owner_ref: reference | nil,
@@ -135,7 +135,7 @@ defmodule Linx.Process.Server do
 
         # EOF on fd 3 makes the agent kill what it started
         {:stop, reason} ->
-          Port.close(port)
+          close(port)
           {:noreply, start_failed(s, reason)}
       end
     else
@@ -199,7 +199,7 @@ defmodule Linx.Process.Server do
 
   defp start_handler(%{notify: notify, port: port} = s) do
     if Linx.Seccomp.Notify.handler?(notify) do
-      send_fun = fn term -> Port.command(port, Wire.encode(term)) end
+      send_fun = fn term -> command(port, Wire.encode(term)) end
 
       with {:ok, pid} <- Linx.Seccomp.Notify.Handler.start_link(notify, send_fun) do
         {:ok, %{s | handler: pid}}
@@ -365,6 +365,12 @@ defmodule Linx.Process.Server do
 
   def handle_info({:EXIT, port, _reason}, s) when is_port(port), do: {:noreply, s}
 
+  # The zygote of Linx.Spawner died: so did our agent, if we still had one.
+  def handle_info({:DOWN, _, :port, zygote, reason}, %{port: {:linx_spawner, zygote, _}} = s),
+    do: handle_info({s.port, {:exit_status, {:port_closed, reason}}}, s)
+
+  def handle_info({:DOWN, _, :port, _, _}, s), do: {:noreply, s}
+
   # Linked (start_link) parent exits: same as the owner going away.
   def handle_info({:EXIT, _from, reason}, s), do: {:stop, reason, s}
 
@@ -372,13 +378,7 @@ defmodule Linx.Process.Server do
 
   @impl true
   def terminate(_reason, s) do
-    if is_port(s.port) do
-      try do
-        Port.close(s.port)
-      catch
-        :error, _ -> :ok
-      end
-    end
+    close(s.port)
 
     # Closing the port makes the agent kill the tree; unless detached,
     # make sure with the cgroup too, then remove it once empty.
@@ -549,13 +549,8 @@ defmodule Linx.Process.Server do
   # holds fd 3 open until we close the port, so nothing we write can meet
   # a closed pipe before we had its last frame, and it exits the moment
   # we close.
-  defp close_agent(%{port: port} = s) when is_port(port) do
-    try do
-      Port.close(port)
-    catch
-      :error, _ -> :ok
-    end
-
+  defp close_agent(%{port: port} = s) when port != nil do
+    close(port)
     agent_gone(s, :closed)
   end
 
@@ -773,7 +768,7 @@ defmodule Linx.Process.Server do
   defp notify(s, event), do: send(s.owner, {:linx_process, self(), event})
 
   defp send_frame(%{port: nil}, _term), do: :ok
-  defp send_frame(%{port: port}, term), do: Port.command(port, Wire.encode(term))
+  defp send_frame(%{port: port}, term), do: command(port, Wire.encode(term))
 
   defp notify_failed_text(id, step, errno) do
     "linx_process: notification #{id}: step #{step} failed with #{Linx.Errno.name(errno)}"

@@ -1,0 +1,23 @@
+/*
+ * zygote.h - `linx_process --zygote`: one long-lived agent that forks the
+ * per-workload agents of Linx.Spawner and relays their frames over its own
+ * fds 3/4, tagged with a channel id (docs/protocol.md, "The spawner").
+ */
+#ifndef LINX_ZYGOTE_H
+#define LINX_ZYGOTE_H
+
+/* What zygote_run() returns in a forked agent (the zygote never returns) */
+#define ZYGOTE_AGENT 0
+
+/* Frames between the BEAM and the zygote: <<op, id:32, payload>> */
+enum zygote_op {
+	ZOP_SPAWN = 1,	/* BEAM -> zygote: payload is the agent's request */
+	ZOP_DATA = 2,	/* both ways: payload is one frame of the agent's */
+	ZOP_CLOSE = 3,	/* BEAM -> zygote: the channel is closed (EOF) */
+	ZOP_EXIT = 3,	/* zygote -> BEAM: <<status:32>>, after its last DATA */
+	ZOP_REFUSED = 4, /* zygote -> BEAM: a frame it could not use, text */
+};
+
+int zygote_run(int prefork);
+
+#endif /* LINX_ZYGOTE_H */
