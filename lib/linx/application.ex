@@ -43,10 +43,19 @@ defmodule Linx.Application do
 
       # Called without being named in any import: `rescue` turns an Erlang
       # error into an exception module (ErlangError for Port.open's
-      # :emfile), and "#{n}" calls the String.Chars implementation.
+      # :emfile), "#{n}" calls the String.Chars implementation, run/2
+      # collects into a binary (Collectable), and an error is inspected.
+      # Through Linx.Spawner a spawn needs no new descriptor, so a BEAM out
+      # of them gets that far.
       for mod <- Application.spec(:elixir, :modules) || [],
           name = Atom.to_string(mod),
-          String.ends_with?(name, "Error") or String.starts_with?(name, "Elixir.String.Chars."),
+          String.ends_with?(name, "Error") or
+            String.starts_with?(name, [
+              "Elixir.String.Chars.",
+              "Elixir.Collectable.",
+              "Elixir.Enumerable.",
+              "Elixir.Inspect"
+            ]),
           do: Code.ensure_loaded(mod)
     end
 

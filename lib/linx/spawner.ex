@@ -63,6 +63,20 @@ defmodule Linx.Spawner do
     end
   end
 
+  @doc """
+  The zygote's OS pid (the parent of every agent it forked), or `nil`
+  while it is not running.
+  """
+  @spec os_pid() :: pos_integer | nil
+  def os_pid do
+    with {port, _flag, _counter} <- :persistent_term.get(@key, nil),
+         {:os_pid, pid} <- Port.info(port, :os_pid) do
+      pid
+    else
+      _ -> nil
+    end
+  end
+
   @doc false
   # Linx.Pool.resize/1: the spawner follows the pool on and off.
   def enable(on?) do

@@ -438,6 +438,9 @@ defmodule Linx.AgentProtocolTest do
     end
 
     test "Linx.Process asks for it and closes the port on the terminal frame" do
+      # a port agent (Linx.Spawner's channels: test/linx/spawner_test.exs)
+      Linx.Spawner.enable(false)
+      on_exit(fn -> Linx.Spawner.enable(Application.get_env(:linx, :pool_size, 2) > 0) end)
       {:ok, proc} = Linx.Process.spawn(argv: ["/bin/cat"], stdio: :pipe)
       port = :sys.get_state(proc).port
       {:os_pid, agent} = Port.info(port, :os_pid)

@@ -243,6 +243,7 @@ defmodule Linx.Process.ReliabilityLifecycleTest do
   describe "pooled agents killed from outside (item 5)" do
     test "kill -9 of the idle agents: every spawn succeeds, the pool survives and refills" do
       :ok = Linx.Pool.resize(2)
+      Linx.Spawner.enable(false)
       assert eventually(fn -> Linx.Pool.idle() == 2 end)
       pool = Process.whereis(Linx.Pool)
 
@@ -263,6 +264,8 @@ defmodule Linx.Process.ReliabilityLifecycleTest do
 
     test "a pooled agent that dies after it was handed out, before answering: one retry" do
       :ok = Linx.Pool.resize(1)
+      # the pool's own agents, not the spawner's
+      Linx.Spawner.enable(false)
       assert eventually(fn -> Linx.Pool.idle() == 1 end)
       [agent] = idle_agent_os_pids()
       # Stopped, it looks alive when handed out and answers nothing.
@@ -306,6 +309,7 @@ defmodule Linx.Process.ReliabilityLifecycleTest do
 
     test "the server killed while it starts: {:killed, :server}" do
       :ok = Linx.Pool.resize(1)
+      Linx.Spawner.enable(false)
       assert eventually(fn -> Linx.Pool.idle() == 1 end)
       [port] = :queue.to_list(:sys.get_state(Linx.Pool).idle)
       {:os_pid, agent} = Port.info(port, :os_pid)
@@ -361,6 +365,8 @@ defmodule Linx.Process.ReliabilityLifecycleTest do
     end
 
     poll.(poll, fn -> Linx.Pool.idle() == 2 end, 250)
+    # the port agents' path (the spawner needs no new fd: its own test)
+    Linx.Spawner.enable(false)
     sup = Process.whereis(Linx.Supervisor)
     pool = Process.whereis(Linx.Pool)
     {:ok, sleeper} = Linx.Process.spawn(argv: ["/bin/sleep", "1000"], stdio: :devnull)
@@ -444,6 +450,7 @@ defmodule Linx.Process.ReliabilityLifecycleTest do
     @cold_script """
     {:ok, _} = Application.ensure_all_started(:linx)
     Enum.find(1..250, fn _ -> Process.sleep(20); Linx.Pool.idle() == 2 end)
+    Linx.Spawner.enable(false)
     fds = Stream.repeatedly(fn -> :file.open("/dev/null", [:read, :raw]) end)
           |> Enum.take_while(&match?({:ok, _}, &1))
     taken = Stream.repeatedly(&Linx.Pool.checkout/0) |> Enum.take_while(& &1)

@@ -1,0 +1,181 @@
+defmodule Linx.SpawnerTest do
+  # Turns the spawner off and on, kills its zygote: not async.
+  use Linx.Case, async: false
+
+  @ebin Path.join([Mix.Project.build_path(), "lib", "linx", "ebin"])
+
+  setup do
+    :ok = Linx.Pool.resize(2)
+    assert eventually(fn -> Linx.Spawner.os_pid() != nil end, 5000)
+    on_exit(fn -> Linx.Pool.resize(Application.get_env(:linx, :pool_size, 2)) end)
+  end
+
+  defp os_kill(sig, pid), do: System.cmd("kill", [sig, "#{pid}"], stderr_to_stdout: true)
+
+  # The zygote's children: the agents it forked, serving or waiting.
+  defp zygote_children(zygote) do
+    "/proc/#{zygote}/task/#{zygote}/children"
+    |> File.read!()
+    |> String.split()
+    |> Enum.map(&String.to_integer/1)
+  end
+
+  test "a workload's agent is forked by the zygote, and ends with the workload" do
+    zygote = Linx.Spawner.os_pid()
+    {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sleep", "1000"], stdio: :devnull)
+    agent = ppid(Linx.Process.os_pid(proc))
+    assert ppid(agent) == zygote
+    assert File.read!("/proc/#{agent}/comm") == "linx_process\n"
+    Linx.Process.stop(proc)
+    assert_os_pid_exits(agent)
+    assert Linx.Spawner.os_pid() == zygote
+  end
+
+  test "output, exit status, stdin, namespaces and maps as with a port agent" do
+    assert Linx.Spawner.enabled?()
+    assert {"hi\n", 0} == Linx.Process.run(["/bin/echo", "hi"])
+    assert {"", 7} == Linx.Process.run(["/bin/sh", "-c", "exit 7"])
+    assert {"ABC", 0} == Linx.Process.run(["/usr/bin/tr", "a-z", "A-Z"], input: "abc")
+
+    assert {"1 0\n", 0} ==
+             Linx.Process.run(["/bin/sh", "-c", "echo $$ $(id -u)"],
+               namespaces: [:user, :pid, :mount],
+               uid_map: [{0, 0, 1}],
+               gid_map: [{0, 0, 1}]
+             )
+
+    # a large output, under the flow-control window and across it
+    {out, 0} = Linx.Process.run(["/usr/bin/head", "-c", "3000000", "/dev/zero"])
+    assert byte_size(out) == 3_000_000
+  end
+
+  defmodule DenyUname do
+    @behaviour Linx.Seccomp.Notifier
+    def init(_), do: {:ok, 0}
+    def syscalls(_), do: [:uname]
+    def handle_syscall(%{syscall: :uname}, n), do: {{:errno, :eperm}, n + 1}
+    def summary(n), do: n
+  end
+
+  test "a notify handler answers through the channel from its own process" do
+    assert {out, 1} =
+             Linx.Process.run(["/bin/uname"], notify: {DenyUname, nil}, stderr_to_stdout: true)
+
+    assert out =~ "Operation not permitted"
+    assert_receive {:linx_process, _, {:notify_summary, 1}}
+  end
+
+  test "the server killed: the spawner closes the channel and the agent kills the tree" do
+    {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sleep", "1000"], stdio: :devnull)
+    workload = Linx.Process.os_pid(proc)
+    agent = ppid(workload)
+    Process.exit(proc, :kill)
+    assert_os_pid_exits(workload)
+    assert_os_pid_exits(agent)
+  end
+
+  test "the zygote killed: its workloads end, their owners are told, a new zygote serves" do
+    zygote = Linx.Spawner.os_pid()
+    {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sleep", "1000"], stdio: :devnull)
+    workload = Linx.Process.os_pid(proc)
+    os_kill("-9", zygote)
+    assert {:agent_died, _} = Linx.Process.await(proc, 5000)
+    assert_os_pid_exits(workload)
+    assert eventually(fn -> Linx.Spawner.os_pid() not in [nil, zygote] end, 5000)
+    assert {"again\n", 0} == Linx.Process.run(["/bin/echo", "again"])
+  end
+
+  test "agents forked ahead that die before answering: the spawn is retried once" do
+    zygote = Linx.Spawner.os_pid()
+    assert eventually(fn -> length(zygote_children(zygote)) >= 2 end)
+    idle = zygote_children(zygote)
+    # stopped, they take the request and answer nothing
+    for a <- idle, do: os_kill("-STOP", a)
+    task = Task.async(fn -> Linx.Process.run(["/bin/echo", "retried"]) end)
+    Process.sleep(100)
+    for a <- idle, do: os_kill("-9", a)
+    assert Task.await(task, 10_000) == {"retried\n", 0}
+  end
+
+  test "malformed frames to the zygote are refused by name, and it serves on" do
+    port =
+      Port.open({:spawn_executable, Linx.Pool.agent_path()}, [
+        :binary,
+        :nouse_stdio,
+        {:packet, 4},
+        :exit_status,
+        args: ["--zygote", "1"]
+      ])
+
+    Port.command(port, <<1, 2>>)
+    assert_receive {^port, {:data, <<4, 0::32, text::binary>>}}, 2000
+    assert text =~ "shorter"
+    Port.command(port, <<9, 7::32>>)
+    assert_receive {^port, {:data, <<4, 7::32, text::binary>>}}, 2000
+    assert text =~ "unknown op"
+    # data for, and a close of, a channel that does not exist: nothing
+    Port.command(port, <<2, 8::32, "x">>)
+    Port.command(port, <<3, 8::32>>)
+    refute_receive {^port, _}, 200
+
+    # then a real workload, whose frames come tagged, then its exit
+    opts = Linx.Process.Options.validate!([argv: ["/bin/echo", "z"]], :run)
+    request = Linx.Process.Wire.encode(Linx.Process.Wire.request(opts, false))
+    Port.command(port, [<<1, 5::32>>, request])
+    frames = collect(port, 5, [])
+    assert {:status, :exited, 0} in frames
+    # the close handshake: the agent waits for the close, then exits;
+    # its channel closed, its exit status is not sent
+    Port.command(port, <<3, 5::32>>)
+    refute_receive {^port, {:data, <<3, 5::32, _::32>>}}, 300
+    # and the next channel is served
+    Port.command(port, [<<1, 6::32>>, request])
+    assert {:status, :exited, 0} in collect(port, 6, [])
+    Port.close(port)
+  end
+
+  defp collect(port, id, acc) do
+    receive do
+      {^port, {:data, <<2, ^id::32, frame::binary>>}} ->
+        case Linx.Process.Wire.decode(frame) do
+          {:status, :exited, 0} = last -> Enum.reverse([last | acc])
+          other -> collect(port, id, [other | acc])
+        end
+    after
+      5000 -> flunk("no exit for channel #{id}: #{inspect(Enum.reverse(acc))}")
+    end
+  end
+
+  test "Linx.Pool.resize(0) turns the spawner off: agents are opened as ports" do
+    :ok = Linx.Pool.resize(0)
+    refute Linx.Spawner.enabled?()
+    {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sleep", "1000"], stdio: :devnull)
+    refute ppid(ppid(Linx.Process.os_pid(proc))) == Linx.Spawner.os_pid()
+    Linx.Process.stop(proc)
+    :ok = Linx.Pool.resize(2)
+    assert Linx.Spawner.enabled?()
+  end
+
+  # The spawner opens no descriptor in the BEAM per workload.
+  @script """
+  {:ok, _} = Application.ensure_all_started(:linx)
+  Enum.find(1..250, fn _ -> Process.sleep(20); Linx.Spawner.os_pid() != nil end)
+  fds = Stream.repeatedly(fn -> :file.open("/dev/null", [:read, :raw]) end)
+        |> Enum.take_while(&match?({:ok, _}, &1))
+  ran = for i <- 1..5, do: Linx.Process.run(["/bin/echo", "\#{i}"])
+  Enum.each(fds, fn {:ok, fd} -> :file.close(fd) end)
+  IO.puts("RESULT " <> Base.encode64(:erlang.term_to_binary({length(fds), ran})))
+  """
+
+  test "a BEAM out of file descriptors still runs workloads through the spawner" do
+    {out, _} =
+      System.cmd("sh", ["-c", "ulimit -n 64; exec elixir -pa \"$0\" -e \"$1\"", @ebin, @script],
+        stderr_to_stdout: true
+      )
+
+    [_, b64] = Regex.run(~r/RESULT (\S+)/, out) || flunk("the small BEAM failed:\n#{out}")
+    {held, ran} = :erlang.binary_to_term(Base.decode64!(b64))
+    assert held > 0
+    assert ran == for(i <- 1..5, do: {"#{i}\n", 0})
+  end
+end
