@@ -9,6 +9,11 @@ defmodule Linx.Pool do
   to each new `Linx.Process`, and opens a replacement in the background.
   Each agent still serves exactly one workload and then exits.
 
+  With the pool on, `Linx.Spawner` comes first: its zygote forks each
+  workload's agent instead of the BEAM spawning one, and the pool's idle
+  agents serve while the zygote is (re)starting. `resize(0)` turns both
+  off: every spawn then opens its own agent (the cold path).
+
   ## Configuration
 
       # config/config.exs
