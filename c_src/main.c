@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -123,13 +124,22 @@ static int startup_tree(struct session *s, struct linx_err *err)
  */
 static void zygote_mode(int argc, char **argv)
 {
-	int prefork = 2;
+	long prefork = 2;
+	char *end = NULL;
 
 	if (argc < 2 || strcmp(argv[1], "--zygote"))
 		return;
-	if (argc > 2)
-		prefork = atoi(argv[2]);
-	zygote_run(prefork < 0 ? 0 : prefork);
+	if (argc > 2) {
+		errno = 0;
+		prefork = strtol(argv[2], &end, 10);
+		if (errno || *end || prefork < 0 || prefork > 64) {
+			fprintf(stderr, "linx_process --zygote N: N is the "
+				"number of agents forked ahead, 0..64, not "
+				"\"%s\"\n", argv[2]);
+			exit(EXIT_REQUEST);
+		}
+	}
+	zygote_run((int)prefork);
 }
 
 int main(int argc, char **argv)

@@ -162,7 +162,7 @@ static struct sub *fork_sub(bool *child)
 
 	if (z.n == z.cap) {
 		size_t cap = z.cap ? 2 * z.cap : 16;
-		struct sub **subs = realloc(z.subs, cap * sizeof(*subs));
+		struct sub **subs = realloc(z.subs, cap * sizeof(struct sub *));
 
 		if (!subs)
 			return NULL;
@@ -184,6 +184,7 @@ static struct sub *fork_sub(bool *child)
 	}
 	pid = fork();
 	if (pid == 0) {
+		free(s);
 		become_agent(a[0], b[1]);
 		*child = true;
 		return NULL;
