@@ -84,12 +84,15 @@ defmodule Linx.Pool do
   opened (see `try_open_agent/0`).
   """
   @spec open_agent() :: port
-  def open_agent do
+  def open_agent, do: open_agent_with([])
+
+  defp open_agent_with(args) do
     Port.open({:spawn_executable, agent_path()}, [
       :binary,
       :nouse_stdio,
       {:packet, 4},
-      :exit_status
+      :exit_status,
+      args: args
     ])
   end
 
@@ -100,8 +103,12 @@ defmodule Linx.Pool do
   not built.
   """
   @spec try_open_agent() :: {:ok, port} | {:error, atom}
-  def try_open_agent do
-    {:ok, open_agent()}
+  def try_open_agent, do: try_open_agent([])
+
+  @doc false
+  # The same with arguments for the agent (Linx.Spawner: ["--zygote", n]).
+  def try_open_agent(args) do
+    {:ok, open_agent_with(args)}
   rescue
     e in ErlangError ->
       {:error, if(is_atom(e.original), do: e.original, else: :eio)}
@@ -141,6 +148,11 @@ defmodule Linx.Pool do
   # the application (and every running workload) down with it.
   @min_backoff_ms 10
   @max_backoff_ms 5_000
+
+  @doc false
+  # The wait before the next open after a failed one (the pool's, and
+  # Linx.Spawner's for its zygote): twice the last, 10 ms to 5 s.
+  def next_backoff(last), do: min(2 * (last || div(@min_backoff_ms, 2)), @max_backoff_ms)
 
   @impl true
   def init(opts) do
@@ -191,7 +203,7 @@ defmodule Linx.Pool do
         {:noreply, %{s | size: 0}}
 
       {:error, _errno} ->
-        backoff = min(2 * (s.backoff || div(@min_backoff_ms, 2)), @max_backoff_ms)
+        backoff = next_backoff(s.backoff)
         Process.send_after(self(), :retry_refill, backoff)
         {:noreply, %{s | backoff: backoff}}
     end

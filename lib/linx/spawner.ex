@@ -147,9 +147,6 @@ defmodule Linx.Spawner do
 
   ## Server
 
-  @min_backoff_ms 10
-  @max_backoff_ms 5_000
-
   @impl true
   def init(opts) do
     Process.flag(:trap_exit, true)
@@ -174,7 +171,7 @@ defmodule Linx.Spawner do
         {:noreply, s}
 
       {:error, _errno} ->
-        backoff = min(2 * (s.backoff || div(@min_backoff_ms, 2)), @max_backoff_ms)
+        backoff = Linx.Pool.next_backoff(s.backoff)
         Process.send_after(self(), :open, backoff)
         {:noreply, %{s | backoff: backoff}}
     end
@@ -248,19 +245,5 @@ defmodule Linx.Spawner do
     %{s | port: nil}
   end
 
-  defp open_zygote do
-    path = Linx.Pool.agent_path()
-
-    {:ok,
-     Port.open({:spawn_executable, path}, [
-       :binary,
-       :nouse_stdio,
-       {:packet, 4},
-       :exit_status,
-       args: ["--zygote", Integer.to_string(@prefork)]
-     ])}
-  rescue
-    e in ErlangError -> {:error, if(is_atom(e.original), do: e.original, else: :eio)}
-    RuntimeError -> {:error, :enoent}
-  end
+  defp open_zygote, do: Linx.Pool.try_open_agent(["--zygote", Integer.to_string(@prefork)])
 end

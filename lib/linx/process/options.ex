@@ -529,55 +529,8 @@ defmodule Linx.Process.Options do
 
   defp require_argv(acc), do: acc
 
-  # As System.cmd/3: {name, value} pairs merged over the BEAM's environment;
-  # a nil value unsets; clear_env: true starts from nothing.
-  defp resolve_env(acc, opts) do
-    clear? = Keyword.get(opts, :clear_env, false)
-
-    env =
-      case Keyword.get(opts, :env, []) do
-        # the common case: the BEAM's environment as it is
-        [] when not clear? ->
-          elem(beam_env(), 1)
-
-        changes ->
-          base = if clear?, do: %{}, else: Map.new(elem(beam_env(), 1), &split_env/1)
-
-          changes
-          |> Enum.reduce(base, fn
-            {name, nil}, env -> Map.delete(env, name)
-            {name, value}, env -> Map.put(env, name, value)
-          end)
-          |> Enum.map(fn {k, v} -> k <> "=" <> v end)
-      end
-
-    %{acc | env: env}
-  end
-
-  # The BEAM's environment as "NAME=value" binaries, converted once per
-  # change: :os.env/0 is cheap, turning ~50 charlists into binaries on
-  # every spawn was not (~90 µs, docs/performance.md). The cache is keyed
-  # by what :os.env/0 returns, so System.put_env/2 is seen at once.
-  @env_key {__MODULE__, :beam_env}
-  defp beam_env do
-    raw = :os.env()
-
-    case :persistent_term.get(@env_key, nil) do
-      {^raw, _list} = cached ->
-        cached
-
-      _ ->
-        list = for {k, v} <- System.get_env(), do: k <> "=" <> v
-        cached = {raw, list}
-        :persistent_term.put(@env_key, cached)
-        cached
-    end
-  end
-
-  defp split_env(kv) do
-    [k, v] = :binary.split(kv, "=")
-    {k, v}
-  end
+  # As System.cmd/3 (Linx.Process.Env): the workload's environment.
+  defp resolve_env(acc, opts), do: %{acc | env: Linx.Process.Env.resolve(opts)}
 
   # The workload never reads the BEAM's own terminal: stdin is /dev/null
   # unless it is a pipe or a PTY (or explicitly :inherit per fd).
