@@ -181,7 +181,8 @@ void agent_exit(struct session *s, int code)
 	if (code != EXIT_BEAM) {
 		/* Everything is said: EOF now, so readers need not wait */
 		close(LINX_FD_OUT);
-		drain_beam_input(s->req && s->req->close_handshake);
+		if (!s->forked)
+			drain_beam_input(s->req && s->req->close_handshake);
 	}
 	terminate(s, code);
 }

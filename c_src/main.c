@@ -120,15 +120,16 @@ static int startup_tree(struct session *s, struct linx_err *err)
 
 /*
  * zygote_mode() - `linx_process --zygote [N]` (Linx.Spawner): serve as
- * the fork server; only a forked agent returns, to carry on below
+ * the fork server; only a forked agent returns, to carry on below.
+ * Return: true in a forked agent.
  */
-static void zygote_mode(int argc, char **argv)
+static bool zygote_mode(int argc, char **argv)
 {
 	long prefork = 2;
 	char *end = NULL;
 
 	if (argc < 2 || strcmp(argv[1], "--zygote"))
-		return;
+		return false;
 	if (argc > 2) {
 		errno = 0;
 		prefork = strtol(argv[2], &end, 10);
@@ -139,7 +140,7 @@ static void zygote_mode(int argc, char **argv)
 			exit(EXIT_REQUEST);
 		}
 	}
-	zygote_run((int)prefork);
+	return zygote_run((int)prefork) == ZYGOTE_AGENT;
 }
 
 int main(int argc, char **argv)
@@ -153,11 +154,13 @@ int main(int argc, char **argv)
 	ei_x_buff x;
 	int code;
 
-	zygote_mode(argc, argv);
+	bool forked = zygote_mode(argc, argv);
+
 	if (startup_fds())
 		return EXIT_BEAM;	/* no channel to the BEAM at all */
 	ei_init();
 	agent_session_init(s, &req);
+	s->forked = forked;
 
 	if (startup_signals(s, &err) || startup_tree(s, &err)) {
 		ev_fail(&s->out, &err);

@@ -111,6 +111,9 @@ enum sess_state {
  * @deadline_at:	CLOCK_MONOTONIC time of the next deadline step
  * @sandboxing:		CHAN_SANDBOX was sent: its OK emits :ready
  * @init_status:	init: true: read end of the init's status pipe, or -1
+ * @forked:		forked by the zygote (zygote.c): fd 3 is its pipe, and
+ *			it drops what is sent to an agent that has exited, so
+ *			nothing is drained before exiting
  */
 struct session {
 	struct linx_request *req;
@@ -151,6 +154,7 @@ struct session {
 	struct timespec deadline_at;
 	bool sandboxing;
 	int init_status;
+	bool forked;
 };
 
 #endif /* LINX_SESSION_H */

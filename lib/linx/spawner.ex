@@ -136,6 +136,15 @@ defmodule Linx.Spawner do
   def command({:linx_spawner, port, id}, frame), do: Port.command(port, [<<2, id::32>> | frame])
 
   @doc false
+  # After the agent's last frame: it exits by itself (a forked agent does
+  # not wait for the close, docs/protocol.md), so nothing is sent; only
+  # its exit status, which nobody waits for any more, is not delivered.
+  def forget({:linx_spawner, _port, id}) do
+    :ets.delete(@table, id)
+    :ok
+  end
+
+  @doc false
   # As Port.close/1: the agent sees EOF on fd 3; nothing more arrives.
   def close({:linx_spawner, port, id}) do
     :ets.delete(@table, id)

@@ -124,14 +124,36 @@ defmodule Linx.SpawnerTest do
     Port.command(port, [<<1, 5::32>>, request])
     frames = collect(port, 5, [])
     assert {:status, :exited, 0} in frames
-    # the close handshake: the agent waits for the close, then exits;
-    # its channel closed, its exit status is not sent
-    Port.command(port, <<3, 5::32>>)
-    refute_receive {^port, {:data, <<3, 5::32, _::32>>}}, 300
-    # and the next channel is served
-    Port.command(port, [<<1, 6::32>>, request])
-    assert {:status, :exited, 0} in collect(port, 6, [])
+    # a forked agent does not wait for the close handshake: its exit
+    # status follows its last frame
+    assert_receive {^port, {:data, <<3, 5::32, 0::32>>}}, 2000
+    # a channel closed before its agent is done: EOF for the agent, and
+    # nothing more is sent for it
+    sleeper = Linx.Process.Options.validate!([argv: ["/bin/sleep", "1000"]], :run)
+
+    Port.command(port, [
+      <<1, 6::32>>,
+      Linx.Process.Wire.encode(Linx.Process.Wire.request(sleeper, false))
+    ])
+
+    [{:status, :spawned, workload} | _] = until_running(port, 6, [])
+    Port.command(port, <<3, 6::32>>)
+    assert_os_pid_exits(workload)
+    refute_receive {^port, {:data, <<_, 6::32, _::binary>>}}, 300
     Port.close(port)
+  end
+
+  # The frames of channel `id` up to {:status, :running}, in order.
+  defp until_running(port, id, acc) do
+    receive do
+      {^port, {:data, <<2, ^id::32, frame::binary>>}} ->
+        case Linx.Process.Wire.decode(frame) do
+          {:status, :running} = last -> Enum.reverse([last | acc])
+          other -> until_running(port, id, [other | acc])
+        end
+    after
+      5000 -> flunk("channel #{id} never ran: #{inspect(Enum.reverse(acc))}")
+    end
   end
 
   defp collect(port, id, acc) do

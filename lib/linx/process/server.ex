@@ -550,7 +550,7 @@ defmodule Linx.Process.Server do
   # a closed pipe before we had its last frame, and it exits the moment
   # we close.
   defp close_agent(%{port: port} = s) when port != nil do
-    close(port)
+    release(port)
     agent_gone(s, :closed)
   end
 

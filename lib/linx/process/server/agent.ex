@@ -72,6 +72,11 @@ defmodule Linx.Process.Server.Agent do
 
   def close(channel), do: Linx.Spawner.close(channel)
 
+  # After the agent's last frame (the close handshake): a port agent
+  # exits when we close; a forked one has not waited for it.
+  def release(port) when is_port(port), do: close(port)
+  def release(channel), do: Linx.Spawner.forget(channel)
+
   def fresh_agent do
     case Linx.Pool.try_open_agent() do
       {:ok, port} -> {:ok, port, false}
