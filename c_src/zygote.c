@@ -112,6 +112,32 @@ static void push_tagged(uint8_t op, uint32_t id, const void *head,
 		z_fail("out of memory");
 }
 
+/*
+ * z_exit() - leave with nothing open but fds 0-4: EOF on every agent's
+ * fd 3 (each then ends its workload), the memory given back
+ */
+static void z_exit(int code) __attribute__((noreturn));
+static void z_exit(int code)
+{
+	for (size_t i = 0; i < z.n; i++) {
+		struct sub *s = z.subs[i];
+
+		if (s->to >= 0)
+			close(s->to);
+		if (s->from >= 0)
+			close(s->from);
+		frame_reader_free(&s->rd);
+		byteq_free(&s->in);
+		free(s);
+	}
+	free(z.subs);
+	free(z.p);
+	frame_reader_free(&z.in);
+	byteq_free(&z.out);
+	close(z.sigfd);
+	exit(code);
+}
+
 static void push_exit(uint32_t id, int status)
 {
 	uint8_t st[4] = { status >> 24, status >> 16, status >> 8, status };
@@ -316,7 +342,7 @@ static bool read_beam(void)
 			continue;
 		case FRAME_EOF:
 		case FRAME_ERROR:
-			exit(0);
+			z_exit(0);
 		case FRAME_OK:
 			break;
 		}
@@ -526,6 +552,6 @@ int zygote_run(int prefork)
 				write_sub(z.subs[i]);
 		finish();
 		if (byteq_pending(&z.out) && byteq_write(&z.out, ZFD_OUT))
-			exit(1);	/* the BEAM is gone */
+			z_exit(1);	/* the BEAM is gone */
 	}
 }

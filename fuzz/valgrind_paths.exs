@@ -35,14 +35,30 @@ defmodule ValgrindPaths do
        execute notify_program notify_events notified arg0 pty_modes noecho raw)a
   end
 
-  def open(name) do
+  def open(name, args \\ []) do
     Port.open({:spawn_executable, @wrapper}, [
       :binary,
       :nouse_stdio,
       {:packet, 4},
       :exit_status,
+      {:args, args},
       {:env, [{~c"LINX_VG_LOG", String.to_charlist(Path.join(@logdir, "#{name}.%p.log"))}]}
     ])
+  end
+
+  # The zygote's frames of channel `id` (<<2, id:32, frame>>), decoded,
+  # until `stop?` says so or its exit status (<<3, id:32, status:32>>).
+  def zygote_frames(p, id, stop?, acc \\ []) do
+    receive do
+      {^p, {:data, <<2, ^id::32, frame::binary>>}} ->
+        ev = :erlang.binary_to_term(frame, [:safe])
+        if stop?.(ev), do: Enum.reverse([ev | acc]), else: zygote_frames(p, id, stop?, [ev | acc])
+
+      {^p, {:data, <<3, ^id::32, status::32>>}} ->
+        Enum.reverse([{:exit, status} | acc])
+    after
+      120_000 -> {:timeout, Enum.reverse(acc)}
+    end
   end
 
   def send_term(p, {:raw, bin}), do: send(p, {self(), {:command, bin}})
@@ -110,6 +126,8 @@ defmodule ValgrindPaths do
     |> Enum.filter(&(&1 =~ ~r/==\d+== Open /))
     |> Enum.reject(&(&1 =~ "<inherited from parent>"))
     |> Enum.reject(&(&1 =~ ~r/by 0x\w+: (startup_signals|startup_tree) /))
+    # the zygote's signalfd, closed by exit's z_exit() but opened in z_init()
+    |> Enum.reject(&(&1 =~ ~r/by 0x\w+: z_init /))
     |> Enum.map(fn rec ->
       rec
       |> String.split("\n")
@@ -473,6 +491,37 @@ results = [
       Port.close(t)
       (V.out(evs, :stdout) == want and s == 0) or {evs, s, want}
     end
+  end),
+  # The zygote (Linx.Spawner): one workload to its end, one closed while
+  # it runs, a refused frame; then EOF on its fd 3. Its own memory and
+  # descriptors are checked (the agents it forks are silent, as children).
+  V.check("zygote", fn ->
+    p = V.open("zygote", ["--zygote", "1"])
+    {:os_pid, os_pid} = Port.info(p, :os_pid)
+
+    spawn = fn argv ->
+      :erlang.term_to_binary({:spawn, %{argv: argv, stdio: :pipe, checkpoint: false}})
+    end
+
+    send(p, {self(), {:command, <<1, 1::32>> <> spawn.(["/bin/echo", "z"])}})
+    first = V.zygote_frames(p, 1, fn _ -> false end)
+    send(p, {self(), {:command, <<1, 2::32>> <> spawn.(["/bin/sleep", "100"])}})
+    second = V.zygote_frames(p, 2, &(&1 == {:status, :running}))
+    send(p, {self(), {:command, <<3, 2::32>>}})
+    send(p, {self(), {:command, <<9, 3::32>>}})
+
+    refused =
+      receive do
+        {^p, {:data, <<4, 3::32, _::binary>>}} -> true
+      after
+        60_000 -> false
+      end
+
+    Port.close(p)
+    V.wait_gone(os_pid)
+
+    {V.out(first, :stdout), List.last(first), List.last(second), refused} ==
+      {"z\n", {:exit, 0}, {:status, :running}, true} or {first, second, refused}
   end)
 ]
 

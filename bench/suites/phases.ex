@@ -152,8 +152,8 @@ defmodule Bench.Phases do
   end
 
   # Tracing is switched on once for all runs (switching it blocks every
-  # scheduler); events are told apart by the agent's port, in the order
-  # the runs started.
+  # scheduler); events are told apart by the agent's port (or spawner
+  # channel), in the order the runs started.
   defp traced_runs(iters, opts) do
     tracer = spawn(fn -> collect([]) end)
     :erlang.trace(:new_processes, true, [:receive, :monotonic_timestamp, {:tracer, tracer}])
@@ -181,13 +181,18 @@ defmodule Bench.Phases do
     end)
   end
 
+  defguardp is_agent(a)
+            when is_port(a) or
+                   (is_tuple(a) and tuple_size(a) == 3 and elem(a, 0) == :linx_spawner)
+
   defp collect(acc) do
     receive do
-      {:trace_ts, _pid, :receive, {port, {:data, bin}}, ts} when is_port(port) ->
-        collect([{port, frame_name(bin), ts} | acc])
+      # the agent is a port, or a Linx.Spawner channel (the warm path)
+      {:trace_ts, _pid, :receive, {agent, {:data, bin}}, ts} when is_agent(agent) ->
+        collect([{agent, frame_name(bin), ts} | acc])
 
-      {:trace_ts, _pid, :receive, {port, {:exit_status, _}}, ts} when is_port(port) ->
-        collect([{port, "agent exit status", ts} | acc])
+      {:trace_ts, _pid, :receive, {agent, {:exit_status, _}}, ts} when is_agent(agent) ->
+        collect([{agent, "agent exit status", ts} | acc])
 
       {:trace_ts, _, _, _, _} ->
         collect(acc)
