@@ -31,6 +31,43 @@ defmodule Linx.SpawnerTest do
     assert Linx.Spawner.os_pid() == zygote
   end
 
+  # What an agent holds open, by kind (pipe, socket, signalfd, a path...):
+  # the numbers of pipes and sockets differ from agent to agent.
+  defp open_fds(agent) do
+    for fd <- File.ls!("/proc/#{agent}/fd"), into: %{} do
+      {String.to_integer(fd),
+       case File.read_link("/proc/#{agent}/fd/#{fd}") do
+         {:ok, target} -> target |> String.replace(~r/\[\d+\]$/, "") |> own_group()
+         {:error, _} -> :gone
+       end}
+    end
+  end
+
+  # the workload's own cgroup directory, whatever its name
+  defp own_group(path) do
+    if String.starts_with?(path, Linx.Cgroup.base() <> "/"), do: :own_cgroup, else: path
+  end
+
+  test "a forked agent holds the same descriptors as a port agent, none of the zygote's" do
+    sleep = fn ->
+      {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sleep", "1000"], stdio: :pipe)
+      agent = ppid(Linx.Process.os_pid(proc))
+      {proc, agent, open_fds(agent)}
+    end
+
+    {forked_proc, forked, forked_fds} = sleep.()
+    assert ppid(forked) == Linx.Spawner.os_pid()
+    Linx.Spawner.enable(false)
+    {port_proc, port_agent, port_fds} = sleep.()
+    Linx.Spawner.enable(true)
+    refute ppid(port_agent) == Linx.Spawner.os_pid()
+    Linx.Process.stop(forked_proc)
+    Linx.Process.stop(port_proc)
+    # fds 0-2 are the BEAM's (inherited by both); the rest must match
+    drop_std = &Map.drop(&1, [0, 1, 2])
+    assert drop_std.(forked_fds) == drop_std.(port_fds)
+  end
+
   test "output, exit status, stdin, namespaces and maps as with a port agent" do
     assert Linx.Spawner.enabled?()
     assert {"hi\n", 0} == Linx.Process.run(["/bin/echo", "hi"])
