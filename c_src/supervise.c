@@ -541,23 +541,10 @@ static int add_fd(struct pollfd *p, int *n, int fd, short events)
  *
  * Never returns: every path ends in exit() with the contract's code.
  */
-/*
- * flush_frames() - write what this pass queued for fd 4, once, after
- * every ready descriptor was handled: :spawned, :ready and :running of a
- * short workload then reach the BEAM in one write (one wake-up of the
- * port instead of three, docs/performance.md). EAGAIN leaves the rest
- * for POLLOUT.
- */
-static void flush_frames(struct session *s)
-{
-	if (byteq_pending(&s->out) && byteq_write(&s->out, LINX_FD_OUT))
-		beam_gone(s);
-}
-
 void supervise_run(struct session *s)
 {
 	struct pollfd p[10];
-	int n, i_in, i_chan, i_sig, i_o1, i_o2, i_pty, i_stdin, i_lis;
+	int n, i_in, i_out, i_chan, i_sig, i_o1, i_o2, i_pty, i_stdin, i_lis;
 	int i_call, call_fd;
 	bool beam_room, room;
 
@@ -597,8 +584,8 @@ void supervise_run(struct session *s)
 			.fd = LINX_FD_IN,
 			.events = reading_commands(s) ? POLLIN : 0,
 		};
-		add_fd(p, &n, LINX_FD_OUT,
-		       byteq_pending(&s->out) ? POLLOUT : 0);
+		i_out = add_fd(p, &n, LINX_FD_OUT,
+			       byteq_pending(&s->out) ? POLLOUT : 0);
 		i_chan = add_fd(p, &n, s->chan, s->chan >= 0 ? POLLIN : 0);
 		i_sig = add_fd(p, &n, s->sigfd, POLLIN);
 		i_o1 = add_fd(p, &n, s->fd_out[0],
@@ -636,6 +623,9 @@ void supervise_run(struct session *s)
 			continue;
 		}
 
+		if (p[i_out].revents &&
+		    byteq_write(&s->out, LINX_FD_OUT))
+			beam_gone(s);
 		if (p[i_chan].revents && s->chan >= 0)
 			relay_on_chan(s);
 		if (p[i_sig].revents)
@@ -665,7 +655,6 @@ void supervise_run(struct session *s)
 			else if (p[i_in].revents & (POLLHUP | POLLERR))
 				beam_gone(s);
 		}
-		flush_frames(s);
 	}
 }
 

@@ -162,7 +162,8 @@ static struct sub *find(uint32_t id)
 /*
  * become_agent() - in the forked child: fds 3/4 are the pipes, nothing
  * else of the zygote stays open, the signal mask is the one the zygote
- * was started with; main.c then starts the agent as after an exec
+ * was started with, a session of its own; main.c then starts the agent
+ * as after an exec
  */
 static void become_agent(int in, int out)
 {
@@ -174,6 +175,14 @@ static void become_agent(int in, int out)
 			close(fd);
 	sigprocmask(SIG_SETMASK, &z.mask0, NULL);
 	signal(SIGPIPE, SIG_DFL);
+	/*
+	 * A session of its own, as erl_child_setup gives a port agent: with
+	 * the kernel's autogroups that is a scheduling group of its own too.
+	 * Sharing the zygote's, every agent together got one group's share
+	 * of the CPU under load, and a trapped call could wait long enough
+	 * for a signal to interrupt it (EINTR: "Cannot fork" in dash).
+	 */
+	setsid();
 }
 
 /*
