@@ -110,10 +110,10 @@ enum sess_state {
  * @deadline:		enum deadline_phase
  * @deadline_at:	CLOCK_MONOTONIC time of the next deadline step
  * @sandboxing:		CHAN_SANDBOX was sent: its OK emits :ready
- * @init_status:	init: true: read end of the init's status pipe, or -1
  * @forked:		forked by the zygote (zygote.c): fd 3 is its pipe, and
  *			it drops what is sent to an agent that has exited, so
  *			nothing is drained before exiting
+ * @init_status:	init: true: read end of the init's status pipe, or -1
  */
 struct session {
 	struct linx_request *req;
@@ -153,8 +153,8 @@ struct session {
 	enum deadline_phase deadline;
 	struct timespec deadline_at;
 	bool sandboxing;
-	int init_status;
 	bool forked;
+	int init_status;
 };
 
 #endif /* LINX_SESSION_H */
