@@ -92,6 +92,16 @@ defmodule Linx.Seccomp.NotifyResolveTest do
     String.to_integer(n)
   end
 
+  # The race must have let some mknods through, or the checks after it
+  # prove nothing. The swapping thread wins almost every try (5–25 of
+  # 3000 are answered here), and on a slow run (the ASan agent, a loaded
+  # CI machine) none may be: run it again, up to three rounds in all.
+  # Returns how many were answered over the rounds.
+  defp answered_rounds(run, rounds \\ 3) do
+    n = answered(run.())
+    if n == 0 and rounds > 1, do: answered_rounds(run, rounds - 1), else: n
+  end
+
   describe "races against the helper (#{@tries} tries each, as uid 1000)" do
     test "the final component swapped for a symlink: the host file keeps its owner", %{
       race: race
@@ -101,9 +111,11 @@ defmodule Linx.Seccomp.NotifyResolveTest do
       File.write!(secret, "root only\n")
       File.chmod!(secret, 0o600)
 
-      out = run_race(race, ~w(-u 1000:1000 final #{@tries} #{dir} #{secret}), mknod_rules(dir, 0))
+      run = fn ->
+        run_race(race, ~w(-u 1000:1000 final #{@tries} #{dir} #{secret}), mknod_rules(dir, 0))
+      end
 
-      assert answered(out) > 0
+      assert answered_rounds(run) > 0
       assert owner(secret) == "0:0"
     end
 
@@ -112,14 +124,15 @@ defmodule Linx.Seccomp.NotifyResolveTest do
       dir = user_dir!("race-inter")
       outside = root_dir!("race-inter-host")
 
-      out =
+      run = fn ->
         run_race(
           race,
           ~w(-u 1000:1000 inter #{@tries} #{dir} #{outside}),
           mknod_rules(dir, 0x100)
         )
+      end
 
-      assert answered(out) > 0
+      assert answered_rounds(run) > 0
       assert File.ls!(outside) == []
     end
   end
