@@ -17,8 +17,9 @@
  * call the rules under test trap):
  *   final TRIES DIR TARGET
  *       thread A: TRIES times mknod DIR/x, then unlink DIR/x;
- *       thread B: symlink(TARGET, DIR/y) and rename(DIR/y, DIR/x), in a
- *       loop: the final component of the path becomes a symlink
+ *       thread B: whenever DIR/x is a character device (the node just
+ *       made), rename(DIR/y, DIR/x), DIR/y a symlink to TARGET: the final
+ *       component of the path becomes a symlink between the two steps
  *   inter TRIES DIR OUTSIDE
  *       thread A: TRIES times mknod DIR/sub/x, then unlink it;
  *       thread B: renameat2(DIR/sub, DIR/l, RENAME_EXCHANGE) in a loop,
@@ -69,13 +70,25 @@ static long do_mknod(const char *path)
 		       makedev(1, 3));
 }
 
+/*
+ * swap_final() - the moment DIR/x is the node the helper has just made
+ * (its first step), rename a symlink to TARGET over it: a second step
+ * that looks the path up again (fchownat by name) follows it. Swapping
+ * only then, not all the time, also leaves DIR/x absent when the next
+ * mknod starts, so every try reaches the second step (a swap at any
+ * moment made nearly every mknod fail with EEXIST, and on a slow run
+ * none got through).
+ */
 static void *swap_final(void *arg)
 {
+	struct stat st;
+
 	(void)arg;
 	while (!atomic_load(&done)) {
 		if (symlink(target, path_y) && errno != EEXIST)
 			continue;
-		rename(path_y, path_x);
+		if (!lstat(path_x, &st) && S_ISCHR(st.st_mode))
+			rename(path_y, path_x);
 	}
 	return NULL;
 }
