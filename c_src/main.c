@@ -125,7 +125,7 @@ static int startup_tree(struct session *s, struct linx_err *err)
  */
 static bool zygote_mode(int argc, char **argv)
 {
-	long prefork = 2;
+	long prefork = ZYGOTE_PREFORK;
 	char *end = NULL;
 
 	if (argc < 2 || strcmp(argv[1], "--zygote"))

@@ -46,8 +46,6 @@
 #define Z_BACKPRESSURE (1u << 20)
 /* A fork ahead of time waits for the zygote to be idle this long */
 #define Z_QUIET_MS 1
-/* Agents forked ahead of time, unless `--zygote N` says otherwise */
-#define Z_PREFORK 2
 
 /**
  * struct sub - one forked agent
@@ -113,23 +111,29 @@ static void push_tagged(uint8_t op, uint32_t id, const void *head,
 }
 
 /*
+ * sub_free() - forget an agent: its pipes closed (EOF on its fd 3), its
+ * queue and partial frame dropped
+ */
+static void sub_free(struct sub *s)
+{
+	if (s->to >= 0)
+		close(s->to);
+	if (s->from >= 0)
+		close(s->from);
+	frame_reader_free(&s->rd);
+	byteq_free(&s->in);
+	free(s);
+}
+
+/*
  * z_exit() - leave with nothing open but fds 0-4: EOF on every agent's
  * fd 3 (each then ends its workload), the memory given back
  */
 static void z_exit(int code) __attribute__((noreturn));
 static void z_exit(int code)
 {
-	for (size_t i = 0; i < z.n; i++) {
-		struct sub *s = z.subs[i];
-
-		if (s->to >= 0)
-			close(s->to);
-		if (s->from >= 0)
-			close(s->from);
-		frame_reader_free(&s->rd);
-		byteq_free(&s->in);
-		free(s);
-	}
+	for (size_t i = 0; i < z.n; i++)
+		sub_free(z.subs[i]);
 	free(z.subs);
 	free(z.p);
 	frame_reader_free(&z.in);
@@ -443,10 +447,7 @@ static void finish(void)
 		}
 		if (!s->closed && !s->idle)
 			push_exit(s->id, s->status);
-		if (s->to >= 0)
-			close(s->to);
-		byteq_free(&s->in);
-		free(s);
+		sub_free(s);
 	}
 	z.n = k;
 }

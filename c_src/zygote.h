@@ -6,6 +6,9 @@
 #ifndef LINX_ZYGOTE_H
 #define LINX_ZYGOTE_H
 
+/* Agents forked ahead of time, unless `--zygote N` says otherwise */
+#define ZYGOTE_PREFORK 2
+
 /* What zygote_run() returns in a forked agent (the zygote never returns) */
 #define ZYGOTE_AGENT 0
 

@@ -39,8 +39,6 @@ defmodule Linx.Spawner do
 
   @table __MODULE__
   @key {__MODULE__, :channel}
-  # agents forked ahead of time by the zygote
-  @prefork 2
   # A request larger than the agent's limit goes to a port agent, which
   # answers it with {:error, :emsgsize, :request_too_big}.
   @max_request 16 * 1024 * 1024
@@ -254,5 +252,6 @@ defmodule Linx.Spawner do
     %{s | port: nil}
   end
 
-  defp open_zygote, do: Linx.Pool.try_open_agent(["--zygote", Integer.to_string(@prefork)])
+  # the zygote's own default of agents forked ahead (ZYGOTE_PREFORK, 2)
+  defp open_zygote, do: Linx.Pool.try_open_agent(["--zygote"])
 end
