@@ -41,7 +41,7 @@ AGENT_OBJS := $(patsubst c_src/%.c,$(BUILD)/agent/%.o,$(AGENT_SRCS))
 # no process control.
 PURE_MODS := error term term_decode term_encode command checkpoint notify_wire \
 	notify_step request request_sandbox echo chan framing ns caps notify_path procfs \
-	resources_wire landlock notify_prog notify_prog_eval
+	resources_wire idmap_wire landlock notify_prog notify_prog_eval
 PURE_OBJS := $(patsubst %,$(BUILD)/agent/%.o,$(PURE_MODS))
 
 # The agent's side of seccomp user notification, unit-tested against a

@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -49,11 +50,39 @@ void agent_session_init(struct session *s, struct linx_request *req)
 	s->pty_master = s->pty_slave = -1;
 	for (size_t i = 0; i < LIMITS_MAX_CGROUPS; i++)
 		s->cgroup_v1_fds[i] = -1;
-	s->init_status = -1;
+	s->init_status = s->cgroup_parent = -1;
 	s->agent_pid = getpid();
 	s->state = ST_WAIT_READY;
 	notify_init(&s->notify);
 	frame_reader_init(&s->in, LINX_FD_IN, LINX_MAX_FRAME);
+}
+
+/* How long an emptied group may refuse rmdir (EBUSY) before we give up */
+#define RMDIR_TRIES 20
+
+/*
+ * remove_cgroup() - rmdir the group the agent made (cgroup {:make, …}),
+ * the tree in it being gone. Tried again for a moment on EBUSY (a process
+ * the sweep just killed may not be out yet); a group that stays is
+ * reported, {:cgroup, :not_removed, errno}, and the BEAM removes it. This
+ * comes before any last frame, which is why agent_fail() and the aborted
+ * path sweep before they queue theirs.
+ */
+static void remove_cgroup(struct session *s)
+{
+	const struct timespec ms = { 0, 1000000 };
+	const char *name;
+	int tries = 0, rc;
+
+	if (s->cgroup_parent < 0)
+		return;
+	name = strrchr(s->req->cgroup, '/') + 1;
+	while ((rc = unlinkat(s->cgroup_parent, name, AT_REMOVEDIR)) &&
+	       errno == EBUSY && ++tries < RMDIR_TRIES)
+		nanosleep(&ms, NULL);
+	if (rc && errno != ENOENT)
+		ev_cgroup(&s->out, "not_removed", errno);
+	close_fd(&s->cgroup_parent);
 }
 
 /**
@@ -65,6 +94,7 @@ void agent_kill_tree(struct session *s)
 	if (s->child > 0)
 		tree_sweep(s->proc_fd, s->agent_pid, s->pidfd, s->cgroup_fd,
 			   s->child, &s->reaped, &s->status);
+	remove_cgroup(s);
 }
 
 /*
@@ -102,6 +132,7 @@ static void close_session_fds(struct session *s)
 	for (size_t i = 0; i < LIMITS_MAX_CGROUPS; i++)
 		close_fd(&s->cgroup_v1_fds[i]);
 	close_fd(&s->init_status);
+	close_fd(&s->cgroup_parent);
 	free(s->deferred);	/* what is still in it dies with us */
 	s->deferred = NULL;
 }
@@ -196,8 +227,8 @@ void agent_exit(struct session *s, int code)
  */
 void agent_fail(struct session *s, int err, int stage, int code)
 {
-	ev_error(&s->out, err, stage);
 	agent_kill_tree(s);
+	ev_error(&s->out, err, stage);
 	agent_exit(s, code);
 }
 
@@ -210,8 +241,8 @@ void agent_fail(struct session *s, int err, int stage, int code)
  */
 void agent_fail_err(struct session *s, const struct linx_err *e, int code)
 {
-	ev_fail(&s->out, e);
 	agent_kill_tree(s);
+	ev_fail(&s->out, e);
 	agent_exit(s, code);
 }
 

@@ -9,8 +9,8 @@
  *   %{kind: :spawn | :enter,
  *     argv: [binary],
  *     env: :inherit | [binary],
- *     cwd: nil | binary,
- *     cgroup: nil | binary,
+ *     cwd: nil | binary | {:pid, n},
+ *     cgroup: nil | binary | {:make, binary, :required | :optional},
  *     namespaces: [atom]            (wire order: user mount uts ipc cgroup
  *                                    net time pid; enter without the key:
  *                                    all eight),
@@ -264,6 +264,20 @@ static int encode_landlock(ei_x_buff *x, const struct landlock_set *s)
 	return ei_x_encode_empty_list(x);
 }
 
+
+/*
+ * encode_cgroup() - nil, the path, or {:make, path, :required | :optional}
+ */
+static int encode_cgroup(ei_x_buff *x, const struct linx_request *req)
+{
+	if (req->cgroup_make == CGROUP_GIVEN)
+		return encode_binary_or_nil(x, req->cgroup);
+	return ei_x_encode_tuple_header(x, 3) ||
+	       ei_x_encode_atom(x, "make") ||
+	       encode_binary_or_nil(x, req->cgroup) ||
+	       ei_x_encode_atom(x, req->cgroup_make == CGROUP_MAKE_REQUIRED ?
+				   "required" : "optional");
+}
 /**
  * request_echo_encode() - {:decoded, map}, the normalised request
  * @req:	decoded request
@@ -294,11 +308,13 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 			ei_x_encode_atom(x, "inherit")))
 		return -1;
 
-	if (ei_x_encode_atom(x, "cwd") || encode_binary_or_nil(x, req->cwd))
+	if (ei_x_encode_atom(x, "cwd") || (req->cwd_pid ?
+	    ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "pid") ||
+	    ei_x_encode_long(x, req->cwd_pid) :
+	    encode_binary_or_nil(x, req->cwd)))
 		return -1;
 
-	if (ei_x_encode_atom(x, "cgroup") ||
-	    encode_binary_or_nil(x, req->cgroup))
+	if (ei_x_encode_atom(x, "cgroup") || encode_cgroup(x, req))
 		return -1;
 
 	if (ei_x_encode_atom(x, "namespaces") ||

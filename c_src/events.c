@@ -76,6 +76,20 @@ int ev_status(struct byteq *q, const char *what)
 	return ev_end(q, &x, ei_x_encode_atom(&x, what));
 }
 
+/*
+ * ev_status_like() - {tag, what, n}: the shape of :status and :cgroup
+ */
+static int ev_status_like(struct byteq *q, const char *tag, const char *what,
+			  long n)
+{
+	ei_x_buff x;
+
+	if (ev_begin(&x, 3, tag))
+		return -1;
+	return ev_end(q, &x, ei_x_encode_atom(&x, what) ||
+			     ei_x_encode_long(&x, n));
+}
+
 /**
  * ev_status_int() - {:status, what, n}
  * @q:		output queue
@@ -86,12 +100,22 @@ int ev_status(struct byteq *q, const char *what)
  */
 int ev_status_int(struct byteq *q, const char *what, long n)
 {
-	ei_x_buff x;
+	return ev_status_like(q, "status", what, n);
+}
 
-	if (ev_begin(&x, 3, "status"))
-		return -1;
-	return ev_end(q, &x, ei_x_encode_atom(&x, what) ||
-			     ei_x_encode_long(&x, n));
+/**
+ * ev_cgroup() - {:cgroup, what, errno}: the group the agent was to make
+ * (:not_made) or to remove (:not_removed) could not be; the BEAM then
+ * runs without one, or removes it itself
+ * @q:		queue
+ * @what:	"not_made" or "not_removed"
+ * @err:	errno value of the mkdir or rmdir
+ *
+ * Return: 0 or -1 (ENOMEM)
+ */
+int ev_cgroup(struct byteq *q, const char *what, int err)
+{
+	return ev_status_like(q, "cgroup", what, err);
 }
 
 /*

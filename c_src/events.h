@@ -15,6 +15,7 @@
 
 int ev_status(struct byteq *q, const char *what);
 int ev_status_int(struct byteq *q, const char *what, long n);
+int ev_cgroup(struct byteq *q, const char *what, int err);
 int ev_error(struct byteq *q, int err, int stage);
 int ev_error_cmd(struct byteq *q, int err, int stage, const char *command,
 		 const char *text);

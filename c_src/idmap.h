@@ -76,4 +76,11 @@ static inline void idmap_free(struct idmap_set *m)
 
 int idmap_write(pid_t pid, const struct idmap_set *m, struct linx_err *err);
 
+/* The pure decode of the request keys (idmap_wire.c) */
+struct tdec;
+int idmap_decode_map(struct tdec *d, struct idmap_range **out,
+		     size_t *count, const char *path);
+int idmap_decode_setgroups(struct tdec *d, enum linx_setgroups *out,
+			   const char *path);
+
 #endif /* LINX_IDMAP_H */

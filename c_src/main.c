@@ -211,10 +211,9 @@ int main(int argc, char **argv)
 		agent_exit(s, EXIT_DONE);
 	}
 
-	if (spawn_workload(s, &code, &err)) {
-		ev_fail(&s->out, &err);
-		agent_exit(s, code);
-	}
+	/* agent_fail_err(): a group made for it is removed */
+	if (spawn_workload(s, &code, &err))
+		agent_fail_err(s, &err, code);
 	ev_status_int(&s->out, "spawned", s->child);
 	supervise_run(s);
 }

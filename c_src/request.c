@@ -75,15 +75,56 @@ static int opt_env(struct tdec *d, struct linx_request *r, const char *path)
 	return decode_string_list(d, &r->env, &r->envc, path);
 }
 
-static int opt_cwd(struct tdec *d, struct linx_request *r, const char *path)
+/*
+ * is_tuple() - the next term is a tuple: its header is consumed (else
+ * nothing is, and no failure is recorded)
+ */
+static bool is_tuple(struct tdec *d, int *arity, const char *path)
 {
-	return decode_path(d, &r->cwd, path);
+	struct tdec peek = *d;
+	struct linx_err ignored;
+
+	peek.err = &ignored;
+	return !td_tuple(&peek, arity, path) && !td_tuple(d, arity, path);
 }
 
+/* cwd: a path, or {:pid, n}: host process n's, found by the agent (spawn.c) */
+static int opt_cwd(struct tdec *d, struct linx_request *r, const char *path)
+{
+	char tag[TD_ATOM_MAX];
+	uint64_t pid;
+	int arity;
+
+	if (!is_tuple(d, &arity, path))
+		return decode_path(d, &r->cwd, path);
+	if (arity != 2 || td_atom(d, tag, path) || strcmp(tag, "pid") ||
+	    td_uint_max(d, 1, INT32_MAX, &pid, path))
+		return linx_fail(d->err, EINVAL, d->stage,
+				 "%s: expected a path or {:pid, n}", path);
+	r->cwd_pid = (long)pid;
+	return 0;
+}
+
+/*
+ * cgroup: a path (a group the BEAM made), or {:make, path, :required |
+ * :optional}: the agent makes the group (spawn.c), removes it (agent.c)
+ */
 static int opt_cgroup(struct tdec *d, struct linx_request *r,
 		      const char *path)
 {
-	return decode_path(d, &r->cgroup, path);
+	char tag[TD_ATOM_MAX], mode[TD_ATOM_MAX];
+	int arity;
+
+	if (!is_tuple(d, &arity, path))
+		return decode_path(d, &r->cgroup, path);
+	if (arity != 3 || td_atom(d, tag, path) || strcmp(tag, "make") ||
+	    decode_path(d, &r->cgroup, path) || td_atom(d, mode, path) ||
+	    (strcmp(mode, "required") && strcmp(mode, "optional")))
+		return linx_fail(d->err, EINVAL, d->stage, "%s: expected a path "
+				 "or {:make, path, :required | :optional}", path);
+	r->cgroup_make = strcmp(mode, "required") ? CGROUP_MAKE_OPTIONAL :
+						    CGROUP_MAKE_REQUIRED;
+	return 0;
 }
 
 static int opt_namespaces(struct tdec *d, struct linx_request *r,
@@ -312,82 +353,22 @@ static int opt_notify_events(struct tdec *d, struct linx_request *r,
 	return td_bool(d, &r->notify_events, path);
 }
 
-/*
- * decode_id_map() - [{inside, outside, count}], 1..IDMAP_MAX_LINES lines
- * of u32s, count >= 1; whether the kernel takes them (overlaps, ids the
- * agent may not map) is the write's to say (stage uid_map / gid_map)
- */
-static int decode_id_map(struct tdec *d, struct idmap_range **out,
-			 size_t *count, const char *path)
-{
-	static const char *const field[3] = { "inside", "outside", "count" };
-	char p[PATH_MAX_LEN], f[PATH_MAX_LEN];
-	uint64_t v[3];
-	int arity, i, n, k;
-
-	free(*out);		/* a repeated key: last one wins */
-	*out = NULL;
-	*count = 0;
-	if (td_list(d, &arity, path))
-		return -1;
-	if (arity < 1 || arity > IDMAP_MAX_LINES)
-		return linx_fail(d->err, EINVAL, d->stage,
-				 "%s: expected 1..%d entries, got %d", path,
-				 IDMAP_MAX_LINES, arity);
-	*out = calloc(arity, sizeof(**out));
-	if (!*out)
-		return linx_fail(d->err, ENOMEM, d->stage,
-				 "%s: out of memory", path);
-	for (i = 0; i < arity; i++) {
-		path_fmt(p, sizeof(p), "%s[%d]", path, i);
-		if (td_tuple(d, &n, p))
-			return -1;
-		if (n != 3)
-			return linx_fail(d->err, EINVAL, d->stage,
-					 "%s: expected {inside, outside, count}",
-					 p);
-		for (k = 0; k < 3; k++) {
-			path_fmt(f, sizeof(f), "%s.%s", p, field[k]);
-			if (td_uint_max(d, k == 2 ? 1 : 0, UINT32_MAX, &v[k],
-					f))
-				return -1;
-		}
-		(*out)[i].inside = v[0];
-		(*out)[i].outside = v[1];
-		(*out)[i].count = v[2];
-		*count = i + 1;
-	}
-	return td_list_end(d, path);
-}
-
 static int opt_uid_map(struct tdec *d, struct linx_request *r,
 		       const char *path)
 {
-	return decode_id_map(d, &r->idmaps.uid, &r->idmaps.nuid, path);
+	return idmap_decode_map(d, &r->idmaps.uid, &r->idmaps.nuid, path);
 }
 
 static int opt_gid_map(struct tdec *d, struct linx_request *r,
 		       const char *path)
 {
-	return decode_id_map(d, &r->idmaps.gid, &r->idmaps.ngid, path);
+	return idmap_decode_map(d, &r->idmaps.gid, &r->idmaps.ngid, path);
 }
 
 static int opt_setgroups(struct tdec *d, struct linx_request *r,
 			 const char *path)
 {
-	char atom[TD_ATOM_MAX];
-
-	if (td_atom(d, atom, path))
-		return -1;
-	if (!strcmp(atom, "allow"))
-		r->idmaps.setgroups = SETGROUPS_ALLOW;
-	else if (!strcmp(atom, "deny"))
-		r->idmaps.setgroups = SETGROUPS_DENY;
-	else
-		return linx_fail(d->err, EINVAL, d->stage,
-				 "%s: expected :allow or :deny, got :%s",
-				 path, atom);
-	return 0;
+	return idmap_decode_setgroups(d, &r->idmaps.setgroups, path);
 }
 
 /* The resource keys, decoded by resources_wire.c */

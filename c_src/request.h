@@ -55,7 +55,11 @@ struct linx_stdio {
  * @env:		NULL-terminated "K=V" strings, or NULL: inherit
  * @envc:		entries in @env
  * @cwd:		directory to chdir to before execve, or NULL
+ * @cwd_pid:		cwd {:pid, n}: chdir to the working directory of host
+ *			process n, read by the agent before the clone; 0: none
  * @cgroup:		cgroup v2 directory to clone the workload into, or NULL
+ * @cgroup_make:	CGROUP_MAKE_*: cgroup {:make, path, mode}, the agent
+ *			makes the group itself and removes it with the tree
  * @namespaces:		bit mask over enum ns_index
  * @has_namespaces:	the key was given (enter: else join all)
  * @target:		host pid (enter), 0 if not given
@@ -96,6 +100,17 @@ struct linx_stdio {
  *			(@argv[0], what is exec'd)
  * @pty_modes:		PTY_MODE_* bits applied to the PTY before the clone
  */
+/*
+ * Who makes the workload's cgroup v2 group: the BEAM (a plain path), or
+ * the agent, which then also removes it once the tree in it is gone;
+ * when it cannot make an optional one the workload runs without.
+ */
+enum {
+	CGROUP_GIVEN,
+	CGROUP_MAKE_REQUIRED,
+	CGROUP_MAKE_OPTIONAL,
+};
+
 struct linx_request {
 	enum linx_kind kind;
 	bool echo;
@@ -108,7 +123,9 @@ struct linx_request {
 	unsigned namespaces;
 	bool has_namespaces;
 	uint8_t pty_modes;	/* in the padding after has_namespaces */
+	uint8_t cgroup_make;	/* and so is this */
 	long target;
+	long cwd_pid;
 	bool pty;
 	struct linx_stdio stdio[3];
 	bool no_new_privs;

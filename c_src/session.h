@@ -114,6 +114,10 @@ enum sess_state {
  *			it drops what is sent to an agent that has exited, so
  *			nothing is drained before exiting
  * @init_status:	init: true: read end of the init's status pipe, or -1
+ * @cgroup_parent:	the parent directory of the group the agent made
+ *			(request cgroup {:make, …}), opened before any setns:
+ *			the group is removed through it once the tree is
+ *			gone; -1: no group of the agent's making
  */
 struct session {
 	struct linx_request *req;
@@ -155,6 +159,7 @@ struct session {
 	bool sandboxing;
 	bool forked;
 	int init_status;
+	int cgroup_parent;
 };
 
 #endif /* LINX_SESSION_H */

@@ -24,15 +24,19 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "child.h"
+#include "events.h"
 #include "mounts.h"
 #include "passfd.h"
 #include "resources.h"
@@ -430,6 +434,64 @@ static int spawn_time_offsets(const struct linx_request *r,
  *
  * Return: 0 or -1
  */
+/*
+ * pid_cwd() - cwd {:pid, n}: the working directory of host process n, as
+ * a path (the child's chdir comes after its mount changes, where only a
+ * path means the same place). Read here, when the workload starts: the
+ * BEAM's of now, even for an agent made long before. Stage :chdir.
+ */
+static int pid_cwd(const struct session *s, char cwd[PATH_MAX],
+		   struct linx_err *err)
+{
+	char link[32];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "%ld/cwd", s->req->cwd_pid);
+	n = readlinkat(s->proc_fd, link, cwd, PATH_MAX - 1);
+	if (n < 0 || cwd[0] != '/')
+		return linx_fail(err, n < 0 ? errno : ENOENT, STAGE_CHDIR,
+				 "the working directory of pid %ld",
+				 s->req->cwd_pid);
+	cwd[n] = '\0';
+	return 0;
+}
+
+/*
+ * make_cgroup() - cgroup {:make, path, mode}: the agent makes the group
+ * (the BEAM would pay a dirty I/O scheduler's wake-up for each mkdir and
+ * rmdir, docs/performance.md) and removes it with the tree (agent.c).
+ * An optional one that cannot be made leaves the workload without one:
+ * {:cgroup, :not_made, errno} tells the BEAM. Stage :cgroup.
+ */
+static int make_cgroup(struct session *s, struct linx_err *err)
+{
+	const struct linx_request *r = s->req;
+	const char *name = strrchr(r->cgroup, '/');
+	char parent[PATH_MAX];
+	int fd;
+
+	if (r->cgroup_make == CGROUP_GIVEN)
+		return 0;
+	if (!name || name == r->cgroup || !name[1] ||
+	    (size_t)(name - r->cgroup) >= sizeof(parent))
+		return linx_fail(err, EINVAL, STAGE_CGROUP,
+				 "cgroup %s: expected /parent/name", r->cgroup);
+	memcpy(parent, r->cgroup, name - r->cgroup);
+	parent[name - r->cgroup] = '\0';
+	fd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && !mkdirat(fd, name + 1, 0755)) {
+		s->cgroup_parent = fd;
+		return 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (r->cgroup_make == CGROUP_MAKE_REQUIRED)
+		return linx_fail(err, errno, STAGE_CGROUP, "mkdir %s",
+				 r->cgroup);
+	ev_cgroup(&s->out, "not_made", errno);
+	return 0;
+}
+
 int spawn_workload(struct session *s, int *code, struct linx_err *err)
 {
 	const struct linx_request *r = s->req;
@@ -438,6 +500,7 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	struct linx_clone_args args;
 	struct child_plan plan;
 	cleanup_free char **exec_argv = NULL;
+	char cwd[PATH_MAX];
 	unsigned joined = 0;
 	int sv[2], fd;
 	size_t args_size;
@@ -492,6 +555,10 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	}
 	plan.envp = r->env ? r->env : environ;
 	plan.cwd = r->cwd;
+	if (r->cwd_pid && pid_cwd(s, cwd, err))
+		return -1;
+	if (r->cwd_pid)
+		plan.cwd = cwd;
 	plan.pdeathsig = r->on_exit == ON_EXIT_KILL;
 	plan.agent_pid = s->agent_pid;
 	plan.no_new_privs = r->no_new_privs;
@@ -506,7 +573,9 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	args.exit_signal = SIGCHLD;
 	args_size = CLONE_ARGS_SIZE_VER0;
 
-	if (r->cgroup) {
+	if (r->cgroup && make_cgroup(s, err))
+		return -1;
+	if (r->cgroup && (!r->cgroup_make || s->cgroup_parent >= 0)) {
 		/*
 		 * Born in its own group, no window: nothing it forks can be
 		 * outside. Opened before any setns, with the agent's view of

@@ -115,6 +115,17 @@ defmodule Linx.Cgroup do
   end
 
   @doc """
+  The path of a fresh group, not made yet: for an agent that makes the
+  group itself (request `cgroup: {:make, path, mode}`, docs/protocol.md).
+  """
+  @spec plan(:kill | :detach) :: {:ok, Path.t()} | {:error, atom}
+  def plan(on_exit \\ :kill) do
+    with {:ok, base} <- ok_base(),
+         {:ok, name} <- new_name(on_exit),
+         do: {:ok, Path.join(base, name)}
+  end
+
+  @doc """
   A fresh group name of this BEAM (see "Where groups live"), for a v2
   group or for the v1 groups of a workload that has none.
   """

@@ -64,6 +64,7 @@ defmodule Linx.Process.Server do
           flow: Flow.t(),
           handler: pid | nil,
           cgroup: Path.t() | nil,
+          cgroup_by_agent?: boolean,
           retry_agent?: boolean,
           limit_groups: Linx.Cgroup.Limits.groups(),
           log_bufs: %{atom => binary},
@@ -92,6 +93,7 @@ defmodule Linx.Process.Server do
             flow: nil,
             handler: nil,
             cgroup: nil,
+            cgroup_by_agent?: false,
             retry_agent?: false,
             notify_failures: 0,
             limit_groups: %{},
@@ -171,7 +173,8 @@ defmodule Linx.Process.Server do
       input: input_kind(opts.stdio),
       notify: opts.notify,
       flow: Flow.new(opts.stdio_window),
-      cgroup: cgroup,
+      cgroup: cgroup_path(cgroup),
+      cgroup_by_agent?: by_agent?(cgroup),
       # A pooled agent found dead before it answered is replaced once.
       retry_agent?: pooled?
     }
@@ -313,7 +316,8 @@ defmodule Linx.Process.Server do
          {:ok, fresh} <- Linx.Pool.try_open_agent() do
       request = Wire.request(opts, opts.checkpoint, cgroup)
       Port.command(fresh, Wire.encode(request))
-      {:noreply, %{s | port: fresh, cgroup: cgroup, opts: opts, limit_groups: groups}}
+      s = %{s | cgroup: cgroup_path(cgroup), cgroup_by_agent?: by_agent?(cgroup)}
+      {:noreply, %{s | port: fresh, opts: opts, limit_groups: groups}}
     else
       _ -> handle_info(msg, s)
     end
@@ -426,6 +430,19 @@ defmodule Linx.Process.Server do
 
   defp agent_frame({:status, :exited, code}, s), do: finish(s, {:exited, code})
   defp agent_frame({:status, :signaled, sig}, s), do: finish(s, {:signaled, sig})
+
+  # The agent could not make the optional group it was to make: the
+  # workload runs without one, as with cgroup: :auto on a host without.
+  defp agent_frame({:cgroup, :not_made, _errno}, s) do
+    Linx.Cgroup.Janitor.unwatch()
+    %{s | cgroup: nil, cgroup_by_agent?: false}
+  end
+
+  # It could not remove it: the group is ours to remove (release_cgroup).
+  defp agent_frame({:cgroup, :not_removed, errno}, s) do
+    Logger.warning("linx_process: the agent left #{s.cgroup} (#{Linx.Errno.name(errno)})")
+    %{s | cgroup_by_agent?: false}
+  end
 
   defp agent_frame({:malformed, stage, what}, s) do
     Logger.warning("linx_process #{inspect(stage)}: #{what}")
@@ -551,7 +568,7 @@ defmodule Linx.Process.Server do
   # we close.
   defp close_agent(%{port: port} = s) when port != nil do
     release(port)
-    agent_gone(s, :closed)
+    agent_gone(agent_released(s), :closed)
   end
 
   defp close_agent(s), do: s

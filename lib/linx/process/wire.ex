@@ -11,7 +11,8 @@ defmodule Linx.Process.Wire do
   @enosys Linx.Errno.number!(:enosys)
 
   @doc "The request term for a validated option set."
-  @spec request(Options.t(), boolean, Path.t() | nil) :: {:spawn | :enter, map}
+  @spec request(Options.t(), boolean, Path.t() | {:make, Path.t(), :required | :optional} | nil) ::
+          {:spawn | :enter, map}
   def request(%Options{} = o, agent_checkpoint?, cgroup \\ nil) do
     map =
       %{
@@ -76,7 +77,7 @@ defmodule Linx.Process.Wire do
 
   @agent_atoms ~w(status spawned ready running exited signaled aborted error malformed
     error_detail stdout stderr pty_out stdin_ack caps decoded set_ids setgroups setresgid
-    setresuid notify notify_failed notify_mem notify_fd_path notified)a ++
+    setresuid notify notify_failed notify_mem notify_fd_path notified not_made not_removed)a ++
                  @command_tags ++
                  @stage_atoms ++
                  ~w(timeout resources cgroups_v1 rlimits kill_timeout nofile as cpu core nproc
@@ -261,16 +262,29 @@ defmodule Linx.Process.Wire do
   # default is the target's root (a host path may not exist there).
   # With a root of its own (root: :tmpfs or a directory) the BEAM's
   # directory means nothing inside: "/".
-  # (:prim_file, not File.cwd!/0: that is a call to the BEAM's one file
-  # server, which serialised spawns; docs/performance.md, "Throughput")
+  # The agent reads the BEAM's directory itself (cwd: {:pid, os_pid}) when
+  # the workload starts: asking :prim_file.get_cwd/0 here woke a dirty I/O
+  # scheduler for every workload (docs/performance.md, "The agent makes
+  # the group"), and File.cwd!/0 is a call to the BEAM's one file server.
   defp cwd(%Options{cwd: nil, mode: :spawn, root: root}) when root != :host, do: "/"
 
-  defp cwd(%Options{cwd: nil, mode: :spawn}) do
-    {:ok, cwd} = :prim_file.get_cwd()
-    IO.chardata_to_string(cwd)
-  end
+  defp cwd(%Options{cwd: nil, mode: :spawn}), do: {:pid, beam_os_pid()}
 
   defp cwd(%Options{cwd: cwd}), do: cwd
+
+  @pid_key {__MODULE__, :os_pid}
+
+  defp beam_os_pid do
+    case :persistent_term.get(@pid_key, nil) do
+      nil ->
+        pid = String.to_integer(System.pid())
+        :persistent_term.put(@pid_key, pid)
+        pid
+
+      pid ->
+        pid
+    end
+  end
 
   # Enter mode: no :namespaces key means "all of the target's".
   defp put_namespaces(map, %Options{mode: :enter, namespaces: nil}), do: map

@@ -10,6 +10,25 @@ defmodule Linx.Process.Server.Groups do
   # The janitor removes it should this server die without doing so.
   def make_cgroup(%{cgroup: false}), do: {:ok, nil}
 
+  # A plain group of a workload killed with its server: the agent makes it
+  # and removes it with the tree (request cgroup {:make, path, mode}), so
+  # no mkdir or rmdir wakes a dirty I/O scheduler here (docs/performance.md,
+  # "The agent makes the group"). Groups with limits are written before the
+  # agent starts, and detached ones outlive it: those the BEAM makes.
+  def make_cgroup(%{cgroup: mode, on_exit: :kill, limits: []}) do
+    case Linx.Cgroup.plan(:kill) do
+      {:ok, path} ->
+        Linx.Cgroup.Janitor.watch(path, :kill)
+        {:ok, {:make, path, if(mode == true, do: :required, else: :optional)}}
+
+      {:error, errno} when mode == true ->
+        {:error, errno, :cgroup}
+
+      {:error, _} ->
+        {:ok, nil}
+    end
+  end
+
   def make_cgroup(%{cgroup: mode, on_exit: on_exit}) do
     case Linx.Cgroup.create(on_exit) do
       {:ok, path} ->
@@ -95,4 +114,19 @@ defmodule Linx.Process.Server.Groups do
 
     %{s | cgroup: nil}
   end
+
+  # The agent's last frame came: it removed the group it made (or said
+  # {:cgroup, :not_removed, _} first, which made it ours again).
+  def agent_released(%{cgroup_by_agent?: true} = s) do
+    Linx.Cgroup.Janitor.unwatch()
+    %{s | cgroup: nil, cgroup_by_agent?: false}
+  end
+
+  def agent_released(s), do: s
+
+  # The path of what make_cgroup/1 gave, and whether the agent makes it.
+  def cgroup_path({:make, path, _mode}), do: path
+  def cgroup_path(path), do: path
+
+  def by_agent?(cgroup), do: match?({:make, _, _}, cgroup)
 end
