@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -57,34 +58,6 @@ void agent_session_init(struct session *s, struct linx_request *req)
 	frame_reader_init(&s->in, LINX_FD_IN, LINX_MAX_FRAME);
 }
 
-/* How long an emptied group may refuse rmdir (EBUSY) before we give up */
-#define RMDIR_TRIES 20
-
-/*
- * remove_cgroup() - rmdir the group the agent made (cgroup {:make, …}),
- * the tree in it being gone. Tried again for a moment on EBUSY (a process
- * the sweep just killed may not be out yet); a group that stays is
- * reported, {:cgroup, :not_removed, errno}, and the BEAM removes it. This
- * comes before any last frame, which is why agent_fail() and the aborted
- * path sweep before they queue theirs.
- */
-static void remove_cgroup(struct session *s)
-{
-	const struct timespec ms = { 0, 1000000 };
-	const char *name;
-	int tries = 0, rc;
-
-	if (s->cgroup_parent < 0)
-		return;
-	name = strrchr(s->req->cgroup, '/') + 1;
-	while ((rc = unlinkat(s->cgroup_parent, name, AT_REMOVEDIR)) &&
-	       errno == EBUSY && ++tries < RMDIR_TRIES)
-		nanosleep(&ms, NULL);
-	if (rc && errno != ENOENT)
-		ev_cgroup(&s->out, "not_removed", errno);
-	close_fd(&s->cgroup_parent);
-}
-
 /**
  * agent_kill_tree() - SIGKILL the workload and all descendants, reap them
  * @s:		session
@@ -94,7 +67,6 @@ void agent_kill_tree(struct session *s)
 	if (s->child > 0)
 		tree_sweep(s->proc_fd, s->agent_pid, s->pidfd, s->cgroup_fd,
 			   s->child, &s->reaped, &s->status);
-	remove_cgroup(s);
 }
 
 /*
@@ -112,6 +84,29 @@ static void terminate(const struct session *s, int code)
 #endif
 	(void)s;
 	exit(code);
+}
+
+/*
+ * remove_cgroup() - remove the group the agent made (request cgroup
+ * {:make, …}) on its way out: after the last frame is written, so the
+ * rmdir (~20 µs) is not between the workload's end and the BEAM knowing
+ * it. The BEAM leaves the group to us once it has that frame. A group
+ * that stays (a process in uninterruptible sleep) is logged on stderr,
+ * the only channel left.
+ */
+static void remove_cgroup(struct session *s)
+{
+	int err;
+
+	if (s->cgroup_parent < 0)
+		return;
+	err = tree_remove_group(s->cgroup_parent,
+				strrchr(s->req->cgroup, '/') + 1, s->cgroup_fd,
+				s->req->on_exit == ON_EXIT_KILL);
+	if (err)
+		dprintf(STDERR_FILENO, "linx_process: cgroup %s left: %s\n",
+			s->req->cgroup, strerror(err));
+	close_fd(&s->cgroup_parent);
 }
 
 /*
@@ -208,6 +203,7 @@ void agent_exit(struct session *s, int code)
 {
 	if (byteq_flush(&s->out, LINX_FD_OUT) && code == EXIT_DONE)
 		code = EXIT_BEAM;
+	remove_cgroup(s);
 	close_session_fds(s);
 	if (code != EXIT_BEAM) {
 		/* Everything is said: EOF now, so readers need not wait */
@@ -227,8 +223,8 @@ void agent_exit(struct session *s, int code)
  */
 void agent_fail(struct session *s, int err, int stage, int code)
 {
-	agent_kill_tree(s);
 	ev_error(&s->out, err, stage);
+	agent_kill_tree(s);
 	agent_exit(s, code);
 }
 
@@ -241,8 +237,8 @@ void agent_fail(struct session *s, int err, int stage, int code)
  */
 void agent_fail_err(struct session *s, const struct linx_err *e, int code)
 {
-	agent_kill_tree(s);
 	ev_fail(&s->out, e);
+	agent_kill_tree(s);
 	agent_exit(s, code);
 }
 
@@ -339,6 +335,7 @@ void agent_beam_gone(struct session *s)
 {
 	if (s->req->on_exit == ON_EXIT_KILL)
 		agent_kill_tree(s);
+	remove_cgroup(s);
 	close_session_fds(s);
 	terminate(s, EXIT_BEAM);
 }

@@ -104,12 +104,11 @@ int ev_status_int(struct byteq *q, const char *what, long n)
 }
 
 /**
- * ev_cgroup() - {:cgroup, what, errno}: the group the agent was to make
- * (:not_made) or to remove (:not_removed) could not be; the BEAM then
- * runs without one, or removes it itself
+ * ev_cgroup() - {:cgroup, what, errno}: the optional group the agent was
+ * to make could not be made (:not_made); the workload runs without one
  * @q:		queue
- * @what:	"not_made" or "not_removed"
- * @err:	errno value of the mkdir or rmdir
+ * @what:	"not_made"
+ * @err:	errno value of the mkdir
  *
  * Return: 0 or -1 (ENOMEM)
  */

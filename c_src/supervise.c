@@ -202,8 +202,8 @@ static int drain_poll_ms(const struct session *s)
 static void on_workload_reaped(struct session *s)
 {
 	if (s->state == ST_ABORTING) {
-		agent_kill_tree(s);
 		ev_status_int(&s->out, "aborted", s->pid_in_ns);
+		agent_kill_tree(s);
 		agent_exit(s, EXIT_DONE);
 	}
 	/*

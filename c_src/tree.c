@@ -247,3 +247,78 @@ void tree_sweep(int proc_fd, pid_t self, int pidfd, int cgroup_fd,
 		nanosleep(&ms, NULL);
 	}
 }
+
+/* How deep the groups a workload made inside its own may nest for us */
+#define GROUP_DEPTH_MAX 16
+/* How long an emptied group may refuse rmdir (EBUSY) before we give up */
+#define RMDIR_ROUNDS 1000	/* x 1 ms */
+
+/*
+ * remove_below() - rmdir the groups inside @dirfd, deepest first: a
+ * workload with write access to the cgroup tree may have made some, and
+ * cgroup v2 refuses to remove a group that has children (EBUSY)
+ */
+static void remove_below(int dirfd, int depth)
+{
+	struct dirent *e;
+	DIR *dir;
+	int fd;
+
+	if (depth >= GROUP_DEPTH_MAX)
+		return;
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dir = fd < 0 ? NULL : fdopendir(fd);
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(dir))) {
+		int sub;
+
+		if (e->d_type != DT_DIR || !strcmp(e->d_name, ".") ||
+		    !strcmp(e->d_name, ".."))
+			continue;
+		sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY |
+						O_CLOEXEC);
+		if (sub < 0)
+			continue;
+		remove_below(sub, depth + 1);
+		close(sub);
+		unlinkat(dirfd, e->d_name, AT_REMOVEDIR);
+	}
+	closedir(dir);
+}
+
+/**
+ * tree_remove_group() - remove the workload's cgroup v2 group once the
+ * tree is gone
+ * @parent_fd:	its parent directory (opened before any setns, so the
+ *		agent's view of the hierarchy)
+ * @name:	its name in @parent_fd
+ * @cgroup_fd:	the group itself, or -1
+ * @kill:	on_exit: :kill — whatever is still inside (moved in from
+ *		outside, or not out yet) is killed with cgroup.kill and the
+ *		removal retried for about a second; else one try
+ *
+ * Return: 0, or an errno value when the group stays
+ */
+int tree_remove_group(int parent_fd, const char *name, int cgroup_fd,
+		      bool kill)
+{
+	const struct timespec ms = { 0, 1000000 };
+	int round;
+
+	for (round = 0; round < RMDIR_ROUNDS; round++) {
+		if (!unlinkat(parent_fd, name, AT_REMOVEDIR) || errno == ENOENT)
+			return 0;
+		if (errno != EBUSY || !kill)
+			return errno;
+		if (cgroup_fd >= 0) {
+			cgroup_kill(cgroup_fd);
+			remove_below(cgroup_fd, 0);
+		}
+		nanosleep(&ms, NULL);
+	}
+	return EBUSY;
+}

@@ -1,7 +1,7 @@
 /*
  * tree.h - whole-tree lifetime: find, kill and reap every descendant of
  * the agent (it is a child subreaper, so daemons the workload double-forks
- * stay its descendants).
+ * stay its descendants), and remove the cgroup the agent made for it.
  */
 #ifndef LINX_TREE_H
 #define LINX_TREE_H
@@ -12,5 +12,7 @@
 int tree_kill_descendants(int proc_fd, pid_t self);
 void tree_sweep(int proc_fd, pid_t self, int pidfd, int cgroup_fd,
 		pid_t workload, bool *reaped, int *status);
+int tree_remove_group(int parent_fd, const char *name, int cgroup_fd,
+		      bool kill);
 
 #endif /* LINX_TREE_H */

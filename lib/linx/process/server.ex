@@ -438,12 +438,6 @@ defmodule Linx.Process.Server do
     %{s | cgroup: nil, cgroup_by_agent?: false}
   end
 
-  # It could not remove it: the group is ours to remove (release_cgroup).
-  defp agent_frame({:cgroup, :not_removed, errno}, s) do
-    Logger.warning("linx_process: the agent left #{s.cgroup} (#{Linx.Errno.name(errno)})")
-    %{s | cgroup_by_agent?: false}
-  end
-
   defp agent_frame({:malformed, stage, what}, s) do
     Logger.warning("linx_process #{inspect(stage)}: #{what}")
     # its text is the detail of the {:error, errno, stage} that follows

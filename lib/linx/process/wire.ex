@@ -77,7 +77,7 @@ defmodule Linx.Process.Wire do
 
   @agent_atoms ~w(status spawned ready running exited signaled aborted error malformed
     error_detail stdout stderr pty_out stdin_ack caps decoded set_ids setgroups setresgid
-    setresuid notify notify_failed notify_mem notify_fd_path notified not_made not_removed)a ++
+    setresuid notify notify_failed notify_mem notify_fd_path notified not_made)a ++
                  @command_tags ++
                  @stage_atoms ++
                  ~w(timeout resources cgroups_v1 rlimits kill_timeout nofile as cpu core nproc

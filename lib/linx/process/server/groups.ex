@@ -115,8 +115,8 @@ defmodule Linx.Process.Server.Groups do
     %{s | cgroup: nil}
   end
 
-  # The agent's last frame came: it removed the group it made (or said
-  # {:cgroup, :not_removed, _} first, which made it ours again).
+  # The agent's last frame came: the agent removes the group it made on
+  # its way out, right after that frame (agent.c, remove_cgroup).
   def agent_released(%{cgroup_by_agent?: true} = s) do
     Linx.Cgroup.Janitor.unwatch()
     %{s | cgroup: nil, cgroup_by_agent?: false}
