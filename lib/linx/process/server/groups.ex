@@ -14,8 +14,10 @@ defmodule Linx.Process.Server.Groups do
   # and removes it with the tree (request cgroup {:make, path, mode}), so
   # no mkdir or rmdir wakes a dirty I/O scheduler here (docs/performance.md,
   # "The agent makes the group"). Groups with limits are written before the
-  # agent starts, and detached ones outlive it: those the BEAM makes.
-  def make_cgroup(%{cgroup: mode, on_exit: :kill, limits: []}) do
+  # agent starts, detached ones outlive it, and the final {:usage, map}
+  # is read from the group after the terminal frame: those the BEAM makes.
+  # run/2 is the workload this is for (usage_event: false).
+  def make_cgroup(%{cgroup: mode, on_exit: :kill, limits: [], usage_event: false}) do
     case Linx.Cgroup.plan(:kill) do
       {:ok, path} ->
         Linx.Cgroup.Janitor.watch(path, :kill)
