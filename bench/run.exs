@@ -5,10 +5,15 @@
 #
 # BENCH_ITERS sets the iterations per latency benchmark (default 300).
 
-{:ok, _modules, _warnings} =
-  ["lib", "suites"]
-  |> Enum.flat_map(&Path.wildcard(Path.join([__DIR__, &1, "*.ex"])))
-  |> Kernel.ParallelCompiler.require()
+# The helpers first, then the suites that import them: requiring both at
+# once sometimes failed with "module Bench.Runner is not loaded" (Elixir
+# 1.14's parallel compiler under load).
+for dir <- ["lib", "suites"] do
+  {:ok, _modules, _warnings} =
+    Path.join([__DIR__, dir, "*.ex"])
+    |> Path.wildcard()
+    |> Kernel.ParallelCompiler.require()
+end
 
 suites = [
   spawn: Bench.Spawn,
