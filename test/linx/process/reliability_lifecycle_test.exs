@@ -307,6 +307,26 @@ defmodule Linx.Process.ReliabilityLifecycleTest do
       refute File.exists?(marker)
     end
 
+    test "run/2 (the agent makes the group): cgroup: true fails at :cgroup naming the mkdir, :auto runs without" do
+      key = {Linx.Cgroup, :base}
+      base = Linx.Cgroup.base()
+      on_exit(fn -> :persistent_term.put(key, base) end)
+      :persistent_term.put(key, "/nonexistent-linx-cgroup-base")
+      marker = Path.join(tmp_dir!("cgroup"), "ran")
+
+      error =
+        assert_raise Linx.Process.Error, fn ->
+          Linx.Process.run(["/bin/touch", marker], cgroup: true)
+        end
+
+      assert {error.errno, error.stage} == {:enoent, :cgroup}
+      assert error.detail =~ "mkdir /nonexistent-linx-cgroup-base/"
+      refute File.exists?(marker)
+
+      {out, 0} = Linx.Process.run(["/bin/cat", "/proc/self/cgroup"])
+      refute out =~ "/linx/"
+    end
+
     test "the server killed while it starts: {:killed, :server}" do
       :ok = Linx.Pool.resize(1)
       Linx.Spawner.enable(false)
