@@ -70,6 +70,10 @@ enum sess_state {
  * @proc_fd:		/proc of the agent's own pid namespace (opened before
  *			any setns; used by the tree sweep)
  * @cgroup_fd:		the workload's cgroup v2 directory, or -1
+ * @cgroup_parent:	the parent directory of the group the agent made
+ *			(request cgroup {:make, …}), opened before any setns:
+ *			the group is removed through it once the tree is
+ *			gone; -1: no group of the agent's making
  * @no_checkpoint:	the child went from READY to execve by itself
  * @agent_pid:		getpid()
  * @child:		host pid of the workload
@@ -114,10 +118,6 @@ enum sess_state {
  *			it drops what is sent to an agent that has exited, so
  *			nothing is drained before exiting
  * @init_status:	init: true: read end of the init's status pipe, or -1
- * @cgroup_parent:	the parent directory of the group the agent made
- *			(request cgroup {:make, …}), opened before any setns:
- *			the group is removed through it once the tree is
- *			gone; -1: no group of the agent's making
  */
 struct session {
 	struct linx_request *req;
@@ -126,7 +126,7 @@ struct session {
 	int sigfd;
 	int proc_fd;
 	int cgroup_fd;
-	bool no_checkpoint;
+	int cgroup_parent;
 	pid_t agent_pid;
 	pid_t child;
 	int pidfd;
@@ -158,8 +158,8 @@ struct session {
 	struct timespec deadline_at;
 	bool sandboxing;
 	bool forked;
+	bool no_checkpoint;	/* beside the other flags: no padding */
 	int init_status;
-	int cgroup_parent;
 };
 
 #endif /* LINX_SESSION_H */
