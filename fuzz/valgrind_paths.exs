@@ -213,6 +213,25 @@ results = [
     (V.out(evs, :stdout) == "hello " <> String.duplicate("x", 100_000) and s == 0) or
       {byte_size(V.out(evs, :stdout)), s}
   end),
+  # The agent makes the group (cgroup {:make, …}), works in the BEAM's
+  # directory (cwd {:pid, n}), and removes the group through the parent
+  # directory's fd, which must be closed at exit like every other
+  V.check("cgroup_make", fn ->
+    # the v2 tree of these hybrid hosts (docs/sandbox.md)
+    group = "/sys/fs/cgroup/unified/linx-vg-#{System.pid()}"
+
+    req =
+      sh.("pwd; grep -c linx-vg /proc/self/cgroup", %{
+        cgroup: {:make, group, :required},
+        cwd: {:pid, String.to_integer(System.pid())}
+      })
+
+    {evs, s} = V.run("cgroup_make", req)
+    {:ok, cwd} = File.cwd()
+
+    (V.out(evs, :stdout) == cwd <> "\n1\n" and List.last(evs) == {:status, :exited, 0} and
+       s == 0 and not File.exists?(group)) or {evs, s}
+  end),
   # Credit-based output: every chunk acknowledged with its cost (+ 256)
   V.check("output_window", fn ->
     {evs, s} =
