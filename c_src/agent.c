@@ -195,13 +195,42 @@ static void drain_beam_input(bool until_closed)
 }
 
 /**
+ * agent_out_write() - write what fd 4 takes now: the frames as they are
+ * on a port's pipe, tagged pieces on the zygote's shared one (zygote.c)
+ * @s:		session
+ *
+ * Return: 0 (possibly with bytes left), or -1 with errno set
+ */
+int agent_out_write(struct session *s)
+{
+	if (s->forked)
+		return byteq_write_tagged(&s->out, LINX_FD_OUT, s->chan_id,
+					  &s->out_left);
+	return byteq_write(&s->out, LINX_FD_OUT);
+}
+
+/**
+ * agent_out_flush() - agent_out_write() until everything is out (blocks)
+ * @s:		session
+ *
+ * Return: 0, or -1 with errno set
+ */
+int agent_out_flush(struct session *s)
+{
+	if (s->forked)
+		return byteq_flush_tagged(&s->out, LINX_FD_OUT, s->chan_id,
+					  &s->out_left);
+	return byteq_flush(&s->out, LINX_FD_OUT);
+}
+
+/**
  * agent_exit() - flush what is queued for the BEAM and exit
  * @s:		session
  * @code:	enum linx_exit (1 if the flush fails: the BEAM is gone)
  */
 void agent_exit(struct session *s, int code)
 {
-	if (byteq_flush(&s->out, LINX_FD_OUT) && code == EXIT_DONE)
+	if (agent_out_flush(s) && code == EXIT_DONE)
 		code = EXIT_BEAM;
 	remove_cgroup(s);
 	close_session_fds(s);

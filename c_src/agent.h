@@ -10,6 +10,8 @@
 #include "error.h"
 #include "session.h"
 
+int agent_out_write(struct session *s);
+int agent_out_flush(struct session *s);
 void agent_exit(struct session *s, int code) __attribute__((noreturn));
 void agent_fail(struct session *s, int err, int stage, int code)
 	__attribute__((noreturn));

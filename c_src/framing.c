@@ -3,9 +3,11 @@
  * See framing.h for the model.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "framing.h"
@@ -251,6 +253,48 @@ int byteq_write(struct byteq *q, int fd)
 	return 0;
 }
 
+_Static_assert(4 + BYTEQ_TAG_LEN + BYTEQ_PIECE <= PIPE_BUF,
+	       "a tagged piece must fit one atomic pipe write");
+
+/*
+ * The tagged writer's arguments, for flush_with()
+ */
+struct tagged {
+	uint32_t id;
+	size_t *left;
+};
+
+static int write_plain(struct byteq *q, int fd, const struct tagged *t)
+{
+	(void)t;
+	return byteq_write(q, fd);
+}
+
+static int write_tagged(struct byteq *q, int fd, const struct tagged *t)
+{
+	return byteq_write_tagged(q, fd, t->id, t->left);
+}
+
+/*
+ * flush_with() - write everything with @w, waiting for the descriptor
+ */
+static int flush_with(struct byteq *q, int fd,
+		      int (*w)(struct byteq *, int, const struct tagged *),
+		      const struct tagged *t)
+{
+	while (byteq_pending(q)) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+		if (w(q, fd, t))
+			return -1;
+		if (!byteq_pending(q))
+			break;
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
 /**
  * byteq_flush() - write everything, waiting for the descriptor as needed
  * @q:		queue
@@ -262,16 +306,126 @@ int byteq_write(struct byteq *q, int fd)
  */
 int byteq_flush(struct byteq *q, int fd)
 {
-	while (byteq_pending(q)) {
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
+	return flush_with(q, fd, write_plain, NULL);
+}
 
-		if (byteq_write(q, fd))
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+/**
+ * byteq_write_tagged() - write queued frames onto a pipe other processes
+ * write to as well (the zygote's, docs/protocol.md "The spawner")
+ * @q:		frames, as byteq_push_frame() queued them
+ * @fd:		non-blocking pipe
+ * @id:		the channel id every packet is tagged with
+ * @left:	in/out: bytes of the frame in progress still to send (its
+ *		length header already taken off @q); 0 between frames
+ *
+ * Each frame goes as <<op, id:32, piece>> packets of at most PIPE_BUF
+ * bytes, one write(2) each: the kernel writes such a packet whole or not
+ * at all, never interleaved with another writer's. A frame too long for
+ * one packet is cut: op 5 ("more follows") for every piece but the last,
+ * op 2 for the last (and for a frame that fits).
+ *
+ * Return: 0 (possibly with bytes left: EAGAIN is not an error), or -1
+ * with errno set (EPIPE: the reader is gone)
+ */
+int byteq_write_tagged(struct byteq *q, int fd, uint32_t id, size_t *left)
+{
+	while (q->tail > q->head) {
+		uint8_t hdr[4 + BYTEQ_TAG_LEN];
+		struct iovec iov[2];
+		size_t n;
+
+		if (!*left) {
+			*left = get_be32(q->data + q->head);
+			q->head += 4;
+		}
+		n = *left < BYTEQ_PIECE ? *left : BYTEQ_PIECE;
+		put_be32(hdr, (uint32_t)(n + BYTEQ_TAG_LEN));
+		hdr[4] = n == *left ? BYTEQ_OP_LAST : BYTEQ_OP_MORE;
+		put_be32(hdr + 5, id);
+		iov[0] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(hdr) };
+		iov[1] = (struct iovec){ .iov_base = q->data + q->head,
+					 .iov_len = n };
+		if (writev(fd, iov, 2) < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
 			return -1;
-		if (!byteq_pending(q))
-			break;
-		if (poll(&p, 1, -1) < 0 && errno != EINTR)
-			return -1;
+		}
+		q->head += n;
+		*left -= n;
+		/* an empty frame: its one packet is sent, the next one starts */
+		if (!n)
+			*left = 0;
 	}
+	q->head = q->tail = 0;
+	return 0;
+}
+
+/**
+ * byteq_flush_tagged() - byteq_flush() with byteq_write_tagged()
+ * @q:		queue
+ * @fd:		non-blocking pipe
+ * @id:		channel id
+ * @left:	as for byteq_write_tagged()
+ *
+ * Return: 0, or -1 with errno set
+ */
+int byteq_flush_tagged(struct byteq *q, int fd, uint32_t id, size_t *left)
+{
+	struct tagged t = { .id = id, .left = left };
+
+	return flush_with(q, fd, write_tagged, &t);
+}
+
+/**
+ * byteq_write_frames() - write whole frames, as many as fit in one
+ * atomic pipe write (PIPE_BUF) at a time: the zygote shares its pipe to
+ * the BEAM with the agents' byteq_write_tagged(). Every frame queued must
+ * fit in PIPE_BUF (the zygote's own are a few bytes).
+ * @q:		frames
+ * @fd:		non-blocking pipe
+ *
+ * Return: 0 (possibly with bytes left), or -1 with errno set
+ */
+int byteq_write_frames(struct byteq *q, int fd)
+{
+	while (q->tail > q->head) {
+		size_t n = 0;
+		ssize_t w;
+
+		while (q->head + n + 4 <= q->tail) {
+			size_t len = 4 + get_be32(q->data + q->head + n);
+
+			if (n && n + len > PIPE_BUF)
+				break;
+			n += len;
+		}
+		w = write(fd, q->data + q->head, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			return -1;
+		}
+		q->head += (size_t)w;
+	}
+	q->head = q->tail = 0;
 	return 0;
 }
 

@@ -77,6 +77,21 @@ int byteq_push_frame(struct byteq *q, const void *body, size_t len);
 size_t byteq_pending(const struct byteq *q);
 int byteq_write(struct byteq *q, int fd);
 int byteq_flush(struct byteq *q, int fd);
+
+/*
+ * A pipe shared by several writers (the zygote's to the BEAM): frames
+ * tagged <<op, id:32>> and cut into pieces of at most PIPE_BUF bytes
+ * (header included), each one write(2), so no writer's packet is ever
+ * interleaved with another's (docs/protocol.md, "The spawner").
+ */
+#define BYTEQ_TAG_LEN 5
+#define BYTEQ_PIECE (4096 - 4 - BYTEQ_TAG_LEN)	/* PIPE_BUF on Linux */
+#define BYTEQ_OP_LAST 2	/* the frame ends with this piece */
+#define BYTEQ_OP_MORE 5	/* more pieces of the frame follow */
+
+int byteq_write_tagged(struct byteq *q, int fd, uint32_t id, size_t *left);
+int byteq_flush_tagged(struct byteq *q, int fd, uint32_t id, size_t *left);
+int byteq_write_frames(struct byteq *q, int fd);
 void byteq_clear(struct byteq *q);
 void byteq_free(struct byteq *q);
 

@@ -80,6 +80,27 @@ static enum frame_status read_request(struct session *s, uint8_t **body,
 }
 
 /*
+ * read_chan_id() - a forked agent's first frame: <<id:32>>, the channel
+ * id the zygote tags our frames with on its fd 4 (zygote.c)
+ */
+static int read_chan_id(struct session *s)
+{
+	uint8_t *body;
+	uint32_t len;
+
+	if (read_request(s, &body, &len) != FRAME_OK)
+		return -1;
+	if (len != 4) {
+		free(body);
+		return -1;
+	}
+	s->chan_id = (uint32_t)body[0] << 24 | (uint32_t)body[1] << 16 |
+		     (uint32_t)body[2] << 8 | body[3];
+	free(body);
+	return 0;
+}
+
+/*
  * startup_signals() - SIGCHLD to its default action (the BEAM, or whoever
  * started us, may have left it ignored, and an ignored SIGCHLD makes the
  * kernel auto-reap: waitpid would never see our workload), blocked and
@@ -167,12 +188,14 @@ int main(int argc, char **argv)
 		agent_exit(s, EXIT_INFRA);
 	}
 
+	if (forked && read_chan_id(s))
+		return EXIT_BEAM;	/* no id: nothing could be tagged */
 	switch (read_request(s, &body, &len)) {
 	case FRAME_OK:
 		break;
 	case FRAME_TOO_BIG:
 		ev_error(&s->out, EMSGSIZE, STAGE_REQUEST_TOO_BIG);
-		byteq_flush(&s->out, LINX_FD_OUT);
+		agent_out_flush(s);
 		/*
 		 * Read the rest away before exiting: the BEAM is still writing
 		 * it, and a port whose program exits mid-write fails with

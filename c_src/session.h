@@ -111,12 +111,17 @@ enum sess_state {
  * @deferred_head:	the next one to run
  * @cgroup_v1_fds:	cgroup.procs of the request's v1 groups, opened
  *			before any setns, closed once joined (resources.c)
+ * @out_left:		forked: bytes of the frame in progress on fd 4 still
+ *			to write (framing.c, byteq_write_tagged)
  * @deadline:		enum deadline_phase
+ * @chan_id:		forked: the channel id the zygote gave us, the tag
+ *			of every piece we write to its shared fd 4
  * @deadline_at:	CLOCK_MONOTONIC time of the next deadline step
  * @sandboxing:		CHAN_SANDBOX was sent: its OK emits :ready
  * @forked:		forked by the zygote (zygote.c): fd 3 is its pipe, and
  *			it drops what is sent to an agent that has exited, so
- *			nothing is drained before exiting
+ *			nothing is drained before exiting; fd 4 is the
+ *			zygote's own, shared: frames go tagged (@chan_id)
  * @init_status:	init: true: read end of the init's status pipe, or -1
  */
 struct session {
@@ -153,8 +158,10 @@ struct session {
 	struct linx_cmd *deferred;
 	size_t ndeferred;
 	size_t deferred_head;
+	size_t out_left;
 	int cgroup_v1_fds[LIMITS_MAX_CGROUPS];
 	enum deadline_phase deadline;
+	uint32_t chan_id;	/* in the padding before deadline_at */
 	struct timespec deadline_at;
 	bool sandboxing;
 	bool forked;

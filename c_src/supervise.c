@@ -623,8 +623,7 @@ void supervise_run(struct session *s)
 			continue;
 		}
 
-		if (p[i_out].revents &&
-		    byteq_write(&s->out, LINX_FD_OUT))
+		if (p[i_out].revents && agent_out_write(s))
 			beam_gone(s);
 		if (p[i_chan].revents && s->chan >= 0)
 			relay_on_chan(s);

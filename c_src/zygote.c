@@ -4,23 +4,30 @@
  * A port agent costs the BEAM a port spawn (erl_child_setup forks, the
  * agent execs and runs glibc's start-up) for every workload. The zygote
  * pays that once: it forks a fresh agent per workload (keeping N forked
- * ahead, blocked on their first frame) and relays each agent's fds 3/4
- * over its own, every frame tagged with the channel id the BEAM chose.
- * A forked agent is the ordinary agent (main.c from its request on),
- * serves one workload and exits; it cannot tell a pipe from a port.
+ * ahead, blocked on their first frame) and hands each one its request and
+ * the BEAM's later frames over a pipe of its own. An agent writes its
+ * frames straight onto the zygote's fd 4, which it shares: tagged with
+ * its channel id and cut into pieces that each fit one atomic pipe write
+ * (framing.c, byteq_write_tagged), so the zygote never relays them (a
+ * relay cost every frame a wake-up of the zygote: ~0.1 ms of latency on
+ * a workload's last frame, docs/performance.md). A forked agent is the
+ * ordinary agent (main.c from its request on), serves one workload and
+ * exits.
  *
  * Frames, {packet,4} both ways (docs/protocol.md, "The spawner"):
  *   BEAM -> zygote  <<1, id:32, request>>  spawn: fork, send the request
  *                   <<2, id:32, frame>>    one frame for that agent
  *                   <<3, id:32>>           close: the agent sees EOF
- *   zygote -> BEAM  <<2, id:32, frame>>    one frame from that agent
- *                   <<3, id:32, status:32>> it exited (after its last
+ *   agent -> BEAM   <<2, id:32, piece>>    the (last) piece of one frame
+ *                   <<5, id:32, piece>>    a piece, more of it follows
+ *   zygote -> BEAM  <<3, id:32, status:32>> it exited (after its last
  *                                          frame); like a port's
  *                                          exit_status: the code, or
  *                                          128 + the signal
  *                   <<4, id:32, text>>     a frame that was refused
- * Nothing more is sent for a channel after the BEAM closed it. EOF on
- * fd 3 ends the zygote: every agent then sees EOF and kills its tree.
+ * Nothing more is sent for a channel after the BEAM closed it, but what
+ * the agent wrote before it saw the EOF. EOF on fd 3 ends the zygote:
+ * every agent then sees EOF and kills its tree.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,9 +48,7 @@
 
 #define ZFD_IN 3
 #define ZFD_OUT 4
-#define TAG_LEN 5
-/* Stop reading the agents while this much waits for fd 4 */
-#define Z_BACKPRESSURE (1u << 20)
+#define TAG_LEN BYTEQ_TAG_LEN
 /* A fork ahead of time waits for the zygote to be idle this long */
 #define Z_QUIET_MS 1
 
@@ -52,9 +57,7 @@
  * @id:		channel id (0 while @idle)
  * @pid:	its pid
  * @to:		write end of its fd 3, or -1 once closed
- * @from:	read end of its fd 4, or -1 at EOF
  * @in:		frames waiting for @to
- * @rd:		frame reader on @from
  * @idle:	forked ahead, no request yet
  * @closed:	the BEAM closed the channel: nothing more goes there
  * @reaped:	waited for; @status holds the port-style exit status
@@ -62,9 +65,8 @@
 struct sub {
 	uint32_t id;
 	pid_t pid;
-	int to, from;
+	int to;
 	struct byteq in;
-	struct frame_reader rd;
 	bool idle, closed, reaped;
 	int status;
 };
@@ -111,16 +113,13 @@ static void push_tagged(uint8_t op, uint32_t id, const void *head,
 }
 
 /*
- * sub_free() - forget an agent: its pipes closed (EOF on its fd 3), its
- * queue and partial frame dropped
+ * sub_free() - forget an agent: its pipe closed (EOF on its fd 3), its
+ * queue dropped
  */
 static void sub_free(struct sub *s)
 {
 	if (s->to >= 0)
 		close(s->to);
-	if (s->from >= 0)
-		close(s->from);
-	frame_reader_free(&s->rd);
 	byteq_free(&s->in);
 	free(s);
 }
@@ -164,14 +163,15 @@ static struct sub *find(uint32_t id)
 }
 
 /*
- * become_agent() - in the forked child: fds 3/4 are the pipes, nothing
- * else of the zygote stays open, the signal mask is the one the zygote
- * was started with, a session of its own; main.c then starts the agent
- * as after an exec
+ * become_agent() - in the forked child: fd 3 is its pipe from us, fd 4
+ * stays ours to the BEAM (shared: see the top of this file), nothing else
+ * of the zygote stays open, the signal mask is the one the zygote was
+ * started with, a session of its own; main.c then starts the agent as
+ * after an exec
  */
-static void become_agent(int in, int out)
+static void become_agent(int in)
 {
-	if (dup2(in, ZFD_IN) < 0 || dup2(out, ZFD_OUT) < 0)
+	if (dup2(in, ZFD_IN) < 0)
 		_exit(1);
 	/* the other agents' pipes too: their EOF must not wait for us */
 	if (syscall(SYS_close_range, ZFD_OUT + 1, ~0U, 0))
@@ -195,9 +195,9 @@ static void become_agent(int in, int out)
  */
 static struct sub *fork_sub(bool *child)
 {
-	int a[2], b[2];
 	struct sub *s;
 	pid_t pid;
+	int a[2];
 
 	if (z.n == z.cap) {
 		size_t cap = z.cap ? 2 * z.cap : 16;
@@ -215,35 +215,25 @@ static struct sub *fork_sub(bool *child)
 		free(s);
 		return NULL;
 	}
-	if (pipe2(b, O_CLOEXEC | O_NONBLOCK)) {
-		close(a[0]);
-		close(a[1]);
-		free(s);
-		return NULL;
-	}
 	pid = fork();
 	if (pid == 0) {
 		free(s);
-		become_agent(a[0], b[1]);
+		become_agent(a[0]);
 		*child = true;
 		return NULL;
 	}
 	close(a[0]);
-	close(b[1]);
 	if (pid < 0) {
 		int e = errno;
 
 		close(a[1]);
-		close(b[0]);
 		free(s);
 		errno = e;
 		return NULL;
 	}
 	s->pid = pid;
 	s->to = a[1];
-	s->from = b[0];
 	s->idle = true;
-	frame_reader_init(&s->rd, s->from, LINX_MAX_FRAME);
 	z.subs[z.n++] = s;
 	return s;
 }
@@ -280,7 +270,10 @@ static bool on_spawn(uint32_t id, const uint8_t *req, size_t len)
 	}
 	s->idle = false;
 	s->id = id;
-	if (byteq_push_frame(&s->in, req, len))
+	/* its channel id first, for the tags of what it writes to fd 4 */
+	if (byteq_push_frame(&s->in, (uint8_t[4]){ id >> 24, id >> 16,
+						   id >> 8, id }, 4) ||
+	    byteq_push_frame(&s->in, req, len))
 		z_fail("out of memory");
 	return false;
 }
@@ -367,38 +360,6 @@ static bool read_beam(void)
 	}
 }
 
-/*
- * read_sub() - relay what an agent wrote, frame by frame, until its pipe
- * is empty or fd 4's queue is full
- */
-static void read_sub(struct sub *s)
-{
-	uint8_t *body;
-	uint32_t len;
-
-	while (s->from >= 0 && byteq_pending(&z.out) < Z_BACKPRESSURE) {
-		switch (frame_read(&s->rd, &body, &len)) {
-		case FRAME_AGAIN:
-			return;
-		case FRAME_TOO_BIG:
-			if (!s->closed)
-				refuse(s->id, "agent frame over the limit");
-			continue;
-		case FRAME_EOF:
-		case FRAME_ERROR:
-			frame_reader_free(&s->rd);
-			close(s->from);
-			s->from = -1;
-			return;
-		case FRAME_OK:
-			break;
-		}
-		if (!s->closed && !s->idle)
-			push_tagged(ZOP_DATA, s->id, NULL, 0, body, len);
-		free(body);
-	}
-}
-
 static void write_sub(struct sub *s)
 {
 	/* EPIPE: the agent is gone, its exit comes through SIGCHLD */
@@ -431,8 +392,9 @@ static void reap(void)
 }
 
 /*
- * finish() - an agent that exited and whose last frame is relayed: its
- * status goes to the BEAM (unless the channel was closed), it is forgotten
+ * finish() - an agent that exited: its status goes to the BEAM (unless
+ * the channel was closed), after every frame it wrote (they are in the
+ * pipe before its exit), and it is forgotten
  */
 static void finish(void)
 {
@@ -441,7 +403,7 @@ static void finish(void)
 	for (size_t i = 0; i < z.n; i++) {
 		struct sub *s = z.subs[i];
 
-		if (!s->reaped || s->from >= 0) {
+		if (!s->reaped) {
 			z.subs[k++] = s;
 			continue;
 		}
@@ -485,13 +447,12 @@ static void z_init(int prefork)
 
 /*
  * poll_all() - wait for fd 3, fd 4 (when something waits for it), SIGCHLD
- * and every agent's pipes; a timeout while agents are missing from the
- * forked-ahead set. Return: poll's result.
+ * and the agents' pipes with frames for them; a timeout while agents are
+ * missing from the forked-ahead set. Return: poll's result.
  */
 static int poll_all(void)
 {
-	bool room = byteq_pending(&z.out) < Z_BACKPRESSURE;
-	size_t want = 3 + 2 * z.n;
+	size_t want = 3 + z.n;
 	int timeout = (int)idle_count() < z.prefork ? Z_QUIET_MS : -1;
 
 	if (want > z.pcap) {
@@ -509,13 +470,9 @@ static int poll_all(void)
 	for (size_t i = 0; i < z.n; i++) {
 		struct sub *s = z.subs[i];
 
-		z.p[3 + 2 * i] = (struct pollfd){
+		z.p[3 + i] = (struct pollfd){
 			.fd = byteq_pending(&s->in) ? s->to : -1,
 			.events = POLLOUT,
-		};
-		z.p[4 + 2 * i] = (struct pollfd){
-			.fd = room ? s->from : -1,
-			.events = POLLIN,
 		};
 	}
 	return poll(z.p, want, timeout);
@@ -548,12 +505,9 @@ int zygote_run(int prefork)
 			continue;
 		if (z.p[2].revents)
 			reap();
-		for (size_t i = 0; i < n; i++) {
-			if (z.p[3 + 2 * i].revents && z.subs[i]->to >= 0)
+		for (size_t i = 0; i < n; i++)
+			if (z.p[3 + i].revents && z.subs[i]->to >= 0)
 				write_sub(z.subs[i]);
-			if (z.p[4 + 2 * i].revents)
-				read_sub(z.subs[i]);
-		}
 		if (z.p[0].revents && read_beam())
 			return ZYGOTE_AGENT;
 		/* requests and commands just queued go out without a pass */
@@ -561,7 +515,8 @@ int zygote_run(int prefork)
 			if (byteq_pending(&z.subs[i]->in) && z.subs[i]->to >= 0)
 				write_sub(z.subs[i]);
 		finish();
-		if (byteq_pending(&z.out) && byteq_write(&z.out, ZFD_OUT))
+		/* whole frames per write: the agents write to fd 4 too */
+		if (byteq_pending(&z.out) && byteq_write_frames(&z.out, ZFD_OUT))
 			z_exit(1);	/* the BEAM is gone */
 	}
 }

@@ -1,7 +1,8 @@
 /*
  * zygote.h - `linx_process --zygote`: one long-lived agent that forks the
- * per-workload agents of Linx.Spawner and relays their frames over its own
- * fds 3/4, tagged with a channel id (docs/protocol.md, "The spawner").
+ * per-workload agents of Linx.Spawner, passes them the BEAM's frames and
+ * shares its fd 4 with them, every frame tagged with a channel id
+ * (docs/protocol.md, "The spawner").
  */
 #ifndef LINX_ZYGOTE_H
 #define LINX_ZYGOTE_H
@@ -15,10 +16,11 @@
 /* Frames between the BEAM and the zygote: <<op, id:32, payload>> */
 enum zygote_op {
 	ZOP_SPAWN = 1,	/* BEAM -> zygote: payload is the agent's request */
-	ZOP_DATA = 2,	/* both ways: payload is one frame of the agent's */
+	ZOP_DATA = 2,	/* both ways: one frame (agent -> BEAM: its last piece) */
 	ZOP_CLOSE = 3,	/* BEAM -> zygote: the channel is closed (EOF) */
 	ZOP_EXIT = 3,	/* zygote -> BEAM: <<status:32>>, after its last DATA */
 	ZOP_REFUSED = 4, /* zygote -> BEAM: a frame it could not use, text */
+	ZOP_MORE = 5,	/* agent -> BEAM: a piece of a frame, more follows */
 };
 
 int zygote_run(int prefork);

@@ -7,8 +7,9 @@ defmodule Linx.Spawner do
   workload. The spawner pays that once. It keeps one agent running in a
   special mode, the *zygote* (`linx_process --zygote`), which forks a fresh
   agent for every workload (a couple of them forked ahead of time, waiting
-  for their request) and relays each agent's frames over its own port,
-  tagged with a channel id. Every workload still has an agent of its own,
+  for their request) and passes each one the BEAM's frames; the agents
+  write theirs onto the zygote's port themselves, tagged with a channel
+  id. Every workload still has an agent of its own,
   which ends with it: nothing about a workload depends on the path it took
   (docs/protocol.md, "The spawner"; docs/performance.md, "Throughput").
 
@@ -163,7 +164,8 @@ defmodule Linx.Spawner do
     flag = :atomics.new(1, [])
     :atomics.put(flag, 1, if(on?, do: 1, else: 0))
     send(self(), :open)
-    {:ok, %{port: nil, flag: flag, counter: :atomics.new(1, []), watched: %{}, backoff: nil}}
+    state = %{port: nil, flag: flag, counter: :atomics.new(1, []), watched: %{}, backoff: nil}
+    {:ok, Map.put(state, :pieces, %{})}
   end
 
   @impl true
@@ -184,23 +186,41 @@ defmodule Linx.Spawner do
     end
   end
 
-  # Frames of the zygote: <<op, id:32, payload>> (c_src/zygote.c).
-  def handle_info({port, {:data, <<2, id::32, frame::binary>>}}, %{port: port} = s) do
+  # Frames on the zygote's port: <<op, id:32, payload>> (c_src/zygote.c).
+  # The agents write theirs there themselves, each cut into pieces that
+  # fit one atomic pipe write: op 5 pieces, then the op 2 piece that ends
+  # the frame; the pieces of one channel come in order.
+  def handle_info({port, {:data, <<2, id::32, piece::binary>>}}, %{port: port} = s) do
+    {head, pieces} = Map.pop(s.pieces, id, [])
+
     case :ets.lookup(@table, id) do
-      [{_, pid}] -> send(pid, {{:linx_spawner, port, id}, {:data, frame}})
-      [] -> :ok
+      [{_, pid}] ->
+        frame = if head == [], do: piece, else: IO.iodata_to_binary([head, piece])
+        send(pid, {{:linx_spawner, port, id}, {:data, frame}})
+
+      [] ->
+        :ok
     end
 
-    {:noreply, s}
+    {:noreply, %{s | pieces: pieces}}
   end
 
+  def handle_info({port, {:data, <<5, id::32, piece::binary>>}}, %{port: port} = s) do
+    # nobody to hand the frame to (closed, forgotten): not kept
+    if :ets.member(@table, id),
+      do: {:noreply, %{s | pieces: Map.update(s.pieces, id, [piece], &[&1, piece])}},
+      else: {:noreply, s}
+  end
+
+  # After every frame of the agent (they were in the pipe before it
+  # exited); a frame it did not finish is dropped with it.
   def handle_info({port, {:data, <<3, id::32, status::32>>}}, %{port: port} = s) do
     case :ets.take(@table, id) do
       [{_, pid}] -> send(pid, {{:linx_spawner, port, id}, {:exit_status, status}})
       [] -> :ok
     end
 
-    {:noreply, s}
+    {:noreply, %{s | pieces: Map.delete(s.pieces, id)}}
   end
 
   def handle_info({port, {:data, <<4, id::32, text::binary>>}}, %{port: port} = s) do
@@ -222,7 +242,7 @@ defmodule Linx.Spawner do
       _ -> :ok
     end
 
-    {:noreply, %{s | watched: watched}}
+    {:noreply, %{s | watched: watched, pieces: Map.delete(s.pieces, id)}}
   end
 
   # The zygote died (its agents see EOF and end their workloads, their
@@ -249,7 +269,7 @@ defmodule Linx.Spawner do
     :persistent_term.erase(@key)
     :ets.delete_all_objects(@table)
     send(self(), :open)
-    %{s | port: nil}
+    %{s | port: nil, pieces: %{}}
   end
 
   # the zygote's own default of agents forked ahead (ZYGOTE_PREFORK, 2)

@@ -14,6 +14,9 @@
 #include "framing.h"
 #include "test.h"
 
+/* PIPE_BUF: what one write(2) to a pipe puts there whole */
+#define PIPE_BUF_LINUX 4096
+
 static void nb_pipe(int p[2])
 {
 	CHECK(!pipe2(p, O_CLOEXEC | O_NONBLOCK));
@@ -141,7 +144,129 @@ static void test_byteq(void)
 	byteq_free(&q);
 }
 
+/*
+ * read_packets() - every {packet,4} packet in @p[0] now: checks each one
+ * is at most PIPE_BUF bytes and tagged with @id, appends the pieces of
+ * op 5 and the op 2 that ends them to @frames (each frame prefixed by a
+ * 4-byte length, as the queue held it). Return: frames completed.
+ */
+static int read_packets(int fd, uint32_t id, uint8_t *frames, size_t *flen,
+			size_t *open)
+{
+	static uint8_t buf[1 << 16];
+	static size_t have;
+	int done = 0;
+	ssize_t n;
+
+	while ((n = read(fd, buf + have, sizeof(buf) - have)) > 0)
+		have += n;
+	while (have >= 4) {
+		uint32_t len = (uint32_t)buf[0] << 24 | buf[1] << 16 |
+			       buf[2] << 8 | buf[3];
+		uint32_t got;
+
+		if (have < 4 + len)
+			break;
+		CHECK(4 + len <= PIPE_BUF_LINUX && len >= BYTEQ_TAG_LEN);
+		got = (uint32_t)buf[5] << 24 | buf[6] << 16 | buf[7] << 8 |
+		      buf[8];
+		CHECK(got == id);
+		CHECK(buf[4] == BYTEQ_OP_MORE || buf[4] == BYTEQ_OP_LAST);
+		if (*open == SIZE_MAX) {	/* a new frame: room for its length */
+			*open = *flen;
+			*flen += 4;
+		}
+		memcpy(frames + *flen, buf + 4 + BYTEQ_TAG_LEN,
+		       len - BYTEQ_TAG_LEN);
+		*flen += len - BYTEQ_TAG_LEN;
+		if (buf[4] == BYTEQ_OP_LAST) {
+			hdr(frames + *open, (uint32_t)(*flen - *open - 4));
+			*open = SIZE_MAX;
+			done++;
+		}
+		memmove(buf, buf + 4 + len, have - 4 - len);
+		have -= 4 + len;
+	}
+	return done;
+}
+
+/*
+ * test_tagged() - frames onto a shared pipe: an empty one, a small one and
+ * one of 3 pipe-loads go as tagged pieces of at most PIPE_BUF bytes, across
+ * EAGAIN in the middle of a frame (a one-page pipe), and come back whole
+ */
+static void test_tagged(void)
+{
+	static uint8_t big[3 * 4096 + 17], back[sizeof(big) + 64];
+	struct byteq q = { 0 };
+	size_t left = 0, flen = 0, open = SIZE_MAX, i;
+	int p[2], frames = 0, rounds = 0;
+	uint8_t want[sizeof(back)];
+	size_t wlen = 0;
+
+	nb_pipe(p);
+	CHECK(fcntl(p[1], F_SETPIPE_SZ, 4096) >= 4096);
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 13 + 1);
+	CHECK(byteq_push_frame(&q, "", 0) == 0);
+	CHECK(byteq_push_frame(&q, "hi", 2) == 0);
+	CHECK(byteq_push_frame(&q, big, sizeof(big)) == 0);
+	memcpy(want, q.data, q.tail);
+	wlen = q.tail;
+	while (frames < 3 && rounds++ < 100) {
+		CHECK(byteq_write_tagged(&q, p[1], 0xA1B2C3D4u, &left) == 0);
+		frames += read_packets(p[0], 0xA1B2C3D4u, back, &flen, &open);
+	}
+	CHECK(frames == 3 && rounds > 3);	/* it had to wait for room */
+	CHECK(!byteq_pending(&q) && left == 0);
+	CHECK(flen == wlen && !memcmp(back, want, wlen));
+	close(p[0]);
+	close(p[1]);
+	byteq_free(&q);
+}
+
+/*
+ * test_write_frames() - whole frames, batched up to PIPE_BUF per write:
+ * 1000 frames of 13 bytes arrive intact and in order through a one-page
+ * pipe drained between writes, never cut
+ */
+static void test_write_frames(void)
+{
+	struct byteq q = { 0 };
+	uint8_t body[9], buf[4096];
+	int p[2], seen = 0, rounds = 0;
+	size_t have = 0;
+
+	nb_pipe(p);
+	CHECK(fcntl(p[1], F_SETPIPE_SZ, 4096) >= 4096);
+	for (int i = 0; i < 1000; i++) {
+		memset(body, i & 0xff, sizeof(body));
+		CHECK(byteq_push_frame(&q, body, sizeof(body)) == 0);
+	}
+	while (seen < 1000 && rounds++ < 1000) {
+		ssize_t n;
+
+		CHECK(byteq_write_frames(&q, p[1]) == 0);
+		n = read(p[0], buf + have, sizeof(buf) - have);
+		if (n > 0)
+			have += n;
+		/* what a write put in the pipe ends on a frame boundary */
+		CHECK(have % 13 == 0);
+		for (size_t k = 0; k + 13 <= have; k += 13, seen++)
+			CHECK(buf[k + 3] == 9 && buf[k + 4] == (seen & 0xff));
+		have = 0;
+	}
+	CHECK(seen == 1000 && !byteq_pending(&q));
+	close(p[0]);
+	close(p[1]);
+	byteq_free(&q);
+}
+
 TESTS(framing_tests) = {
+	{ "framing: tagged pieces on a shared pipe, across EAGAIN",
+	  test_tagged },
+	{ "framing: whole frames per atomic write",
+	  test_write_frames },
 	{ "framing: partial reads, several frames, EOF mid-frame",
 	  test_partial_reads },
 	{ "framing: oversized frame skipped without buffering",

@@ -68,6 +68,39 @@ defmodule Linx.SpawnerTest do
     assert drop_std.(forked_fds) == drop_std.(port_fds)
   end
 
+  test "an agent writes its frames onto the zygote's own pipe to the BEAM, not through the zygote" do
+    zygote = Linx.Spawner.os_pid()
+    {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sleep", "1000"], stdio: :devnull)
+    agent = ppid(Linx.Process.os_pid(proc))
+    assert File.read_link!("/proc/#{agent}/fd/4") == File.read_link!("/proc/#{zygote}/fd/4")
+    assert File.read_link!("/proc/#{agent}/fd/4") =~ ~r/^pipe:/
+    # fd 3 is its own: the zygote passes it the BEAM's frames
+    refute File.read_link!("/proc/#{agent}/fd/3") == File.read_link!("/proc/#{zygote}/fd/3")
+    Linx.Process.stop(proc)
+  end
+
+  test "sixteen agents writing large outputs at once onto that one pipe: every byte where it belongs" do
+    # Frames longer than one atomic pipe write go in tagged pieces; the
+    # pieces of sixteen agents interleave in the pipe and must come apart.
+    results =
+      1..16
+      |> Task.async_stream(
+        fn i ->
+          line = String.duplicate(<<?a + rem(i, 26)>>, 99) <> "#{rem(i, 10)}\n"
+
+          {out, 0} =
+            Linx.Process.run(["/bin/sh", "-c", "yes #{String.trim(line)} | head -c #{101 * 3000}"])
+
+          {i, out == :binary.copy(line, 3000)}
+        end,
+        max_concurrency: 16,
+        timeout: 60_000
+      )
+      |> Enum.map(fn {:ok, r} -> r end)
+
+    assert Enum.all?(results, &elem(&1, 1)), inspect(Enum.reject(results, &elem(&1, 1)))
+  end
+
   test "output, exit status, stdin, namespaces and maps as with a port agent" do
     assert Linx.Spawner.enabled?()
     assert {"hi\n", 0} == Linx.Process.run(["/bin/echo", "hi"])
