@@ -52,6 +52,7 @@ void agent_session_init(struct session *s, struct linx_request *req)
 	for (size_t i = 0; i < LIMITS_MAX_CGROUPS; i++)
 		s->cgroup_v1_fds[i] = -1;
 	s->init_status = s->cgroup_parent = -1;
+	s->sig_ignored = UINT64_MAX;	/* unknown: the child resets them all */
 	s->agent_pid = getpid();
 	s->state = ST_WAIT_READY;
 	notify_init(&s->notify);

@@ -84,9 +84,10 @@
  *    CONNECT_TIMEOUT_S, never a hang.
  *
  * 7. sigmask
- *    Should: reset every signal disposition to SIG_DFL and clear the
- *    mask. The BEAM ignores SIGPIPE and the agent blocks SIGCHLD; a
- *    workload must not inherit either (stage :sigmask).
+ *    Should: reset every ignored signal disposition to SIG_DFL (the ones
+ *    that survive execve) and clear the mask. The BEAM ignores SIGPIPE
+ *    and the agent blocks SIGCHLD; a workload must not inherit either
+ *    (stage :sigmask).
  *
  * 8. chdir (if cwd given)
  *    Should: chdir just before execve, after any setns the agent did, so
@@ -321,18 +322,24 @@ struct kernel_sigaction {
 /*
  * child_signals() - stage 7: default dispositions, empty mask.
  *
- * Raw rt_sigaction/rt_sigprocmask: glibc refuses to touch signals 32 and
- * 33 (its own), yet a parent may have left them ignored, and an ignored
- * disposition survives execve.
+ * Only an ignored disposition survives execve (a caught one is reset by
+ * it), and the child ignores nothing the agent did not: the agent read
+ * its SigIgn once, before the request (procfs_sig_ignored()), so only
+ * those are reset here (the BEAM's SIGPIPE, the agent's own, whatever a
+ * parent left), not all 64 (~25 µs of the workload's start,
+ * docs/performance.md). Raw rt_sigaction/rt_sigprocmask: glibc refuses
+ * to touch signals 32 and 33 (its own), yet a parent may have left them
+ * ignored.
  */
-static int child_signals(void)
+static int child_signals(uint64_t ignored)
 {
 	struct kernel_sigaction dfl = { .handler = SIG_DFL };
 	uint64_t none = 0;
 	int sig;
 
 	for (sig = 1; sig < NSIG; sig++) {
-		if (sig == SIGKILL || sig == SIGSTOP)
+		if (sig == SIGKILL || sig == SIGSTOP ||
+		    !(ignored & (UINT64_C(1) << (sig - 1))))
 			continue;
 		if (syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(none)))
 			return -1;
@@ -402,7 +409,7 @@ void child_main(const struct child_plan *p)
 
 	if (child_stdio(p))
 		child_report(p, errno, STAGE_STDIO);
-	if (child_signals())
+	if (child_signals(p->sig_ignored))
 		child_report(p, errno, STAGE_SIGMASK);
 	if (p->cwd && chdir(p->cwd))
 		child_report(p, errno, STAGE_CHDIR);

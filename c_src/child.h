@@ -5,6 +5,7 @@
 #define LINX_CHILD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "passfd.h"
@@ -53,6 +54,9 @@ struct child_stdio {
  * @pass:		descriptors to place before execve (passfd.c), or
  *			NULL
  * @landlock:		the request's Landlock rules (:landlock), or NULL
+ * @sig_ignored:	signals ignored in the agent (bit n-1 for signal n),
+ *			the dispositions that would survive execve: stage 7
+ *			resets these (exec resets caught ones itself)
  */
 struct child_plan {
 	const char *path;
@@ -77,6 +81,7 @@ struct child_plan {
 	int init_status;
 	const struct passfd_fds *pass;
 	const struct landlock_set *landlock;
+	uint64_t sig_ignored;
 };
 
 void child_main(const struct child_plan *p) __attribute__((noreturn));

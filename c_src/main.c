@@ -27,6 +27,7 @@
 #include <ei.h>
 
 #include "agent.h"
+#include "procfs.h"
 #include "echo.h"
 #include "events.h"
 #include "request.h"
@@ -136,6 +137,12 @@ static int startup_tree(struct session *s, struct linx_err *err)
 	s->proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->proc_fd < 0)
 		return linx_fail(err, errno, STAGE_SUBREAPER, "open /proc");
+	/*
+	 * After startup_signals(): our dispositions are final. Read before
+	 * the request (a forked agent waits for it), so the child resets
+	 * only these (child.c, stage 7).
+	 */
+	s->sig_ignored = procfs_sig_ignored(s->proc_fd);
 	return 0;
 }
 

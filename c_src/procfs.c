@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -88,4 +89,25 @@ bool procfs_same_ns(int fd, const char *self_name)
 	snprintf(path, sizeof(path), "/proc/self/ns/%s", self_name);
 	return !fstat(fd, &a) && !stat(path, &b) && a.st_ino == b.st_ino &&
 	       a.st_dev == b.st_dev;
+}
+
+/**
+ * procfs_sig_ignored() - the signals this process ignores, from the
+ * SigIgn line of /proc/self/status (bit n-1 for signal n)
+ * @proc_fd:	a /proc of our pid namespace
+ *
+ * Return: the mask, or every bit when it cannot be read (the caller then
+ * resets all of them)
+ */
+uint64_t procfs_sig_ignored(int proc_fd)
+{
+	char buf[4096], *line;
+	unsigned long long mask;
+
+	if (procfs_read_small(proc_fd, "self/status", buf, sizeof(buf)))
+		return UINT64_MAX;
+	line = strstr(buf, "\nSigIgn:");
+	if (!line || sscanf(line + 8, "%llx", &mask) != 1)
+		return UINT64_MAX;
+	return mask;
 }

@@ -100,6 +100,8 @@ enum sess_state {
  * @owed:		bytes the swept tree left in stdout, stderr, the PTY
  * @out_credit:		output bytes the agent may still send (with a
  *			stdio_window; {:output_ack, n} adds n)
+ * @sig_ignored:	the signals the agent ignores (SigIgn, read at start,
+ *			before the request): the child resets these
  * @in_taken:		input bytes received ({:stdin, _}, {:pty_in, _})
  * @in_acked:		of those, acknowledged with {:stdin_ack, n}
  * @notify:		seccomp user notification listener and state
@@ -152,6 +154,7 @@ struct session {
 	bool drain_armed;
 	size_t owed[3];
 	uint64_t out_credit;
+	uint64_t sig_ignored;
 	uint64_t in_taken;
 	uint64_t in_acked;
 	struct notify_state notify;

@@ -566,6 +566,7 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	plan.init_status = f.init_wr;
 	plan.pass = r->nfds ? &pass : NULL;
 	plan.landlock = r->landlock.rules ? &r->landlock : NULL;
+	plan.sig_ignored = s->sig_ignored;
 
 	memset(&args, 0, sizeof(args));
 	args.flags = CLONE_PIDFD;

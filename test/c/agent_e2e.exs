@@ -234,7 +234,7 @@ results = [
       E2E.out(evs)
   end),
   E2E.check(
-    "agent started with SIGCHLD/SIGPIPE ignored still reaps; workload gets defaults",
+    "agent started with SIGCHLD/SIGPIPE/HUP/USR1/RT ignored still reaps; workload gets defaults",
     fn ->
       p =
         Port.open({:spawn_executable, "/bin/bash"}, [
@@ -244,7 +244,7 @@ results = [
           :exit_status,
           args: [
             "-c",
-            "trap '' CHLD PIPE HUP; exec \"$0\"",
+            "trap '' CHLD PIPE HUP USR1 40 64; exec \"$0\"",
             Path.expand("../../priv/linx_process", __DIR__)
           ]
         ])

@@ -102,6 +102,51 @@ defmodule Linx.Process.LifetimeTest do
       assert out =~ ~r/SigIgn:\s+0000000000000000/
     end
 
+    test "whatever the agent's parent left ignored (RT signals, glibc's 32 and 33 aside), the workload gets defaults" do
+      # A port agent and a zygote started with signals ignored: the child
+      # resets exactly what the agent ignores (read from its SigIgn).
+      agent = Path.join(:code.priv_dir(:linx), "linx_process")
+
+      request =
+        :erlang.term_to_binary(
+          {:spawn,
+           %{
+             argv: ["/bin/grep", "^SigIgn:", "/proc/self/status"],
+             stdio: :pipe,
+             checkpoint: false
+           }}
+        )
+
+      for args <- [[], ["--zygote", "1"]] do
+        port =
+          Port.open({:spawn_executable, "/bin/bash"}, [
+            :binary,
+            :nouse_stdio,
+            {:packet, 4},
+            :exit_status,
+            args: [
+              "-c",
+              "trap '' CHLD PIPE HUP USR1 USR2 40 50 64; exec \"$0\" \"$@\"",
+              agent | args
+            ]
+          ])
+
+        frames =
+          if args == [] do
+            Port.command(port, request)
+            collect_port(port, nil)
+          else
+            Port.command(port, [<<1, 7::32>>, request])
+            collect_port(port, 7)
+          end
+
+        out = for {:stdout, d} <- frames, into: "", do: d
+        assert out == "SigIgn:\t0000000000000000\n", "#{inspect(args)}: #{inspect(frames)}"
+        assert {:status, :exited, 0} in frames
+        Port.close(port)
+      end
+    end
+
     test "an unknown signal name raises" do
       {:ok, proc} = Linx.Process.spawn(argv: ["/bin/sleep", "60"])
       assert_raise ArgumentError, fn -> Linx.Process.signal(proc, :sigbogus) end
@@ -160,6 +205,25 @@ defmodule Linx.Process.LifetimeTest do
             do: dir
 
       assert zombies == []
+    end
+  end
+
+  # Frames from a raw agent (id nil) or a zygote's channel id, to the terminal status
+  defp collect_port(port, id, acc \\ []) do
+    receive do
+      {^port, {:data, bin}} ->
+        frame =
+          case {id, bin} do
+            {nil, _} -> :erlang.binary_to_term(bin)
+            {id, <<2, id::32, f::binary>>} -> :erlang.binary_to_term(f)
+            _ -> :other
+          end
+
+        if match?({:status, tag, _} when tag in [:exited, :signaled], frame),
+          do: Enum.reverse([frame | acc]),
+          else: collect_port(port, id, [frame | acc])
+    after
+      5000 -> flunk("no terminal frame: #{inspect(Enum.reverse(acc))}")
     end
   end
 end
