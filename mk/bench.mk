@@ -9,10 +9,12 @@
 # bench/bin/notify_load: the notify benchmark's workload (timed getppid
 # calls); bench/bin/notify_floor: a one-process seccomp user-notification
 # supervisor (the floor the Linx notify round trip is compared with).
+# bench/bin/hop: a pipe round trip, direct or through a relay process
+# (what the zygote's relay cost each frame, docs/performance.md).
 
 BENCH_BIN := bench/bin
 BENCH_PROGRAMS := $(BENCH_BIN)/floor $(BENCH_BIN)/notify_floor \
-		  $(BENCH_BIN)/notify_load
+		  $(BENCH_BIN)/notify_load $(BENCH_BIN)/hop
 
 .PHONY: bench-c
 
