@@ -5,8 +5,10 @@
  * text file read whole, and "is this namespace ours".
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -101,13 +103,17 @@ bool procfs_same_ns(int fd, const char *self_name)
  */
 uint64_t procfs_sig_ignored(int proc_fd)
 {
-	char buf[4096], *line;
+	char buf[4096], *line, *end;
 	unsigned long long mask;
 
 	if (procfs_read_small(proc_fd, "self/status", buf, sizeof(buf)))
 		return UINT64_MAX;
 	line = strstr(buf, "\nSigIgn:");
-	if (!line || sscanf(line + 8, "%llx", &mask) != 1)
+	if (!line)
+		return UINT64_MAX;
+	errno = 0;
+	mask = strtoull(line + 8, &end, 16);
+	if (errno || end == line + 8 || *end != '\n')
 		return UINT64_MAX;
 	return mask;
 }

@@ -101,6 +101,21 @@ defmodule Linx.SpawnerTest do
     assert Enum.all?(results, &elem(&1, 1)), inspect(Enum.reject(results, &elem(&1, 1)))
   end
 
+  test "an agent killed while it writes a large frame: the pieces are dropped, nothing else is hurt" do
+    # 64 KiB reads make frames of 16 pieces: a SIGKILL in the stream
+    # lands between two pieces of one frame nearly every time.
+    {:ok, proc} = Linx.Process.spawn(argv: ["/bin/cat", "/dev/zero"], stdio: :pipe)
+    assert_receive {:linx_process, ^proc, {:stdout, _}}, 5000
+    agent = ppid(Linx.Process.os_pid(proc))
+    os_kill("-9", agent)
+    assert {:agent_died, _} = Linx.Process.await(proc, 5000)
+
+    spawner = Process.whereis(Linx.Spawner)
+    assert eventually(fn -> :sys.get_state(Linx.Spawner).pieces == %{} end)
+    assert Process.whereis(Linx.Spawner) == spawner
+    assert {"ok\n", 0} == Linx.Process.run(["/bin/echo", "ok"])
+  end
+
   test "output, exit status, stdin, namespaces and maps as with a port agent" do
     assert Linx.Spawner.enabled?()
     assert {"hi\n", 0} == Linx.Process.run(["/bin/echo", "hi"])
