@@ -43,6 +43,7 @@
 #include "ns.h"
 #include "pty.h"
 #include "spawn.h"
+#include "tree.h"
 #include "util.h"
 
 #ifndef CLONE_PIDFD
@@ -478,8 +479,9 @@ static int make_cgroup(struct session *s, struct linx_err *err)
 				 "cgroup %s: expected /parent/name", r->cgroup);
 	memcpy(parent, r->cgroup, name - r->cgroup);
 	parent[name - r->cgroup] = '\0';
-	fd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0 && !mkdirat(fd, name + 1, 0755)) {
+	/* not O_PATH: tree.c flocks it */
+	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && !tree_make_group(fd, name + 1)) {
 		s->cgroup_parent = fd;
 		return 0;
 	}

@@ -12,6 +12,7 @@
 int tree_kill_descendants(int proc_fd, pid_t self);
 void tree_sweep(int proc_fd, pid_t self, int pidfd, int cgroup_fd,
 		pid_t workload, bool *reaped, int *status);
+int tree_make_group(int parent_fd, const char *name);
 int tree_remove_group(int parent_fd, const char *name, int cgroup_fd,
 		      bool kill);
 
