@@ -31,7 +31,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -423,18 +422,6 @@ static int spawn_time_offsets(const struct linx_request *r,
 	return 0;
 }
 
-/**
- * spawn_workload() - create the workload, stopped at its checkpoint
- * @s:		session (req set; child, pidfd, chan, pipes filled in)
- * @code:	agent exit code to use on failure
- * @err:	what failed
- *
- * Every descriptor opened on the way is owned by a cleanup variable until
- * the workload exists, so no early return leaks one; only then does the
- * session take the agent's ends.
- *
- * Return: 0 or -1
- */
 /*
  * pid_cwd() - cwd {:pid, n}: the working directory of host process n, as
  * a path (the child's chdir comes after its mount changes, where only a
@@ -469,7 +456,7 @@ static int make_cgroup(struct session *s, struct linx_err *err)
 	const struct linx_request *r = s->req;
 	const char *name = strrchr(r->cgroup, '/');
 	char parent[PATH_MAX];
-	int fd;
+	int fd, e;
 
 	if (r->cgroup_make == CGROUP_GIVEN)
 		return 0;
@@ -485,15 +472,27 @@ static int make_cgroup(struct session *s, struct linx_err *err)
 		s->cgroup_parent = fd;
 		return 0;
 	}
+	e = errno;
 	if (fd >= 0)
 		close(fd);
 	if (r->cgroup_make == CGROUP_MAKE_REQUIRED)
-		return linx_fail(err, errno, STAGE_CGROUP, "mkdir %s",
-				 r->cgroup);
-	ev_cgroup(&s->out, "not_made", errno);
+		return linx_fail(err, e, STAGE_CGROUP, "mkdir %s", r->cgroup);
+	ev_cgroup(&s->out, "not_made", e);
 	return 0;
 }
 
+/**
+ * spawn_workload() - create the workload, stopped at its checkpoint
+ * @s:		session (req set; child, pidfd, chan, pipes filled in)
+ * @code:	agent exit code to use on failure
+ * @err:	what failed
+ *
+ * Every descriptor opened on the way is owned by a cleanup variable until
+ * the workload exists, so no early return leaks one; only then does the
+ * session take the agent's ends.
+ *
+ * Return: 0 or -1
+ */
 int spawn_workload(struct session *s, int *code, struct linx_err *err)
 {
 	const struct linx_request *r = s->req;

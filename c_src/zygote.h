@@ -7,6 +7,8 @@
 #ifndef LINX_ZYGOTE_H
 #define LINX_ZYGOTE_H
 
+#include "framing.h"
+
 /* Agents forked ahead of time, unless `--zygote N` says otherwise */
 #define ZYGOTE_PREFORK 2
 
@@ -16,11 +18,12 @@
 /* Frames between the BEAM and the zygote: <<op, id:32, payload>> */
 enum zygote_op {
 	ZOP_SPAWN = 1,	/* BEAM -> zygote: payload is the agent's request */
-	ZOP_DATA = 2,	/* both ways: one frame (agent -> BEAM: its last piece) */
+	ZOP_DATA = BYTEQ_OP_LAST, /* both ways: one frame (agent -> BEAM: its
+				 * last piece, framing.c) */
 	ZOP_CLOSE = 3,	/* BEAM -> zygote: the channel is closed (EOF) */
 	ZOP_EXIT = 3,	/* zygote -> BEAM: <<status:32>>, after its last DATA */
 	ZOP_REFUSED = 4, /* zygote -> BEAM: a frame it could not use, text */
-	ZOP_MORE = 5,	/* agent -> BEAM: a piece of a frame, more follows */
+	ZOP_MORE = BYTEQ_OP_MORE, /* agent -> BEAM: a piece, more follows */
 };
 
 int zygote_run(int prefork);

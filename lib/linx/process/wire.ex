@@ -264,8 +264,8 @@ defmodule Linx.Process.Wire do
   # directory means nothing inside: "/".
   # The agent reads the BEAM's directory itself (cwd: {:pid, os_pid}) when
   # the workload starts: asking :prim_file.get_cwd/0 here woke a dirty I/O
-  # scheduler for every workload (docs/performance.md, "The agent makes
-  # the group"), and File.cwd!/0 is a call to the BEAM's one file server.
+  # scheduler for every workload (docs/performance.md, "Throughput, a
+  # third time"), and File.cwd!/0 is a call to the BEAM's one file server.
   defp cwd(%Options{cwd: nil, mode: :spawn, root: root}) when root != :host, do: "/"
 
   defp cwd(%Options{cwd: nil, mode: :spawn}), do: {:pid, beam_os_pid()}

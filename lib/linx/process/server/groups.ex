@@ -13,7 +13,7 @@ defmodule Linx.Process.Server.Groups do
   # A plain group of a workload killed with its server: the agent makes it
   # and removes it with the tree (request cgroup {:make, path, mode}), so
   # no mkdir or rmdir wakes a dirty I/O scheduler here (docs/performance.md,
-  # "The agent makes the group"). Groups with limits are written before the
+  # "Throughput, a third time"). Groups with limits are written before the
   # agent starts, detached ones outlive it, and the final {:usage, map}
   # is read from the group after the terminal frame: those the BEAM makes.
   # run/2 is the workload this is for (usage_event: false).
