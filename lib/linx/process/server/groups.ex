@@ -17,25 +17,14 @@ defmodule Linx.Process.Server.Groups do
   # agent starts, detached ones outlive it, and the final {:usage, map}
   # is read from the group after the terminal frame: those the BEAM makes.
   # run/2 is the workload this is for (usage_event: false).
-  def make_cgroup(%{cgroup: mode, on_exit: :kill, limits: [], usage_event: false}) do
-    case Linx.Cgroup.plan(:kill) do
-      {:ok, path} ->
-        Linx.Cgroup.Janitor.watch(path, :kill)
-        {:ok, {:make, path, if(mode == true, do: :required, else: :optional)}}
+  def make_cgroup(%{cgroup: mode, on_exit: on_exit} = opts) do
+    by_agent? = agent_makes?(opts)
+    made = if by_agent?, do: Linx.Cgroup.plan(on_exit), else: Linx.Cgroup.create(on_exit)
 
-      {:error, errno} when mode == true ->
-        {:error, errno, :cgroup}
-
-      {:error, _} ->
-        {:ok, nil}
-    end
-  end
-
-  def make_cgroup(%{cgroup: mode, on_exit: on_exit}) do
-    case Linx.Cgroup.create(on_exit) do
+    case made do
       {:ok, path} ->
         Linx.Cgroup.Janitor.watch(path, on_exit)
-        {:ok, path}
+        {:ok, if(by_agent?, do: {:make, path, make_mode(mode)}, else: path)}
 
       {:error, errno} when mode == true ->
         {:error, errno, :cgroup}
@@ -44,6 +33,12 @@ defmodule Linx.Process.Server.Groups do
         {:ok, nil}
     end
   end
+
+  defp agent_makes?(opts),
+    do: match?(%{on_exit: :kill, limits: [], usage_event: false}, opts)
+
+  defp make_mode(true), do: :required
+  defp make_mode(:auto), do: :optional
 
   # A new group for the retry: a half-started dead agent may have left
   # something in the old one, which is killed; and the kernel (6.18) kills
