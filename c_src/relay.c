@@ -362,6 +362,9 @@ static void relay_on_record(struct session *s, const struct chan_rec *rec,
 		if (!s->no_checkpoint && idmap_needed(&s->req->idmaps) &&
 		    idmap_write(s->child, &s->req->idmaps, &err))
 			agent_fail_err(s, &err, EXIT_WORKLOAD);
+		/* spawn_paused() applied both, and may have failed */
+		if (s->early_failed)
+			agent_fail_err(s, &s->early_err, EXIT_WORKLOAD);
 		/* Then the root and mounts: :ready waits for them too */
 		if (relay_sandbox(s))
 			return;

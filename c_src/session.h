@@ -74,7 +74,12 @@ enum sess_state {
  *			(request cgroup {:make, …}), opened before any setns:
  *			the group is removed through it once the tree is
  *			gone; -1: no group of the agent's making
- * @no_checkpoint:	the child went from READY to execve by itself
+ * @no_checkpoint:	nothing for the agent to apply at READY: the child
+ *			went on to execve by itself, or waited only for the
+ *			id maps and limits spawn.c applied (spawn_paused())
+ * @early_failed:	those failed: @early_err is reported at READY, where
+ *			a forked child's failure would be
+ * @early_err:		what failed
  * @agent_pid:		getpid()
  * @child:		host pid of the workload
  * @pidfd:		pidfd of the workload (CLONE_PIDFD)
@@ -169,7 +174,9 @@ struct session {
 	bool sandboxing;
 	bool forked;
 	bool no_checkpoint;	/* beside the other flags: no padding */
+	bool early_failed;
 	int init_status;
+	struct linx_err early_err;
 };
 
 #endif /* LINX_SESSION_H */

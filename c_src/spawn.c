@@ -8,13 +8,13 @@
  * CLONE_PIDFD gives a pidfd for signals without a pid-reuse race. With a
  * NULL stack it has fork semantics.
  *
- * A workload with no checkpoint to hold (checkpoint: false, no commands,
- * no id maps to write)
- * is cloned with CLONE_VM | CLONE_VFORK on a stack of its own instead:
- * no page tables are copied (fork costs ~0.7 ms on this class of VM,
- * vfork ~0.04 ms), and the agent sleeps until the child has exec'd or
- * died. The child only reads the plan and makes system calls, so sharing
- * the agent's memory for that moment is safe.
+ * A workload whose checkpoint has nothing the BEAM sends (checkpoint:
+ * false, no commands, no sandbox, no init) is cloned with CLONE_VM on a
+ * stack of its own instead (clone_vm.c): no page tables are copied (a
+ * fork of the agent costs ~0.6 ms on this class of VM, these ~0.04 ms).
+ * With nothing at all to apply it is vfork-like; with id maps or limits,
+ * which the agent applies itself, the child waits for them and the agent
+ * for its execve (clone_vm.c's paused shape, spawn_paused()).
  *
  * Everything the child needs is prepared here, before the clone: pipes,
  * the PTY pair (opened before any setns, so it is the host's devpts), the
@@ -29,13 +29,14 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "child.h"
+#include "clone_vm.h"
 #include "events.h"
+#include "idmap.h"
 #include "mounts.h"
 #include "passfd.h"
 #include "resources.h"
@@ -63,26 +64,6 @@ extern char **environ;
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
-
-/*
- * struct clone_args up to CLONE_ARGS_SIZE_VER2 (88 bytes, Linux 5.7: the
- * cgroup field). Only the first 64 bytes are passed without a cgroup, so
- * a 5.3 kernel still takes it.
- */
-struct linx_clone_args {
-	uint64_t flags;
-	uint64_t pidfd;
-	uint64_t child_tid;
-	uint64_t parent_tid;
-	uint64_t exit_signal;
-	uint64_t stack;
-	uint64_t stack_size;
-	uint64_t tls;
-	uint64_t set_tid;
-	uint64_t set_tid_size;
-	uint64_t cgroup;
-};
-#define CLONE_ARGS_SIZE_VER0 64
 
 static int set_nonblock(int fd)
 {
@@ -269,85 +250,6 @@ static pid_t clone_fallback(uint64_t flags, int *pidfd)
 	return pid;
 }
 
-#ifndef CLONE_VM
-#define CLONE_VM 0x00000100
-#endif
-#ifndef CLONE_VFORK
-#define CLONE_VFORK 0x00004000
-#endif
-
-/* Room for child_main and libc on the no-checkpoint path; touched lazily */
-#define VFORK_STACK_SIZE (256 * 1024)
-
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define HAVE_CLONE3_VFORK 1
-/*
- * clone3_vfork() - clone3 whose child runs child_main(@plan) on the stack
- * given in @args. The child resumes right after the syscall instruction
- * with no C frame to return into, so the call to child_main is made here,
- * in assembly (child_main never returns; exit(127) if it did). Not under
- * ASan, whose runtime does not expect a CLONE_VM child that is no thread.
- *
- * Return: the child's pid, or -1 with errno set
- */
-static pid_t clone3_vfork(struct linx_clone_args *args, size_t size,
-			  const struct child_plan *plan)
-{
-	register void (*fn)(const struct child_plan *) asm("r12") = child_main;
-	register const struct child_plan *arg asm("r13") = plan;
-	long ret;
-
-	asm volatile("syscall\n\t"
-		     "test %%rax, %%rax\n\t"
-		     "jnz 1f\n\t"
-		     "xor %%ebp, %%ebp\n\t"
-		     "mov %%r13, %%rdi\n\t"
-		     "call *%%r12\n\t"
-		     "mov $60, %%eax\n\t"
-		     "mov $127, %%edi\n\t"
-		     "syscall\n\t"
-		     "1:"
-		     : "=a"(ret)
-		     : "0"((long)SYS_clone3), "D"(args), "S"(size), "r"(fn),
-		       "r"(arg)
-		     : "rcx", "r11", "memory");
-	if (ret < 0) {
-		errno = (int)-ret;
-		return -1;
-	}
-	return (pid_t)ret;
-}
-
-/*
- * try_clone_vfork() - the no-checkpoint path; -1 with errno EAGAIN when it
- * does not apply or the kernel refuses the flag combination, so the caller
- * falls back to the fork-like clone3.
- */
-static pid_t try_clone_vfork(struct linx_clone_args *args, size_t size,
-			     const struct child_plan *plan)
-{
-	struct linx_clone_args vargs = *args;
-	void *stack;
-	pid_t pid;
-
-	stack = mmap(NULL, VFORK_STACK_SIZE, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED) {
-		errno = EAGAIN;
-		return -1;
-	}
-	vargs.flags |= CLONE_VM | CLONE_VFORK;
-	vargs.stack = (uintptr_t)stack;
-	vargs.stack_size = VFORK_STACK_SIZE;
-	pid = clone3_vfork(&vargs, size, plan);
-	/* The child has exec'd or died: its stack is ours again */
-	munmap(stack, VFORK_STACK_SIZE);
-	if (pid < 0 && errno != ENOSYS)
-		errno = EAGAIN;
-	return pid;
-}
-#endif
-
 /*
  * cgroup_add() - move @pid into the group (the clone3 fallback's way; the
  * child is still at its checkpoint, before anything it could fork)
@@ -368,38 +270,78 @@ static void cgroup_add(int cgroup_fd, pid_t pid)
 }
 
 /*
- * spawn_clone() - clone3 (vfork-like without a checkpoint, else fork-like),
- * or the fork/clone(2) fallback where clone3 is ENOSYS; the child runs
- * child_main(@plan) and never comes back here
+ * spawn_paused() - clone_vm.c's paused shape, for a child whose checkpoint
+ * waits only for the agent's own work: the limits, then the id maps (the
+ * order of relay.c's READY for a forked child), then PROCEED, then we
+ * wait until it is off our memory. A failure is kept for READY, where a
+ * forked child's would be reported; the child sleeps in recvmsg until
+ * the agent's exit kills it, so it runs no code of ours meanwhile.
+ *
+ * Return: the child's pid, or -1 with errno (EAGAIN: clone it fork-like)
+ */
+static pid_t spawn_paused(struct session *s, struct linx_clone_args *args,
+			  size_t args_size, const struct child_plan *plan,
+			  struct spawn_fds *f)
+{
+	const struct linx_request *r = s->req;
+	const struct chan_rec go = { .type = CHAN_PROCEED };
+	struct clone_vm cv;
+	pid_t pid;
+
+	pid = clone_vm_start(args, args_size, plan, &cv);
+	if (pid < 0)
+		return -1;
+	/* Only the child may hold its end: the close at its execve is ours */
+	close(f->child_chan);
+	f->child_chan = -1;
+	if ((limits_needed(&r->limits) &&
+	     limits_apply(pid, &r->limits, s->cgroup_v1_fds, &s->early_err)) ||
+	    (idmap_needed(&r->idmaps) &&
+	     idmap_write(pid, &r->idmaps, &s->early_err))) {
+		s->early_failed = true;
+		return pid;
+	}
+	/* A failed send means it is gone: its hang-up is there already */
+	chan_send(f->chan, &go, NULL, 0);
+	clone_vm_finish(&cv, f->chan);
+	return pid;
+}
+
+/*
+ * spawn_clone() - clone3 sharing our memory (vfork-like without a
+ * checkpoint, paused when only the agent's own work waits), else
+ * fork-like, or the fork/clone(2) fallback where clone3 is ENOSYS; the
+ * child runs child_main(@plan) and never comes back here
  *
  * Return: the child's pid, or -1 with errno set
  */
-static pid_t spawn_clone(struct linx_clone_args *args, size_t args_size,
-			 struct child_plan *plan, int *pidfd, int cgroup_fd,
-			 bool *no_checkpoint)
+static pid_t spawn_clone(struct session *s, struct linx_clone_args *args,
+			 size_t args_size, struct child_plan *plan,
+			 struct spawn_fds *f, bool paused)
 {
 	pid_t pid = -1;
 
 	errno = EAGAIN;
-#ifdef HAVE_CLONE3_VFORK
 	if (plan->no_checkpoint)
-		pid = try_clone_vfork(args, args_size, plan);
-#endif
+		pid = clone_vm_vfork(args, args_size, plan);
+	else if (paused)
+		pid = spawn_paused(s, args, args_size, plan, f);
+	/* Either way the agent has nothing to apply at READY */
+	s->no_checkpoint = pid > 0;
 	if (pid < 0 && errno == EAGAIN) {
 		plan->no_checkpoint = false;
 		pid = syscall(SYS_clone3, args, args_size);
 	}
-	*no_checkpoint = plan->no_checkpoint;
 	if (pid < 0 && errno == ENOSYS) {
-		plan->no_checkpoint = *no_checkpoint = false;
+		plan->no_checkpoint = false;
 		/* no CLONE_INTO_CGROUP either: the agent moves it right after */
 		args->flags &= ~(uint64_t)CLONE_INTO_CGROUP;
 		pid = clone_fallback(args->flags & ~(uint64_t)(CLONE_PIDFD |
 							       CLONE_INTO_CGROUP),
-				     pidfd);
+				     &f->pidfd);
 	}
-	if (pid > 0 && cgroup_fd >= 0 && !(args->flags & CLONE_INTO_CGROUP))
-		cgroup_add(cgroup_fd, pid);
+	if (pid > 0 && f->cgroup >= 0 && !(args->flags & CLONE_INTO_CGROUP))
+		cgroup_add(f->cgroup, pid);
 	if (pid == 0)
 		child_main(plan);
 	return pid;
@@ -503,6 +445,7 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	cleanup_free char **exec_argv = NULL;
 	char cwd[PATH_MAX];
 	unsigned joined = 0;
+	bool agent_alone;
 	int sv[2], fd;
 	size_t args_size;
 	pid_t pid;
@@ -620,13 +563,13 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	 * The id maps, the v1 groups and the rlimits are applied, and the
 	 * sandbox built, while the child waits at its checkpoint
 	 */
-	plan.no_checkpoint = !r->checkpoint && !r->ncommands &&
-			     !idmap_needed(&r->idmaps) &&
-			     !limits_needed(&r->limits) &&
-			     !sandbox_wanted(&r->sandbox, plan.netns) &&
-			     !r->init;	/* the init never execs: no vfork */
-	pid = spawn_clone(&args, args_size, &plan, &f.pidfd, f.cgroup,
-			  &s->no_checkpoint);
+	agent_alone = !r->checkpoint && !r->ncommands &&
+		      !sandbox_wanted(&r->sandbox, plan.netns) &&
+		      !r->init;	/* the init never execs: no shared memory */
+	plan.no_checkpoint = agent_alone && !idmap_needed(&r->idmaps) &&
+			     !limits_needed(&r->limits);
+	pid = spawn_clone(s, &args, args_size, &plan, &f,
+			  agent_alone && !plan.no_checkpoint);
 	if (pid < 0) {
 		*code = EXIT_CLONE;
 		/* :fork is enter's clone, made after joining the target */

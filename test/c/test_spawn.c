@@ -9,6 +9,12 @@
  * open (the pidfd among them): checked from an atexit handler in a forked
  * process, which runs after the agent closed what it closes and before
  * the kernel closes the rest.
+ *
+ * A child with id maps and nothing else at its checkpoint shares the
+ * agent's memory until its execve (clone_vm.c, the paused shape): the
+ * agent writes the maps while it waits, so spawn_workload() returns with
+ * the workload already exec'd; a map the kernel refuses is kept for READY
+ * and the child stays asleep at its checkpoint.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -16,10 +22,13 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent.h"
+#include "ns.h"
 #include "spawn.h"
 #include "test.h"
 
@@ -174,7 +183,125 @@ static void t_beam_gone_closes(void)
 	CHECK(exit_closes(1) == 0);
 }
 
+/* A 1-line file under /proc/PID, or "" */
+static void read_proc(pid_t pid, const char *name, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	buf[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, size - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+}
+
+/* The session's descriptors and the workload: gone */
+static void end_workload(struct session *s)
+{
+	int st;
+
+	kill(s->child, SIGKILL);
+	waitpid(s->child, &st, 0);
+	close(s->chan);
+	close(s->pidfd);
+	close(s->fd_out[0]);
+}
+
+/*
+ * spawn_mapped() - a user namespace with the uid/gid maps @uid and one
+ * range of gids, running /bin/sleep; spawn_workload() must succeed
+ */
+static void spawn_mapped(struct session *s, struct linx_request *req,
+			 struct idmap_range *uid, size_t nuid,
+			 struct idmap_range *gid)
+{
+	static char *argv[] = { "/bin/sleep", "30", NULL };
+	struct linx_err err;
+	int code;
+
+	memset(req, 0, sizeof(*req));
+	req->kind = LINX_SPAWN;
+	req->argv = argv;
+	req->argc = 2;
+	req->namespaces = 1u << NS_USER;
+	req->idmaps.uid = uid;
+	req->idmaps.nuid = nuid;
+	req->idmaps.gid = gid;
+	req->idmaps.ngid = 1;
+	req->stdio[0].mode = STDIO_DEVNULL;
+	req->stdio[1].mode = STDIO_PIPE;
+	req->stdio[2].mode = STDIO_DEVNULL;
+	agent_session_init(s, req);
+	CHECK(spawn_workload(s, &code, &err) == 0);
+}
+
+static void t_maps_paused_exec(void)
+{
+	struct idmap_range uid = { 0, 0, 1 }, gid = { 0, 0, 1 };
+	struct linx_request req;
+	struct session s;
+	char buf[256], exe[PATH_MAX];
+	ssize_t n;
+
+	spawn_mapped(&s, &req, &uid, 1, &gid);
+	read_proc(s.child, "uid_map", buf, sizeof(buf));
+	CHECK(strstr(buf, "0") && strstr(buf, " 1"));
+	read_proc(s.child, "gid_map", buf, sizeof(buf));
+	CHECK(strstr(buf, " 1"));
+	snprintf(buf, sizeof(buf), "/proc/%d/exe", (int)s.child);
+	n = readlink(buf, exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+	/* Paused shape: back only once the child is off our memory */
+	CHECK(s.no_checkpoint && !s.early_failed);
+	CHECK(strstr(exe, "sleep") != NULL);
+#else
+	/* Fork-like: the maps are READY's, the child at its checkpoint */
+	CHECK(!s.no_checkpoint);
+	CHECK(strstr(exe, "sleep") == NULL);
+#endif
+	end_workload(&s);
+}
+
+static void t_maps_refused_wait_ready(void)
+{
+	/* Overlapping inside ranges: the kernel's EINVAL */
+	struct idmap_range uid[2] = { { 0, 100000, 10 }, { 5, 200000, 10 } };
+	struct idmap_range gid = { 0, 100000, 10 };
+	struct linx_request req;
+	struct session s;
+	char stat[256], *state = NULL;
+	int tries;
+
+	spawn_mapped(&s, &req, uid, 2, &gid);
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+	CHECK(s.early_failed);
+	CHECK(s.early_err.err == EINVAL && s.early_err.stage == STAGE_UID_MAP);
+#endif
+	/* Not exec'd, not gone: asleep at its checkpoint (once it got there) */
+	for (tries = 0; tries < 1000; tries++) {
+		read_proc(s.child, "stat", stat, sizeof(stat));
+		state = strrchr(stat, ')');
+		if (!state || state[2] == 'S')
+			break;
+		usleep(1000);
+	}
+	CHECK(state && state[1] == ' ' && state[2] == 'S');
+	read_proc(s.child, "comm", stat, sizeof(stat));
+	CHECK(strncmp(stat, "sleep", 5) != 0);
+	end_workload(&s);
+}
+
 TESTS(spawn_tests) = {
+	{ "spawn: id maps, paused shared clone: exec'd on return, maps in place",
+	  t_maps_paused_exec },
+	{ "spawn: a refused map waits for READY, the child at its checkpoint",
+	  t_maps_refused_wait_ready },
 	{ "spawn: cgroup open fails, pipes and channel closed",
 	  t_cgroup_fails_pipes },
 	{ "spawn: cgroup open fails, PTY pair and channel closed",
