@@ -99,8 +99,10 @@ $(BUILD)/agent/%.o: c_src/%.c | $(BUILD)/agent
 $(BUILD)/test/%.o: test/c/%.c | $(BUILD)/test
 	$(CC) $(CPPFLAGS) -Ic_src $(CFLAGS) -c -o $@ $<
 
+# --wrap=setns: test_ns.c counts ns_enter()'s setns calls and can refuse
+# the pidfd one, to run the one-by-one fallback
 $(TEST_BIN): $(TEST_OBJS) $(PURE_OBJS) $(NOTIFY_OBJS) $(SPAWN_OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_AGENT)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--wrap=setns -o $@ $^ $(LDLIBS_AGENT)
 
 test-c: $(TEST_BIN)
 	./$(TEST_BIN)

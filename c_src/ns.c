@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ns.h"
@@ -26,6 +27,9 @@
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
 #endif
 
 const struct ns_type ns_table[NS_COUNT] = {
@@ -111,74 +115,104 @@ static bool kernel_has_ns(int i)
 	       errno != ENOENT;
 }
 
-/**
- * ns_enter() - join namespaces of @target
- * @target:	host pid
- * @mask:	namespaces to join (bits over enum ns_index)
- * @all:	the request named none: a type the kernel lacks (judged from
- *		our own /proc/self/ns) is skipped; any other failure to open
- *		the target's is an error
- * @chdir_root:	chdir("/") after the last setns (no cwd was given)
- * @joined:	set to the namespaces actually joined
- * @err:	stage open_ns_<ns> or setns_<ns> on failure
+/*
+ * ns_same() - do we already share namespace type @i with the target?
+ * One readlink each side ("mnt:[4026531841]"): the link names the
+ * namespace, and costs a third of an open, fstat and stat.
  *
- * A namespace we already share with the target (same inode) is skipped:
- * setns into our own user namespace is EINVAL. For pid and time we
- * compare with what our children would get (pid_for_children).
- *
- * Return: 0 or -1
+ * Return: 1 same, 0 not, -1 with errno (the target's link unreadable)
  */
-int ns_enter(pid_t target, unsigned mask, bool all, bool chdir_root,
-	     unsigned *joined, struct linx_err *err)
+static int ns_same(int procdir, int i)
 {
-	int fds[NS_COUNT], i, first = -1, pass;
-	cleanup_close int procdir = -1;
-	char path[64], sg_policy[32] = "", uid_map[4096] = "",
-	     gid_map[4096] = "";
+	char path[64], ours[64], theirs[64];
+	ssize_t a, b;
+
+	snprintf(path, sizeof(path), "ns/%s", ns_table[i].proc);
+	a = readlinkat(procdir, path, theirs, sizeof(theirs));
+	if (a < 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/self/ns/%s", ns_table[i].children);
+	b = readlink(path, ours, sizeof(ours));
+	return b == a && !memcmp(ours, theirs, a);
+}
+
+/*
+ * struct ns_user_ids - what the target's /proc says about its user
+ * namespace, read before any setns (our view of /proc changes with the
+ * mount namespace)
+ */
+struct ns_user_ids {
+	char setgroups[32];
+	char uid_map[4096];
+	char gid_map[4096];
+};
+
+/*
+ * ns_become_root() - as nsenter, after joining the user namespace: become
+ * root of it when 0 is mapped; drop host supplementary groups only where
+ * setgroups is allowed. Stage setns_user.
+ */
+static int ns_become_root(const struct ns_user_ids *ids, struct linx_err *err)
+{
+	if (!strncmp(ids->setgroups, "allow", 5) && setgroups(0, NULL))
+		return linx_fail(err, errno, STAGE_SETNS_USER, "setgroups");
+	if (maps_zero(ids->gid_map) && setresgid(0, 0, 0))
+		return linx_fail(err, errno, STAGE_SETNS_USER, "setresgid 0");
+	if (maps_zero(ids->uid_map) && setresuid(0, 0, 0))
+		return linx_fail(err, errno, STAGE_SETNS_USER, "setresuid 0");
+	return 0;
+}
+
+/*
+ * ns_join_pidfd() - every namespace of @want in one setns(2) on a pidfd
+ * (Linux 5.8): atomic, all or none, and the kernel installs the user
+ * namespace first, so nsenter's EPERM retries are not needed. Any failure
+ * leaves us where we were: the caller then joins one by one, which names
+ * the namespace that failed.
+ *
+ * Return: 0 joined, -1 not
+ */
+static int ns_join_pidfd(pid_t target, unsigned want)
+{
+	uint64_t flags = 0;
+	int i, pidfd, rc;
+
+	for (i = 0; i < NS_COUNT; i++)
+		if (want & (1u << i))
+			flags |= ns_table[i].flag;
+	pidfd = (int)syscall(SYS_pidfd_open, target, 0);
+	if (pidfd < 0)
+		return -1;
+	rc = setns(pidfd, (int)flags);
+	close(pidfd);
+	return rc;
+}
+
+/*
+ * ns_join_fds() - nsenter's way: every non-user namespace of @want (EPERM
+ * retried later), then the user namespace, then the retries, each through
+ * its own /proc/PID/ns descriptor. A namespace that turns out to be ours
+ * by the time it is opened (the same inode) is skipped.
+ *
+ * Return: 0 or -1 (stage open_ns_<ns> or setns_<ns>)
+ */
+static int ns_join_fds(pid_t target, int procdir, unsigned want,
+		       const struct ns_user_ids *ids, unsigned *joined,
+		       struct linx_err *err)
+{
+	int fds[NS_COUNT], i, pass, rc = -1;
+	char path[64];
 	unsigned retry = 0;
-	int rc = -1;
 
-	*joined = 0;
-	for (i = 0; i < NS_COUNT; i++) {
+	for (i = 0; i < NS_COUNT; i++)
 		fds[i] = -1;
-		if (first < 0 && (mask & (1u << i)))
-			first = i;
-	}
-	if (first < 0)
-		first = NS_USER;
-
-	procdir = procfs_open(PROCFS_CWD, target, NULL,
-			      O_RDONLY | O_DIRECTORY);
-	if (procdir < 0)
-		return linx_fail(err, errno, STAGE_OPEN_NS_USER + first,
-				 "open /proc/%d", (int)target);
-
-	/* Before any setns: our view of /proc changes with the mount ns */
-	if (mask & (1u << NS_USER)) {
-		procfs_read_small(procdir, "setgroups", sg_policy,
-				  sizeof(sg_policy));
-		procfs_read_small(procdir, "uid_map", uid_map,
-				  sizeof(uid_map));
-		procfs_read_small(procdir, "gid_map", gid_map,
-				  sizeof(gid_map));
-	}
-
 	for (i = 0; i < NS_COUNT; i++) {
-		if (!(mask & (1u << i)))
+		if (!(want & (1u << i)))
 			continue;
 		snprintf(path, sizeof(path), "ns/%s", ns_table[i].proc);
 		fds[i] = openat(procdir, path, O_RDONLY | O_CLOEXEC);
 		if (fds[i] < 0) {
-			int e = errno;
-
-			/*
-			 * Only a type this kernel lacks may be skipped: a
-			 * namespace asked for and not joined would run the
-			 * workload in ours (the host's) without a word.
-			 */
-			if (all && e == ENOENT && !kernel_has_ns(i))
-				continue;
-			linx_fail(err, e, STAGE_OPEN_NS_USER + i,
+			linx_fail(err, errno, STAGE_OPEN_NS_USER + i,
 				  "open /proc/%d/%s", (int)target, path);
 			goto out;
 		}
@@ -186,13 +220,6 @@ int ns_enter(pid_t target, unsigned mask, bool all, bool chdir_root,
 			close(fds[i]);
 			fds[i] = -1;
 		}
-	}
-
-	/* Nothing from the target may ptrace us or read our /proc files */
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) {
-		linx_fail(err, errno, STAGE_SETNS_USER + first,
-			  "PR_SET_DUMPABLE");
-		goto out;
 	}
 
 	for (pass = 0; pass < 3; pass++) {
@@ -215,40 +242,11 @@ int ns_enter(pid_t target, unsigned mask, bool all, bool chdir_root,
 				goto out;
 			}
 			*joined |= 1u << i;
-			if (i == NS_USER) {
-				/*
-				 * As nsenter: become root of the namespace
-				 * when 0 is mapped; drop host supplementary
-				 * groups only where setgroups is allowed.
-				 */
-				if (!strncmp(sg_policy, "allow", 5) &&
-				    setgroups(0, NULL)) {
-					linx_fail(err, errno, STAGE_SETNS_USER,
-						  "setgroups");
-					goto out;
-				}
-				if (maps_zero(gid_map) &&
-				    setresgid(0, 0, 0)) {
-					linx_fail(err, errno, STAGE_SETNS_USER,
-						  "setresgid 0");
-					goto out;
-				}
-				if (maps_zero(uid_map) &&
-				    setresuid(0, 0, 0)) {
-					linx_fail(err, errno, STAGE_SETNS_USER,
-						  "setresuid 0");
-					goto out;
-				}
-			}
+			if (i == NS_USER && ns_become_root(ids, err))
+				goto out;
 			close(fds[i]);
 			fds[i] = -1;
 		}
-	}
-
-	/* No cwd from the host's mount namespace survives (CVE-2024-21626) */
-	if (chdir_root && chdir("/")) {
-		linx_fail(err, errno, STAGE_SETNS_MOUNT, "chdir /");
-		goto out;
 	}
 	rc = 0;
 out:
@@ -256,4 +254,95 @@ out:
 		if (fds[i] >= 0)
 			close(fds[i]);
 	return rc;
+}
+
+/**
+ * ns_enter() - join namespaces of @target
+ * @target:	host pid
+ * @mask:	namespaces to join (bits over enum ns_index)
+ * @all:	the request named none: a type the kernel lacks (judged from
+ *		our own /proc/self/ns) is skipped; any other failure to read
+ *		the target's is an error
+ * @chdir_root:	chdir("/") after the last setns (no cwd was given)
+ * @joined:	set to the namespaces actually joined
+ * @err:	stage open_ns_<ns> or setns_<ns> on failure
+ *
+ * A namespace we already share with the target is skipped: setns into
+ * our own user namespace is EINVAL, and joining our own mount namespace
+ * again would reset our root to its root. For pid and time we compare
+ * with what our children would get (pid_for_children). The rest is
+ * joined in one setns on a pidfd, or one by one where that fails.
+ *
+ * Return: 0 or -1
+ */
+int ns_enter(pid_t target, unsigned mask, bool all, bool chdir_root,
+	     unsigned *joined, struct linx_err *err)
+{
+	cleanup_close int procdir = -1;
+	struct ns_user_ids ids = { "", "", "" };
+	unsigned want = 0;
+	int i, first = -1, same;
+
+	*joined = 0;
+	for (i = 0; i < NS_COUNT && first < 0; i++)
+		if (mask & (1u << i))
+			first = i;
+	if (first < 0)
+		first = NS_USER;
+
+	procdir = procfs_open(PROCFS_CWD, target, NULL,
+			      O_RDONLY | O_DIRECTORY);
+	if (procdir < 0)
+		return linx_fail(err, errno, STAGE_OPEN_NS_USER + first,
+				 "open /proc/%d", (int)target);
+
+	if (mask & (1u << NS_USER)) {
+		procfs_read_small(procdir, "setgroups", ids.setgroups,
+				  sizeof(ids.setgroups));
+		procfs_read_small(procdir, "uid_map", ids.uid_map,
+				  sizeof(ids.uid_map));
+		procfs_read_small(procdir, "gid_map", ids.gid_map,
+				  sizeof(ids.gid_map));
+	}
+
+	for (i = 0; i < NS_COUNT; i++) {
+		if (!(mask & (1u << i)))
+			continue;
+		same = ns_same(procdir, i);
+		if (same < 0) {
+			int e = errno;
+
+			/*
+			 * Only a type this kernel lacks may be skipped: a
+			 * namespace asked for and not joined would run the
+			 * workload in ours (the host's) without a word.
+			 */
+			if (all && e == ENOENT && !kernel_has_ns(i))
+				continue;
+			return linx_fail(err, e, STAGE_OPEN_NS_USER + i,
+					 "open /proc/%d/ns/%s", (int)target,
+					 ns_table[i].proc);
+		}
+		if (!same)
+			want |= 1u << i;
+	}
+
+	/* Nothing from the target may ptrace us or read our /proc files */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
+		return linx_fail(err, errno, STAGE_SETNS_USER + first,
+				 "PR_SET_DUMPABLE");
+
+	if (want && !ns_join_pidfd(target, want)) {
+		*joined = want;
+		if ((want & (1u << NS_USER)) && ns_become_root(&ids, err))
+			return -1;
+	} else if (want &&
+		   ns_join_fds(target, procdir, want, &ids, joined, err)) {
+		return -1;
+	}
+
+	/* No cwd from the host's mount namespace survives (CVE-2024-21626) */
+	if (chdir_root && chdir("/"))
+		return linx_fail(err, errno, STAGE_SETNS_MOUNT, "chdir /");
+	return 0;
 }

@@ -13,14 +13,15 @@ int test_failed;
 
 extern const struct test_case request_tests[], chan_tests[],
 	framing_tests[], notify_tests[], notify_agent_tests[], spawn_tests[],
-	resources_tests[], sandbox_tests[];
+	resources_tests[], sandbox_tests[], ns_tests[];
 
 int main(void)
 {
 	const struct test_case *tables[] = { request_tests, chan_tests,
 					     framing_tests, notify_tests,
 					     notify_agent_tests, spawn_tests,
-					     resources_tests, sandbox_tests };
+					     resources_tests, sandbox_tests,
+					     ns_tests };
 	int passed = 0, failed = 0;
 	size_t t;
 
