@@ -51,6 +51,7 @@ void agent_session_init(struct session *s, struct linx_request *req)
 	for (size_t i = 0; i < LIMITS_MAX_CGROUPS; i++)
 		s->cgroup_v1_fds[i] = -1;
 	s->init_status = s->cgroup_parent = -1;
+	s->pre_chan[0] = s->pre_chan[1] = s->pre_devnull = -1;
 	s->sig_ignored = UINT64_MAX;	/* unknown: the child resets them all */
 	s->agent_pid = getpid();
 	s->state = ST_WAIT_READY;
@@ -128,6 +129,9 @@ static void close_session_fds(struct session *s)
 		close_fd(&s->cgroup_v1_fds[i]);
 	close_fd(&s->init_status);
 	close_fd(&s->cgroup_parent);
+	close_fd(&s->pre_chan[0]);
+	close_fd(&s->pre_chan[1]);
+	close_fd(&s->pre_devnull);
 	free(s->deferred);	/* what is still in it dies with us */
 	s->deferred = NULL;
 }

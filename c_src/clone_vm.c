@@ -49,6 +49,27 @@
 /* Room for child_main and libc; touched lazily */
 #define CHILD_STACK_SIZE (256 * 1024)
 
+/* Mapped by clone_vm_prepare() while the agent waits, or NULL */
+static void *prepared_stack;
+
+static void *map_stack(void)
+{
+	void *p = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/**
+ * clone_vm_prepare() - map the child's stack ahead (spawn_prepare()):
+ * nothing is touched, so it costs no memory until the child runs
+ */
+void clone_vm_prepare(void)
+{
+	if (!prepared_stack)
+		prepared_stack = map_stack();
+}
+
 #if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
 /*
  * clone3_on_stack() - clone3 whose child runs child_main(@plan) on the
@@ -99,9 +120,9 @@ static pid_t clone_on_new_stack(const struct linx_clone_args *args,
 	struct linx_clone_args vargs = *args;
 	pid_t pid;
 
-	*stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (*stack == MAP_FAILED) {
+	*stack = prepared_stack ? prepared_stack : map_stack();
+	prepared_stack = NULL;
+	if (!*stack) {
 		errno = EAGAIN;
 		return -1;
 	}
@@ -171,6 +192,10 @@ void clone_vm_finish(struct clone_vm *cv, int chan)
 	cv->stack = NULL;
 }
 #else
+void clone_vm_prepare(void)
+{
+}
+
 pid_t clone_vm_vfork(const struct linx_clone_args *args, size_t size,
 		     const struct child_plan *plan)
 {

@@ -39,6 +39,7 @@ struct clone_vm {
 	void *stack;
 };
 
+void clone_vm_prepare(void);
 pid_t clone_vm_vfork(const struct linx_clone_args *args, size_t size,
 		     const struct child_plan *plan);
 pid_t clone_vm_start(const struct linx_clone_args *args, size_t size,

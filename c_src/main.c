@@ -195,6 +195,8 @@ int main(int argc, char **argv)
 		agent_exit(s, EXIT_INFRA);
 	}
 
+	/* Before we wait: a forked-ahead or pooled agent waits idle */
+	spawn_prepare(s);
 	if (forked && read_chan_id(s))
 		return EXIT_BEAM;	/* no id: nothing could be tagged */
 	switch (read_request(s, &body, &len)) {

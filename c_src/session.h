@@ -80,6 +80,9 @@ enum sess_state {
  * @early_failed:	those failed: @early_err is reported at READY, where
  *			a forked child's failure would be
  * @early_err:		what failed
+ * @pre_chan:		the channel's socketpair, made while the agent waited
+ *			for its request (spawn_prepare()), or -1 -1
+ * @pre_devnull:	/dev/null, opened then too, or -1
  * @agent_pid:		getpid()
  * @child:		host pid of the workload
  * @pidfd:		pidfd of the workload (CLONE_PIDFD)
@@ -177,6 +180,8 @@ struct session {
 	bool early_failed;
 	int init_status;
 	struct linx_err early_err;
+	int pre_chan[2];
+	int pre_devnull;
 };
 
 #endif /* LINX_SESSION_H */

@@ -194,14 +194,18 @@ static int prepare_pipes(const struct linx_request *r, struct spawn_fds *f,
  * any setns, and before a filter installed at the checkpoint could deny
  * the open
  */
-static int open_devnull(const struct linx_request *r, struct spawn_fds *f,
+static int open_devnull(struct session *s, struct spawn_fds *f,
 			struct linx_err *err)
 {
+	const struct linx_request *r = s->req;
 	int fd;
 
 	for (fd = 0; fd < 3; fd++)
 		if (!r->pty && r->stdio[fd].mode == STDIO_DEVNULL) {
-			f->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+			f->devnull = s->pre_devnull >= 0 ?
+					     steal_fd(&s->pre_devnull) :
+					     open("/dev/null",
+						  O_RDWR | O_CLOEXEC);
 			if (f->devnull < 0)
 				return linx_fail(err, errno, STAGE_STDIO,
 						 "open /dev/null");
@@ -424,6 +428,23 @@ static int make_cgroup(struct session *s, struct linx_err *err)
 }
 
 /**
+ * spawn_prepare() - what nearly every workload needs, made while the
+ * agent waits for its request (a forked-ahead or pooled agent waits idle,
+ * so this is off the workload's path): the channel's socketpair,
+ * /dev/null and the child's stack (clone_vm_prepare()). Best effort:
+ * what fails here spawn_workload() makes again, and reports.
+ * @s:		session
+ */
+void spawn_prepare(struct session *s)
+{
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+		       s->pre_chan))
+		s->pre_chan[0] = s->pre_chan[1] = -1;
+	s->pre_devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	clone_vm_prepare();
+}
+
+/**
  * spawn_workload() - create the workload, stopped at its checkpoint
  * @s:		session (req set; child, pidfd, chan, pipes filled in)
  * @code:	agent exit code to use on failure
@@ -454,8 +475,13 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	memset(&plan, 0, sizeof(plan));
 	*code = EXIT_INFRA;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+	if (s->pre_chan[0] >= 0) {
+		sv[0] = steal_fd(&s->pre_chan[0]);
+		sv[1] = steal_fd(&s->pre_chan[1]);
+	} else if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+			      sv)) {
 		return linx_fail(err, errno, STAGE_SOCKETPAIR, "socketpair");
+	}
 	f.chan = sv[0];
 	f.child_chan = sv[1];
 
@@ -467,7 +493,7 @@ int spawn_workload(struct session *s, int *code, struct linx_err *err)
 	} else if (prepare_pipes(r, &f, &plan, err)) {
 		return -1;
 	}
-	if (open_devnull(r, &f, err))
+	if (open_devnull(s, &f, err))
 		return -1;
 	/* Before the channel is given to the plan: it may move */
 	if (passfd_open(&pass, r->fds, r->nfds, &f.child_chan, err))

@@ -8,6 +8,7 @@
 #include "error.h"
 #include "session.h"
 
+void spawn_prepare(struct session *s);
 int spawn_workload(struct session *s, int *code, struct linx_err *err);
 
 #endif /* LINX_SPAWN_H */
