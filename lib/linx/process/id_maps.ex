@@ -28,7 +28,24 @@ defmodule Linx.Process.IdMaps do
   defp setgroups(%{setgroups: :auto}), do: if(root?(), do: :allow, else: :deny)
   defp setgroups(%{setgroups: policy}), do: policy
 
+  # Read once per BEAM: a file read per spawn woke a dirty I/O scheduler,
+  # which then spun for ~0.5 ms, a whole core of this 2-core machine
+  # taken from the workload being cloned (docs/performance.md, "Throughput,
+  # a fourth time"). The BEAM cannot change its own uid.
+  @root_key {__MODULE__, :root?}
   defp root? do
+    case :persistent_term.get(@root_key, nil) do
+      nil ->
+        root? = read_root?()
+        :persistent_term.put(@root_key, root?)
+        root?
+
+      root? ->
+        root?
+    end
+  end
+
+  defp read_root? do
     case File.read("/proc/self/status") do
       {:ok, status} -> Regex.match?(~r/^Uid:\s+\d+\s+0\s/m, status)
       _ -> false
