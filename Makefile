@@ -52,7 +52,7 @@ NOTIFY_OBJS := $(patsubst %,$(BUILD)/agent/%.o,$(NOTIFY_MODS))
 
 # spawn_workload() and the agent's exits, checked for the descriptors
 # they leave open (test/c/test_spawn.c).
-SPAWN_MODS := spawn clone_vm child pty agent tree resources idmap mounts passfd init
+SPAWN_MODS := spawn clone_vm child pty agent tree usage resources idmap mounts passfd init
 SPAWN_OBJS := $(patsubst %,$(BUILD)/agent/%.o,$(SPAWN_MODS))
 
 TEST_SRCS := $(sort $(wildcard test/c/*.c))

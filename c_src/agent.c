@@ -23,6 +23,7 @@
 #include "init.h"
 #include "notify.h"
 #include "tree.h"
+#include "usage.h"
 
 /**
  * close_fd() - close a descriptor if open and mark it closed
@@ -277,13 +278,21 @@ void agent_fail_err(struct session *s, const struct linx_err *e, int code)
 
 /**
  * agent_emit_terminal() - the terminal frame of a reaped workload,
- * {:status, :signaled, n} or {:status, :exited, code}
+ * {:status, :signaled, n} or {:status, :exited, code}, after {:usage, map}
+ * when the request asked for it and the agent made the group
  * @s:		session (s->reaped)
  */
 void agent_emit_terminal(struct session *s)
 {
+	struct group_usage u;
+
 	/* init: true: the workload's status, not its init's */
 	init_take_status(s->init_status, &s->status);
+	/* The final usage first, from the group we made and are to remove */
+	if (s->req->usage && s->cgroup_parent >= 0 && s->cgroup_fd >= 0) {
+		usage_read(s->cgroup_fd, &u);
+		ev_usage(&s->out, &u);
+	}
 	if (WIFSIGNALED(s->status))
 		ev_status_int(&s->out, "signaled", WTERMSIG(s->status));
 	else

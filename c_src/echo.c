@@ -25,6 +25,7 @@
  *     winsize: nil | {rows, cols, xpix, ypix},
  *     stdio_window: nil | integer,
  *     close_handshake: boolean,
+ *     usage: boolean,
  *     uid_map: nil | [{inside, outside, count}],
  *     gid_map: nil | [{inside, outside, count}],
  *     setgroups: nil | :allow | :deny,
@@ -292,7 +293,7 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 	size_t i;
 
 	if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 2) ||
-	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 29))
+	    ei_x_encode_atom(x, "decoded") || ei_x_encode_map_header(x, 30))
 		return -1;
 
 	if (ei_x_encode_atom(x, "kind") ||
@@ -365,6 +366,9 @@ int request_echo_encode(const struct linx_request *req, ei_x_buff *x)
 
 	if (ei_x_encode_atom(x, "close_handshake") ||
 	    ei_x_encode_boolean(x, req->close_handshake))
+		return -1;
+
+	if (ei_x_encode_atom(x, "usage") || ei_x_encode_boolean(x, req->usage))
 		return -1;
 
 	if (ei_x_encode_atom(x, "resources") ||

@@ -118,6 +118,42 @@ int ev_cgroup(struct byteq *q, const char *what, int err)
 }
 
 /*
+ * put_usage() - one key of the usage map, when it was read
+ */
+static int put_usage(ei_x_buff *x, bool has, const char *key, uint64_t v)
+{
+	return has && (ei_x_encode_atom(x, key) ||
+		       ei_x_encode_ulonglong(x, (unsigned long long)v));
+}
+
+/**
+ * ev_usage() - {:usage, %{cpu_usec: n, user_usec: n, system_usec: n,
+ * pids: n}}: the final usage of the group the agent made, each key only
+ * when it could be read (usage.c)
+ * @q:		queue
+ * @u:		what was read
+ *
+ * Return: 0 or -1 (ENOMEM)
+ */
+int ev_usage(struct byteq *q, const struct group_usage *u)
+{
+	ei_x_buff x;
+	int n = u->has_cpu_usec + u->has_user_usec + u->has_system_usec +
+		u->has_pids;
+
+	if (ev_begin(&x, 2, "usage"))
+		return -1;
+	return ev_end(q, &x,
+		      ei_x_encode_map_header(&x, n) ||
+		      put_usage(&x, u->has_cpu_usec, "cpu_usec", u->cpu_usec) ||
+		      put_usage(&x, u->has_user_usec, "user_usec",
+				u->user_usec) ||
+		      put_usage(&x, u->has_system_usec, "system_usec",
+				u->system_usec) ||
+		      put_usage(&x, u->has_pids, "pids", u->pids));
+}
+
+/*
  * ev_error_detail() - {:error_detail, stage, command, text}: what the
  * {:error, errno, stage} frame right after it is about
  */

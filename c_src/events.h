@@ -10,12 +10,14 @@
 
 #include "error.h"
 #include "framing.h"
+#include "usage.h"
 
 #include <ei.h>
 
 int ev_status(struct byteq *q, const char *what);
 int ev_status_int(struct byteq *q, const char *what, long n);
 int ev_cgroup(struct byteq *q, const char *what, int err);
+int ev_usage(struct byteq *q, const struct group_usage *u);
 int ev_error(struct byteq *q, int err, int stage);
 int ev_error_cmd(struct byteq *q, int err, int stage, const char *command,
 		 const char *text);

@@ -232,6 +232,11 @@ static int opt_close_handshake(struct tdec *d, struct linx_request *r,
 	return td_bool(d, &r->close_handshake, path);
 }
 
+static int opt_usage(struct tdec *d, struct linx_request *r, const char *path)
+{
+	return td_bool(d, &r->usage, path);
+}
+
 static int opt_on_exit(struct tdec *d, struct linx_request *r,
 		       const char *path)
 {
@@ -453,6 +458,7 @@ static const struct {
 	{ "stdio",		opt_stdio },
 	{ "no_new_privs",	opt_no_new_privs },
 	{ "close_handshake",	opt_close_handshake },
+	{ "usage",		opt_usage },
 	{ "on_exit",		opt_on_exit },
 	{ "checkpoint",		opt_checkpoint },
 	{ "commands",		opt_commands },

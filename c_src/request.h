@@ -76,6 +76,8 @@ struct linx_stdio {
  * @nnotify_reads:	how many
  * @stdio_window:	output bytes the agent may send before the BEAM
  *			acknowledges them ({:output_ack, n}); 0: no limit
+ * @usage:		send {:usage, map} before the terminal frame, read
+ *			from the group the agent made (usage.c)
  * @close_handshake:	after the last frame, keep fd 3 open until the BEAM
  *			closes the port (bounded), instead of exiting after
  *			a short quiet spell (agent.c, drain_beam_input)
@@ -130,6 +132,7 @@ struct linx_request {
 	struct linx_stdio stdio[3];
 	bool no_new_privs;
 	bool close_handshake;
+	bool usage;
 	bool init;
 	bool notify_events;
 	enum linx_on_exit on_exit;

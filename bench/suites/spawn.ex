@@ -5,7 +5,8 @@ defmodule Bench.Spawn do
   floor) vs fork+execve+waitpid in C (the kernel's floor).
 
   Linx twice: cold (pool off, the agent opened on demand) and warm
-  (`Linx.Pool` holding started agents).
+  (`Linx.Pool` holding started agents), each in an interleaved group of
+  its own (the cold runs' pool restarts would run during warm ones).
   """
 
   import Bench.Runner
@@ -22,35 +23,51 @@ defmodule Bench.Spawn do
 
   def run(iters) do
     Report.section("1. spawn-to-exit of /bin/true, no namespaces", [
-      "Interleaved, #{iters} iterations each; ratios against #{@port}."
+      "Two interleaved groups, #{iters} iterations each: the cold path with its " <>
+        "baseline, then the warm path with every other contender. A cold run " <>
+        "turns the pool off and the next warm run's `Linx.Pool.resize/1` opens " <>
+        "its agents again: their start-up (an exec each) ran on the other core " <>
+        "during the warm measurement, which put 2-4 % on it (docs/performance.md, " <>
+        "\"Throughput, a fourth time\"). Ratios against #{@port}."
     ])
 
     floor = Floor.open(["fork", @true_])
     agent = agent_harness()
 
-    contenders =
-      [
-        {@linx, fn -> cold(fn -> linx_run([@true_]) end) end},
-        {@warm, fn -> warm(fn -> linx_run([@true_]) end) end},
-        {@cmd, fn -> timed(fn -> {_, 0} = System.cmd(@true_, []) end) end},
-        {@port, fn -> timed(fn -> port_exec(@true_) end) end},
-        {@floor, fn -> Floor.run(floor) end}
-      ] ++
-        if(agent, do: [{@agent, fn -> Floor.run(agent) end}], else: [])
+    cold =
+      interleave(
+        [
+          {@linx, fn -> cold(fn -> linx_run([@true_]) end) end},
+          {@port, fn -> timed(fn -> port_exec(@true_) end) end}
+        ],
+        iters
+      )
 
-    results = interleave(contenders, iters)
+    warm =
+      interleave(
+        [
+          {@warm, fn -> warm(fn -> linx_run([@true_]) end) end},
+          {@cmd, fn -> timed(fn -> {_, 0} = System.cmd(@true_, []) end) end},
+          {@port, fn -> timed(fn -> port_exec(@true_) end) end},
+          {@floor, fn -> Floor.run(floor) end}
+        ] ++
+          if(agent, do: [{@agent, fn -> Floor.run(agent) end}], else: []),
+        iters
+      )
+
     Floor.close(floor)
     if agent, do: Floor.close(agent)
-    Report.latency_table(rows(results, @port), @port)
+    Report.latency_table(rows(cold, @port), @port)
+    Report.latency_table(rows(warm, @port), @port)
 
     [
       Report.target(
         "cold spawn-to-exit ≤ 1.8× bare Port.open",
-        ratio(results, @linx, @port),
+        ratio(cold, @linx, @port),
         1.8,
         "≤ 1.80×"
       ),
-      warm_target(results)
+      warm_target(warm)
     ]
   end
 

@@ -640,7 +640,10 @@ static void test_echo_shape(void)
 	      !strcmp(atom, "decoded"));
 	map = idx;
 	v = map;
-	CHECK(!ei_decode_map_header(out.buff, &v, &arity) && arity == 29);
+	CHECK(!ei_decode_map_header(out.buff, &v, &arity) && arity == 30);
+	/* usage: false unless asked for */
+	CHECK(!find_key(out.buff, map, "usage", &idx) &&
+	      !ei_decode_boolean(out.buff, &idx, &n) && n == 0);
 	CHECK(!find_key(out.buff, map, "arg0", &idx) &&
 	      !ei_decode_binary(out.buff, &idx, atom, &len) && len == 3 &&
 	      !memcmp(atom, "-sh", 3));

@@ -94,6 +94,7 @@ defmodule Linx.Process.Server do
             handler: nil,
             cgroup: nil,
             cgroup_by_agent?: false,
+            agent_usage: nil,
             retry_agent?: false,
             notify_failures: 0,
             limit_groups: %{},
@@ -158,6 +159,14 @@ defmodule Linx.Process.Server do
   # limits:. A workload without one has no usage to report.
   defp notify_usage(%{limit_groups: g, cgroup: nil}, _terminal) when g == %{}, do: :ok
   defp notify_usage(%{opts: %{usage_event: false}}, _terminal), do: :ok
+
+  # The agent that made the group read it before its terminal frame
+  # ({:usage, map}, c_src/usage.c): no file read here.
+  defp notify_usage(%{cgroup_by_agent?: true, agent_usage: usage} = s, {tag, _})
+       when tag in [:exited, :signaled] do
+    if usage, do: notify(s, {:usage, usage})
+    :ok
+  end
 
   defp notify_usage(s, {tag, _}) when tag in [:exited, :signaled],
     do: notify(s, {:usage, usage(s)})
@@ -437,6 +446,9 @@ defmodule Linx.Process.Server do
     Linx.Cgroup.Janitor.unwatch()
     %{s | cgroup: nil, cgroup_by_agent?: false}
   end
+
+  # Right before the terminal frame, from the group the agent made
+  defp agent_frame({:usage, usage}, s) when is_map(usage), do: %{s | agent_usage: usage}
 
   defp agent_frame({:malformed, stage, what}, s) do
     Logger.warning("linx_process #{inspect(stage)}: #{what}")

@@ -34,6 +34,8 @@ defmodule Linx.Process.Wire do
       |> put_namespaces(o)
       |> put_if(:target, o.target)
       |> put_if(:cgroup, cgroup)
+      # the final {:usage, map} from the group the agent makes (usage.c)
+      |> put_if(:usage, if(match?({:make, _, _}, cgroup) and o.usage_event, do: true))
       |> put_if(:notify_reads, o.notify && Linx.Seccomp.Notify.reads(o.notify))
       |> put_if(:notify_program, o.notify && Linx.Seccomp.Notify.program(o.notify))
       |> put_if(:notify_events, o.notify && o.notify.events && true)
@@ -77,7 +79,8 @@ defmodule Linx.Process.Wire do
 
   @agent_atoms ~w(status spawned ready running exited signaled aborted error malformed
     error_detail stdout stderr pty_out stdin_ack caps decoded set_ids setgroups setresgid
-    setresuid notify notify_failed notify_mem notify_fd_path notified not_made)a ++
+    setresuid notify notify_failed notify_mem notify_fd_path notified not_made usage cpu_usec
+    user_usec system_usec pids)a ++
                  @command_tags ++
                  @stage_atoms ++
                  ~w(timeout resources cgroups_v1 rlimits kill_timeout nofile as cpu core nproc

@@ -203,6 +203,48 @@ defmodule Linx.Process.AgentCgroupTest do
       assert {:error, @einval, :cgroup} in evs
     end
 
+    test "usage: true: {:usage, map} from the group, right before the terminal frame" do
+      path = fresh_group()
+      port = open_agent()
+      # ~20 ms of shell arithmetic: enough CPU time to be told from zero
+      busy = "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"
+
+      send_term(
+        port,
+        {:spawn,
+         %{
+           argv: ["/bin/sh", "-c", busy],
+           checkpoint: false,
+           cgroup: {:make, path, :required},
+           usage: true
+         }}
+      )
+
+      evs = frames(port)
+      i = Enum.find_index(evs, &match?({:usage, _}, &1))
+      assert i, "no {:usage, map} in #{inspect(evs)}"
+      assert Enum.at(evs, i + 1) == {:status, :exited, 0}
+      {:usage, usage} = Enum.at(evs, i)
+      assert Map.keys(usage) |> Enum.sort() == [:cpu_usec, :pids, :system_usec, :user_usec]
+      assert usage.cpu_usec >= 1000
+      assert usage.cpu_usec >= usage.user_usec
+      assert usage.pids == 0
+      refute File.exists?(path)
+    end
+
+    test "without usage: true, or without a group of its making, no {:usage, map}" do
+      for req <- [
+            %{cgroup: {:make, fresh_group(), :required}},
+            %{usage: true}
+          ] do
+        port = open_agent()
+        send_term(port, {:spawn, Map.merge(%{argv: ["/bin/true"], checkpoint: false}, req)})
+        evs = frames(port)
+        assert {:status, :exited, 0} in evs
+        refute Enum.any?(evs, &match?({:usage, _}, &1)), inspect(req)
+      end
+    end
+
     test "echo shows both forms as decoded" do
       port = open_agent()
       req = %{argv: ["/bin/true"], cgroup: {:make, "/a/b", :optional}, cwd: {:pid, 42}}
@@ -260,11 +302,14 @@ defmodule Linx.Process.AgentCgroupTest do
              end)
     end
 
-    test "spawn/2 still gets its final usage: the BEAM makes that group" do
-      {:ok, proc} = Linx.Process.spawn(argv: ["/bin/true"])
+    test "spawn/2 gets its final usage from the agent, which made the group" do
+      {:ok, proc} = Linx.Process.spawn(argv: ["/bin/cat", "/proc/self/cgroup"], stdio: :pipe)
+      assert_receive {:linx_process, ^proc, {:stdout, out}}, 5000
+      dir = Path.join(Linx.Cgroup.base(), Path.basename(group_of(out)))
       assert_receive {:linx_process, ^proc, {:usage, usage}}, 5000
-      assert is_integer(usage.cpu_usec)
+      assert is_integer(usage.cpu_usec) and usage.pids == 0
       assert_receive {:linx_process, ^proc, {:exited, 0}}, 5000
+      assert eventually(fn -> not File.exists?(dir) end), "#{dir} was not removed"
     end
 
     test "the workload starts in the BEAM's working directory of the moment" do

@@ -13,10 +13,11 @@ defmodule Linx.Process.Server.Groups do
   # A plain group of a workload killed with its server: the agent makes it
   # and removes it with the tree (request cgroup {:make, path, mode}), so
   # no mkdir or rmdir wakes a dirty I/O scheduler here (docs/performance.md,
-  # "Throughput, a third time"). Groups with limits are written before the
-  # agent starts, detached ones outlive it, and the final {:usage, map}
-  # is read from the group after the terminal frame: those the BEAM makes.
-  # run/2 is the workload this is for (usage_event: false).
+  # "Throughput, a third time"). The agent also reads the final
+  # {:usage, map} from it before its terminal frame (request usage: true,
+  # c_src/usage.c; "Throughput, a fourth time"). Groups with limits are
+  # written before the agent starts and detached ones outlive it: those
+  # the BEAM makes.
   def make_cgroup(%{cgroup: mode, on_exit: on_exit} = opts) do
     by_agent? = agent_makes?(opts)
     made = if by_agent?, do: Linx.Cgroup.plan(on_exit), else: Linx.Cgroup.create(on_exit)
@@ -34,8 +35,7 @@ defmodule Linx.Process.Server.Groups do
     end
   end
 
-  defp agent_makes?(opts),
-    do: match?(%{on_exit: :kill, limits: [], usage_event: false}, opts)
+  defp agent_makes?(opts), do: match?(%{on_exit: :kill, limits: []}, opts)
 
   defp make_mode(true), do: :required
   defp make_mode(:auto), do: :optional
