@@ -58,6 +58,7 @@ defmodule Bench.Spawn do
     Floor.close(floor)
     if agent, do: Floor.close(agent)
     Report.latency_table(rows(cold, @port), @port)
+    IO.puts("")
     Report.latency_table(rows(warm, @port), @port)
 
     [
