@@ -49,6 +49,7 @@
 /* Room for child_main and libc; touched lazily */
 #define CHILD_STACK_SIZE (256 * 1024)
 
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
 /* Mapped by clone_vm_prepare() while the agent waits, or NULL */
 static void *prepared_stack;
 
@@ -74,7 +75,6 @@ void clone_vm_prepare(void)
 		prepared_stack = map_stack();
 }
 
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
 /*
  * clone3_on_stack() - clone3 whose child runs child_main(@plan) on the
  * stack given in @args. The child resumes right after the syscall
