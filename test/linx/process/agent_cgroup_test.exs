@@ -355,6 +355,24 @@ defmodule Linx.Process.AgentCgroupTest do
     end
   end
 
+  describe "spawn/2 with a group its agent made" do
+    test "an agent killed mid-run: {:agent_died, _}, no {:usage, map}, the group removed" do
+      {:ok, proc} =
+        Linx.Process.spawn(
+          argv: ["/bin/sh", "-c", "cat /proc/self/cgroup; exec sleep 60"],
+          stdio: :pipe
+        )
+
+      assert_receive {:linx_process, ^proc, {:stdout, out}}, 5000
+      dir = Path.join(Linx.Cgroup.base(), Path.basename(group_of(out)))
+      assert File.dir?(dir)
+      System.cmd("kill", ["-9", "#{ppid(Linx.Process.os_pid(proc))}"])
+      assert_receive {:linx_process, ^proc, {:agent_died, _}}, 10_000
+      refute_received {:linx_process, ^proc, {:usage, _}}
+      assert eventually(fn -> not File.exists?(dir) end), "#{dir} was not removed"
+    end
+  end
+
   describe "enter with cgroup: {:make, …} (raw request)" do
     test "the group made before joining the target's mounts is removed after" do
       # The target's mount namespace has no cgroup tree at the host's path:
