@@ -230,6 +230,13 @@ defmodule Linx.Process.Server do
   def handle_call(:started, _from, %{start_failed?: true, terminal: t} = s),
     do: {:stop, :normal, start_error(t), s}
 
+  # checkpoint: true and :ready came: the start succeeded, whatever ended
+  # the workload since (a checkpoint step's error is proceed/1's answer,
+  # and the owner was told). The call can come after both frames.
+  def handle_call(:started, _from, %{terminal: t, opts: %{checkpoint: true}, ns_pid: ns} = s)
+      when t != nil and ns != nil,
+      do: {:reply, {:ok, self()}, s}
+
   def handle_call(:started, _from, %{terminal: t} = s) when t != nil,
     do: {:reply, with_text(start_error(t), s), s}
 

@@ -101,6 +101,11 @@ defmodule Linx.Sandbox.LandlockTest do
       assert {:error, {:enoent, :landlock}} = P.proceed(proc)
       assert P.await(proc, 5000) == {:error, :enoent, :landlock}
       refute File.exists?(marker)
+
+      # spawn/2's own wait for :ready may reach the server after the
+      # step's error: the start still succeeded (the call spawn/2 makes,
+      # made late on purpose)
+      assert GenServer.call(proc, :started) == {:ok, proc}
     end
 
     test "option shapes raise ArgumentError" do
