@@ -194,57 +194,68 @@ static int enter_checked(pid_t target, unsigned mask, bool all,
 #define ALL_TYPES ((1u << NS_COUNT) - 1)
 #define BIT(i) (1u << (i))
 
-static void t_pidfd_skips_shared(void)
+/*
+ * struct ns_case - one target and one entry into it: the target unshares
+ * @flags; ns_enter(@mask, @all) must join @expect, with @pidfd setns calls
+ * on a pidfd and @fds on namespace descriptors (@force_fds: the pidfd one
+ * refused)
+ */
+struct ns_case {
+	int flags;
+	unsigned mask;
+	bool all;
+	unsigned expect;
+	bool force_fds;
+	int pidfd, fds;
+};
+
+static void run_case(const struct ns_case *c)
 {
-	pid_t t = start_target(CLONE_NEWUTS | CLONE_NEWIPC);
+	pid_t t = start_target(c->flags);
 
 	CHECK(t > 0);
 	if (t <= 0)
 		return;
-	/* every type asked for; all but uts and ipc are ours already */
-	CHECK(enter_checked(t, ALL_TYPES, true, BIT(NS_UTS) | BIT(NS_IPC),
-			    false, 1, 0) == 0);
+	CHECK(enter_checked(t, c->mask, c->all, c->expect, c->force_fds,
+			    c->pidfd, c->fds) == 0);
 	stop_target(t);
+}
+
+static void t_pidfd_skips_shared(void)
+{
+	/* every type asked for; all but uts and ipc are ours already */
+	const struct ns_case c = { CLONE_NEWUTS | CLONE_NEWIPC, ALL_TYPES, true,
+				   BIT(NS_UTS) | BIT(NS_IPC), false, 1, 0 };
+
+	run_case(&c);
 }
 
 static void t_fds_when_pidfd_fails(void)
 {
-	pid_t t = start_target(CLONE_NEWUTS | CLONE_NEWIPC);
+	const struct ns_case c = { CLONE_NEWUTS | CLONE_NEWIPC, ALL_TYPES, true,
+				   BIT(NS_UTS) | BIT(NS_IPC), true, 1, 2 };
 
-	CHECK(t > 0);
-	if (t <= 0)
-		return;
-	CHECK(enter_checked(t, ALL_TYPES, true, BIT(NS_UTS) | BIT(NS_IPC),
-			    true, 1, 2) == 0);
-	stop_target(t);
+	run_case(&c);
 }
 
 static void t_user_ns_both_ways(void)
 {
-	pid_t t = start_target(CLONE_NEWUSER | CLONE_NEWUTS);
-	unsigned want = BIT(NS_USER) | BIT(NS_UTS);
-	int rc;
+	const unsigned want = BIT(NS_USER) | BIT(NS_UTS);
+	const struct ns_case by_pidfd = { CLONE_NEWUSER | CLONE_NEWUTS, want,
+					  false, want, false, 1, 0 };
+	const struct ns_case by_fds = { CLONE_NEWUSER | CLONE_NEWUTS, want,
+					false, want, true, 1, 2 };
 
-	CHECK(t > 0);
-	if (t <= 0)
-		return;
-	rc = enter_checked(t, want, false, want, false, 1, 0);
-	CHECK(rc == 0);
-	rc = enter_checked(t, want, false, want, true, 1, 2);
-	CHECK(rc == 0);
-	stop_target(t);
+	run_case(&by_pidfd);
+	run_case(&by_fds);
 }
 
 static void t_nothing_to_join(void)
 {
-	pid_t t = start_target(0);
-
-	CHECK(t > 0);
-	if (t <= 0)
-		return;
 	/* every namespace is ours: no setns at all */
-	CHECK(enter_checked(t, ALL_TYPES, true, 0, false, 0, 0) == 0);
-	stop_target(t);
+	const struct ns_case c = { 0, ALL_TYPES, true, 0, false, 0, 0 };
+
+	run_case(&c);
 }
 
 TESTS(ns_tests) = {

@@ -154,24 +154,11 @@ defmodule Linx.Process.Server do
     %{s | terminal: {:error, errno, stage}, phase: :done, start_failed?: true}
   end
 
-  # The final usage, just before the terminal event, for a workload that
-  # has a cgroup: its own v2 group (cgroup: :auto) or the groups of its
-  # limits:. A workload without one has no usage to report.
-  defp notify_usage(%{limit_groups: g, cgroup: nil}, _terminal) when g == %{}, do: :ok
-  defp notify_usage(%{opts: %{usage_event: false}}, _terminal), do: :ok
-
-  # The agent that made the group read it before its terminal frame
-  # ({:usage, map}, c_src/usage.c): no file read here.
-  defp notify_usage(%{cgroup_by_agent?: true, agent_usage: usage} = s, {tag, _})
-       when tag in [:exited, :signaled] do
-    if usage, do: notify(s, {:usage, usage})
+  # The final usage, just before the terminal event (Groups.final_usage/2)
+  defp notify_usage(s, terminal) do
+    if usage = final_usage(s, terminal), do: notify(s, {:usage, usage})
     :ok
   end
-
-  defp notify_usage(s, {tag, _}) when tag in [:exited, :signaled],
-    do: notify(s, {:usage, usage(s)})
-
-  defp notify_usage(_s, _terminal), do: :ok
 
   defp init_state(opts, port, cgroup, pooled?) do
     state = %__MODULE__{

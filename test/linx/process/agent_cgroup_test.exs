@@ -34,6 +34,13 @@ defmodule Linx.Process.AgentCgroupTest do
     end
   end
 
+  # A raw spawn request (no checkpoint) to a fresh port agent: its frames
+  defp raw_spawn(req) do
+    port = open_agent()
+    send_term(port, {:spawn, Map.put(req, :checkpoint, false)})
+    frames(port)
+  end
+
   defp stdout(frames), do: for({:stdout, d} <- frames, into: "", do: d)
 
   # A fresh path under Linx's base, in this BEAM's naming (so a sweep of
@@ -205,22 +212,16 @@ defmodule Linx.Process.AgentCgroupTest do
 
     test "usage: true: {:usage, map} from the group, right before the terminal frame" do
       path = fresh_group()
-      port = open_agent()
       # ~20 ms of shell arithmetic: enough CPU time to be told from zero
       busy = "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"
 
-      send_term(
-        port,
-        {:spawn,
-         %{
-           argv: ["/bin/sh", "-c", busy],
-           checkpoint: false,
-           cgroup: {:make, path, :required},
-           usage: true
-         }}
-      )
+      evs =
+        raw_spawn(%{
+          argv: ["/bin/sh", "-c", busy],
+          cgroup: {:make, path, :required},
+          usage: true
+        })
 
-      evs = frames(port)
       i = Enum.find_index(evs, &match?({:usage, _}, &1))
       assert i, "no {:usage, map} in #{inspect(evs)}"
       assert Enum.at(evs, i + 1) == {:status, :exited, 0}
@@ -237,9 +238,7 @@ defmodule Linx.Process.AgentCgroupTest do
             %{cgroup: {:make, fresh_group(), :required}},
             %{usage: true}
           ] do
-        port = open_agent()
-        send_term(port, {:spawn, Map.merge(%{argv: ["/bin/true"], checkpoint: false}, req)})
-        evs = frames(port)
+        evs = raw_spawn(Map.put(req, :argv, ["/bin/true"]))
         assert {:status, :exited, 0} in evs
         refute Enum.any?(evs, &match?({:usage, _}, &1)), inspect(req)
       end

@@ -94,6 +94,21 @@ defmodule Linx.Process.Server.Groups do
 
   def usage(s), do: Linx.Cgroup.Limits.usage(s.cgroup, s.limit_groups)
 
+  # The map of the {:usage, map} event, or nil: for a workload that has a
+  # cgroup (its own v2 group, cgroup: :auto, or the groups of its limits:)
+  # and ended by exit or signal. The agent that made the group read it
+  # before its terminal frame ({:usage, map}, c_src/usage.c): no file read
+  # here then.
+  def final_usage(%{limit_groups: g, cgroup: nil}, _terminal) when g == %{}, do: nil
+  def final_usage(%{opts: %{usage_event: false}}, _terminal), do: nil
+
+  def final_usage(%{cgroup_by_agent?: true, agent_usage: usage}, {tag, _})
+      when tag in [:exited, :signaled],
+      do: usage
+
+  def final_usage(s, {tag, _}) when tag in [:exited, :signaled], do: usage(s)
+  def final_usage(_s, _terminal), do: nil
+
   def release_cgroup(%{cgroup: nil} = s), do: s
 
   def release_cgroup(%{cgroup: path, opts: %{on_exit: :detach}, terminal: nil} = s) do
