@@ -17,24 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "procfs.h"
 #include "usage.h"
-
-/* A small file of the group, NUL-terminated; -1 when it cannot be read */
-static ssize_t read_group_file(int cgroup_fd, const char *name, char *buf,
-			       size_t size)
-{
-	ssize_t n, got = 0;
-	int fd = openat(cgroup_fd, name, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	while ((size_t)got < size - 1 &&
-	       (n = read(fd, buf + got, size - 1 - got)) > 0)
-		got += n;
-	close(fd);
-	buf[got] = '\0';
-	return got;
-}
 
 /* "key value" lines: the value of @key, if the line is there */
 static bool keyed(const char *text, const char *key, uint64_t *out)
@@ -83,7 +67,7 @@ void usage_read(int cgroup_fd, struct group_usage *u)
 	long pids;
 
 	memset(u, 0, sizeof(*u));
-	if (read_group_file(cgroup_fd, "cpu.stat", buf, sizeof(buf)) >= 0) {
+	if (!procfs_read_small(cgroup_fd, "cpu.stat", buf, sizeof(buf))) {
 		u->has_cpu_usec = keyed(buf, "usage_usec", &u->cpu_usec);
 		u->has_user_usec = keyed(buf, "user_usec", &u->user_usec);
 		u->has_system_usec = keyed(buf, "system_usec",
