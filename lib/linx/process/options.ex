@@ -542,10 +542,29 @@ defmodule Linx.Process.Options do
 
   defp default_stdio(acc), do: acc
 
-  # The owner of /proc/self is the BEAM's effective uid and gid.
   defp caller_id(key) do
-    %File.Stat{uid: uid, gid: gid} = File.stat!("/proc/self")
+    {uid, gid} = beam_ids()
     if key == :uid_map, do: uid, else: gid
+  end
+
+  @ids_key {__MODULE__, :beam_ids}
+
+  @doc false
+  # The BEAM's effective uid and gid: the owner of /proc/self. Read once
+  # per BEAM (it cannot change its own ids): a stat per spawn woke a dirty
+  # I/O scheduler, which then spun on a core the workload needed
+  # (docs/performance.md, "Throughput, a fourth time").
+  @spec beam_ids() :: {non_neg_integer, non_neg_integer}
+  def beam_ids do
+    case :persistent_term.get(@ids_key, nil) do
+      nil ->
+        %File.Stat{uid: uid, gid: gid} = File.stat!("/proc/self")
+        :persistent_term.put(@ids_key, {uid, gid})
+        {uid, gid}
+
+      ids ->
+        ids
+    end
   end
 
   defp check_maps(%{uid_map: nil, gid_map: nil} = acc), do: acc

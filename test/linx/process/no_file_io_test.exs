@@ -40,7 +40,7 @@ defmodule Linx.Process.NoFileIoTest do
     calls
   end
 
-  test "spawn, enter and run make no file call in the BEAM (no dirty I/O scheduler woken)" do
+  test "spawn, enter and run (uid_map: :caller too) make no file call in the BEAM (no dirty I/O scheduler woken)" do
     {:ok, target} = Linx.Process.spawn(argv: ["/bin/sleep", "60"], namespaces: [:uts])
     target_pid = Linx.Process.os_pid(target)
 
@@ -52,6 +52,14 @@ defmodule Linx.Process.NoFileIoTest do
             namespaces: [:user, :pid],
             uid_map: [{0, 0, 1}],
             gid_map: [{0, 0, 1}]
+          )
+      end,
+      fn ->
+        {"", 0} =
+          Linx.Process.run(["/bin/true"],
+            namespaces: [:user],
+            uid_map: :caller,
+            gid_map: :caller
           )
       end,
       fn ->
