@@ -6,6 +6,7 @@
  *   floor [-n N] clone NS PROG [ARG...]       clone(CLONE_NEW*) + execve + waitpid
  *   floor [-n N] enter PID PROG [ARG...]      setns (all of PID's) + fork + execve + waitpid
  *   floor [-n N] agent AGENT REQUEST          the Linx agent driven without the BEAM
+ *   floor rate C N PROG [ARG...]              workloads/s of two process shapes
  *
  * NS is a comma list of user,pid,mount,uts,ipc,net,cgroup. With user,
  * the child waits on a pipe while the parent writes uid_map and gid_map
@@ -25,6 +26,21 @@
  * and the request term, as the BEAM sends it), reads the agent's frames
  * until EOF and waits for it: the agent's own cost, without the BEAM.
  *
+ * rate runs N workloads with C workers in parallel, in two shapes, three
+ * rounds alternating (the order swapped every round, so a drift of the
+ * machine moves both), and prints each shape's median rate in
+ * workloads/s, "fork 2183" and "agent 1923" on two lines:
+ *   fork:  fork + execve + waitpid, what erl_child_setup does for every
+ *          port System.cmd/3 opens;
+ *   agent: fork an agent, which clones PROG CLONE_VM|CLONE_VFORK on a
+ *          stack of its own (the Linx agent's vfork shape), waits for it
+ *          and exits. The least CPU a fresh agent per workload costs (the
+ *          shape issue 11's "agent gone after the terminal status" target
+ *          asks for): one fork and one exit more, no request, no group,
+ *          no frames. At C = 1 the agent's fork is on each workload's
+ *          path, which Linx's zygote avoids by forking ahead; from 2 on
+ *          the machine (2 cores) is CPU-bound and only the CPU counts.
+ *
  * With -n N: run N iterations and exit. Without: serve - run one iteration
  * per line read on stdin and answer its time on stdout; exit at EOF. The
  * benchmark drives it as a port in serve mode, so its iterations
@@ -37,10 +53,12 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -309,13 +327,109 @@ static void one_agent(char *agent)
 	wait_ok(pid);
 }
 
+/* rate's agent: the workload shares our memory until its execve, so no
+ * page table is copied for it */
+static int vfork_child(void *argv)
+{
+	exec_prog(argv);
+	return 127;
+}
+
+static void one_agent_shape(char **argv, char *stack, size_t stack_size)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		pid_t w = clone(vfork_child, stack + stack_size,
+				CLONE_VM | CLONE_VFORK | SIGCHLD, argv);
+
+		if (w < 0)
+			_exit(120);
+		wait_ok(w);
+		_exit(0);
+	}
+	wait_ok(pid);
+}
+
+/* One batch of rate: c workers, n workloads in all; workloads/s. */
+static double rate_batch(bool agent, int c, long n, char **argv)
+{
+	const size_t stack_size = 64 * 1024;
+	pid_t *workers = calloc((size_t)c, sizeof(*workers));
+	uint64_t t0 = now_ns();
+	long each = n / c;
+	int w;
+
+	if (!workers)
+		die("calloc");
+	for (w = 0; w < c; w++) {
+		pid_t pid = workers[w] = fork();
+
+		if (pid < 0)
+			die("fork worker");
+		if (pid == 0) {
+			char *stack = mmap(NULL, stack_size,
+					   PROT_READ | PROT_WRITE,
+					   MAP_PRIVATE | MAP_ANONYMOUS |
+						   MAP_STACK,
+					   -1, 0);
+
+			if (stack == MAP_FAILED)
+				_exit(119);
+			for (long i = 0; i < each; i++)
+				if (agent)
+					one_agent_shape(argv, stack,
+							stack_size);
+				else
+					one_fork(argv);
+			_exit(0);
+		}
+	}
+	for (w = 0; w < c; w++)
+		wait_ok(workers[w]);
+	free(workers);
+	return (double)(each * c) * 1e9 / (double)(now_ns() - t0);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+#define RATE_ROUNDS 3
+
+static int rate_main(int c, long n, char **argv)
+{
+	double fork_r[RATE_ROUNDS], agent_r[RATE_ROUNDS];
+
+	for (int r = 0; r < RATE_ROUNDS; r++) {
+		bool agent_first = r % 2;
+
+		if (agent_first)
+			agent_r[r] = rate_batch(true, c, n, argv);
+		fork_r[r] = rate_batch(false, c, n, argv);
+		if (!agent_first)
+			agent_r[r] = rate_batch(true, c, n, argv);
+	}
+	qsort(fork_r, RATE_ROUNDS, sizeof(double), cmp_double);
+	qsort(agent_r, RATE_ROUNDS, sizeof(double), cmp_double);
+	printf("fork %.0f\nagent %.0f\n", fork_r[RATE_ROUNDS / 2],
+	       agent_r[RATE_ROUNDS / 2]);
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: floor [-n N] fork PROG [ARG...]\n"
 		"       floor [-n N] clone user,pid,mount,uts,ipc,net PROG [ARG...]\n"
 		"       floor [-n N] enter PID PROG [ARG...]\n"
-		"       floor [-n N] agent AGENT REQUEST\n");
+		"       floor [-n N] agent AGENT REQUEST\n"
+		"       floor rate C N PROG [ARG...]\n");
 	exit(2);
 }
 
@@ -334,6 +448,17 @@ int main(int argc, char **argv)
 	}
 	if (argc - ai < 2)
 		usage();
+	if (!strcmp(argv[ai], "rate") && argc - ai >= 4) {
+		int c = atoi(argv[ai + 1]);
+		long total = atol(argv[ai + 2]);
+
+		if (c < 1 || total < c)
+			usage();
+		devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (devnull < 0)
+			die("/dev/null");
+		return rate_main(c, total, argv + ai + 3);
+	}
 	if (!strcmp(argv[ai], "fork")) {
 		mode = MODE_FORK;
 		ai += 1;

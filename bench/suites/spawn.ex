@@ -16,6 +16,7 @@ defmodule Bench.Spawn do
 
   @linx "Linx.Process.run/2 (cold, no pool)"
   @warm "Linx.Process.run/2 (warm, pool)"
+  @nocg "Linx.Process.run/2 (warm, pool, cgroup: false)"
   @cmd "System.cmd/3"
   @port "Port.open (BEAM floor)"
   @floor "C fork+execve+waitpid (kernel floor)"
@@ -47,6 +48,8 @@ defmodule Bench.Spawn do
       interleave(
         [
           {@warm, fn -> warm(fn -> linx_run([@true_]) end) end},
+          # what the per-workload group (the tree kill) costs the warm path
+          {@nocg, fn -> warm(fn -> linx_run([@true_], cgroup: false) end) end},
           {@cmd, fn -> timed(fn -> {_, 0} = System.cmd(@true_, []) end) end},
           {@port, fn -> timed(fn -> port_exec(@true_) end) end},
           {@floor, fn -> Floor.run(floor) end}

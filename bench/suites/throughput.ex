@@ -4,9 +4,17 @@ defmodule Bench.Throughput do
   64 (`Task.async_stream` of `Linx.Process.run(["/bin/true"])`), with
   `System.cmd/3` the same way as the baseline. At each concurrency the two
   alternate batch by batch; the figure is the median batch rate.
+
+  Two rows per concurrency give the kernel's floor, from
+  `bench/bin/floor rate` (C, no BEAM): fork+execve+waitpid (what
+  `erl_child_setup` does per port) and a fresh agent per workload (a
+  fork whose child clones the workload `CLONE_VM|CLONE_VFORK`, waits and
+  exits: the least the "agent gone" target allows; `floor rate`, see
+  bench/floor.c). What a contender loses against its floor is its
+  bookkeeping.
   """
 
-  alias Bench.{Report, Stats}
+  alias Bench.{Floor, Report, Stats}
 
   @true_ "/bin/true"
   @levels [1, 2, 8, 64]
@@ -15,7 +23,8 @@ defmodule Bench.Throughput do
   def run(iters) do
     Report.section("5. throughput (workloads/s)", [
       "#{@rounds} rounds per concurrency; each round one batch per contender, in alternating order.",
-      "Batch size n = max(BENCH_ITERS / 2, 4 × concurrency)."
+      "Batch size n = max(BENCH_ITERS / 2, 4 × concurrency).",
+      "The C rows (floors, no BEAM): 3 alternating rounds of max(BENCH_ITERS, 400) workloads each."
     ])
 
     results =
@@ -60,7 +69,7 @@ defmodule Bench.Throughput do
             ]
           end
 
-        {rows, throughput_target(c, linx / cmd)}
+        {rows ++ floor_rows(c, max(iters, 400), cmd), throughput_target(c, linx / cmd)}
       end)
 
     rows = Enum.flat_map(results, &elem(&1, 0))
@@ -81,6 +90,28 @@ defmodule Bench.Throughput do
     )
 
     Enum.map(results, &elem(&1, 1))
+  end
+
+  # The kernel's floor at this concurrency: two shapes, no BEAM.
+  defp floor_rows(c, n, cmd) do
+    unless File.exists?(Floor.path()) do
+      raise "#{Floor.path()} is missing: run `make bench-c` (script/bench does)"
+    end
+
+    {out, 0} = System.cmd(Floor.path(), ["rate", "#{c}", "#{n}", @true_])
+
+    for line <- String.split(out, "\n", trim: true) do
+      [shape, rate] = String.split(line)
+
+      label =
+        case shape do
+          "fork" -> "C fork+execve+waitpid (floor)"
+          "agent" -> "C fresh agent per workload (floor)"
+        end
+
+      rate = String.to_integer(rate)
+      [c, label, n, rate, "—", "—", Report.ratio(rate / cmd), "—"]
+    end
   end
 
   # Issue 11: at least System.cmd's rate at every concurrency.
