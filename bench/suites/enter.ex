@@ -49,6 +49,15 @@ defmodule Bench.Enter do
     Linx.Process.signal(target, :sigkill)
     Linx.Process.await(target)
     Report.latency_table(rows(results, @nsenter), "nsenter")
-    []
+
+    # Issue 11's row: enter at most half of nsenter's time
+    [
+      Report.target(
+        "enter ≤ 0.5× nsenter -t PID -a",
+        ratio(results, @linx, @nsenter),
+        0.5,
+        "≤ 0.50×"
+      )
+    ]
   end
 end
