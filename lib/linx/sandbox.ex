@@ -135,7 +135,7 @@ defmodule Linx.Sandbox do
   defp preset(:network), do: common(@base_mounts ++ @network_mounts, @all_namespaces -- [:net])
 
   defp common(mounts, namespaces) do
-    {uid, gid} = Linx.Process.Options.beam_ids()
+    {uid, gid} = Linx.Process.IdMaps.beam_ids()
     {:ok, seccomp} = Linx.Seccomp.from_oci(@docker_profile, caps: [])
 
     [

@@ -5,7 +5,8 @@ defmodule Linx.Process.IdMaps do
   # itself while the child waits right after the clone (c_src/idmap.c),
   # with no round trip to the BEAM. The BEAM decides what is written: the
   # maps (validated, `:caller` resolved, by Linx.Process.Options) and
-  # whether setgroups is denied (the `:auto` rule, here).
+  # whether setgroups is denied (the `:auto` rule, here). And the BEAM's
+  # own ids, which `:caller` and Linx.Sandbox's presets map.
 
   alias Linx.Process.Options
 
@@ -42,6 +43,37 @@ defmodule Linx.Process.IdMaps do
 
       root? ->
         root?
+    end
+  end
+
+  @doc """
+  The id `:caller` stands for in `key` (`:uid_map` or `:gid_map`): the
+  BEAM's own uid or gid (`beam_ids/0`).
+  """
+  @spec caller_id(:uid_map | :gid_map) :: non_neg_integer
+  def caller_id(key) do
+    {uid, gid} = beam_ids()
+    if key == :uid_map, do: uid, else: gid
+  end
+
+  @ids_key {__MODULE__, :beam_ids}
+
+  @doc """
+  The BEAM's effective uid and gid: the owner of /proc/self. Read once
+  per BEAM (it cannot change its own ids): a stat per spawn woke a dirty
+  I/O scheduler, which then spun on a core the workload needed
+  (docs/performance.md, "Throughput, a fourth time").
+  """
+  @spec beam_ids() :: {non_neg_integer, non_neg_integer}
+  def beam_ids do
+    case :persistent_term.get(@ids_key, nil) do
+      nil ->
+        %File.Stat{uid: uid, gid: gid} = File.stat!("/proc/self")
+        :persistent_term.put(@ids_key, {uid, gid})
+        {uid, gid}
+
+      ids ->
+        ids
     end
   end
 

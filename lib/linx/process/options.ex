@@ -7,7 +7,7 @@ defmodule Linx.Process.Options do
   # validate!/2 returns a %Linx.Process.Options{} whose fields are already
   # in the shape the wire encoder (Linx.Process.Wire) wants.
 
-  alias Linx.Process.Wire
+  alias Linx.Process.{IdMaps, Wire}
 
   @namespaces [:user, :mount, :uts, :ipc, :cgroup, :net, :time, :pid]
   @stdio_modes [:inherit, :devnull, :pty, :pipe]
@@ -265,7 +265,7 @@ defmodule Linx.Process.Options do
 
   # :caller maps the BEAM's own uid (gid) to root inside, like `unshare -r`:
   # the one map that holds whoever runs it.
-  defp option(acc, key, :caller, w), do: option(acc, key, [{0, caller_id(key), 1}], w)
+  defp option(acc, key, :caller, w), do: option(acc, key, [{0, IdMaps.caller_id(key), 1}], w)
 
   defp option(acc, key, map, _) when key in [:uid_map, :gid_map] do
     unless is_list(map) and map != [] do
@@ -513,8 +513,8 @@ defmodule Linx.Process.Options do
     if :user in ns and :mount in ns and (acc.root != :host or acc.mounts != []) do
       %{
         acc
-        | uid_map: acc.uid_map || [{caller_id(:uid_map), caller_id(:uid_map), 1}],
-          gid_map: acc.gid_map || [{caller_id(:gid_map), caller_id(:gid_map), 1}]
+        | uid_map: acc.uid_map || [{IdMaps.caller_id(:uid_map), IdMaps.caller_id(:uid_map), 1}],
+          gid_map: acc.gid_map || [{IdMaps.caller_id(:gid_map), IdMaps.caller_id(:gid_map), 1}]
       }
     else
       acc
@@ -541,31 +541,6 @@ defmodule Linx.Process.Options do
     do: %{acc | stdio: [stdin: :devnull, stdout: :inherit, stderr: :inherit]}
 
   defp default_stdio(acc), do: acc
-
-  defp caller_id(key) do
-    {uid, gid} = beam_ids()
-    if key == :uid_map, do: uid, else: gid
-  end
-
-  @ids_key {__MODULE__, :beam_ids}
-
-  @doc false
-  # The BEAM's effective uid and gid: the owner of /proc/self. Read once
-  # per BEAM (it cannot change its own ids): a stat per spawn woke a dirty
-  # I/O scheduler, which then spun on a core the workload needed
-  # (docs/performance.md, "Throughput, a fourth time").
-  @spec beam_ids() :: {non_neg_integer, non_neg_integer}
-  def beam_ids do
-    case :persistent_term.get(@ids_key, nil) do
-      nil ->
-        %File.Stat{uid: uid, gid: gid} = File.stat!("/proc/self")
-        :persistent_term.put(@ids_key, {uid, gid})
-        {uid, gid}
-
-      ids ->
-        ids
-    end
-  end
 
   defp check_maps(%{uid_map: nil, gid_map: nil} = acc), do: acc
 
