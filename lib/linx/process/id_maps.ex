@@ -32,14 +32,21 @@ defmodule Linx.Process.IdMaps do
   # Read once per BEAM: a file read per spawn woke a dirty I/O scheduler,
   # which then spun for ~0.5 ms, a whole core of this 2-core machine
   # taken from the workload being cloned (docs/performance.md, "Throughput,
-  # a fourth time"). The BEAM cannot change its own uid.
+  # a fourth time"). The BEAM cannot change its own uid. A read that
+  # failed (out of descriptors, say) is not kept: it answers "not root"
+  # for this spawn only.
   @root_key {__MODULE__, :root?}
   defp root? do
     case :persistent_term.get(@root_key, nil) do
       nil ->
-        root? = read_root?()
-        :persistent_term.put(@root_key, root?)
-        root?
+        case read_root?() do
+          {:ok, root?} ->
+            :persistent_term.put(@root_key, root?)
+            root?
+
+          :error ->
+            false
+        end
 
       root? ->
         root?
@@ -79,8 +86,8 @@ defmodule Linx.Process.IdMaps do
 
   defp read_root? do
     case File.read("/proc/self/status") do
-      {:ok, status} -> Regex.match?(~r/^Uid:\s+\d+\s+0\s/m, status)
-      _ -> false
+      {:ok, status} -> {:ok, Regex.match?(~r/^Uid:\s+\d+\s+0\s/m, status)}
+      _ -> :error
     end
   end
 end
