@@ -311,11 +311,16 @@ void agent_emit_terminal(struct session *s)
  * moment later after execve. Any other end before execve (an exit code:
  * the child only exits by itself there when the agent or the channel
  * failed; a death before READY) has no status of the workload to report:
- * {:error, ECHILD, stage}, exit 5.
+ * {:error, ECHILD, stage}, exit 5. A child spawn_paused() killed because
+ * its limits or id maps failed reports that failure instead.
  */
 void agent_child_lost(struct session *s, int stage)
 {
 	bool held = s->state == ST_CHECKPOINT || s->state == ST_AWAIT_REPLY;
+
+	/* spawn_paused() killed it when its limits or maps failed: say that */
+	if (s->early_failed)
+		agent_fail_err(s, &s->early_err, EXIT_WORKLOAD);
 
 	/*
 	 * Normally already dead (its end of the channel is closed): the

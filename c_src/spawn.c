@@ -277,9 +277,14 @@ static void cgroup_add(int cgroup_fd, pid_t pid)
  * spawn_paused() - clone_vm.c's paused shape, for a child whose checkpoint
  * waits only for the agent's own work: the limits, then the id maps (the
  * order of relay.c's READY for a forked child), then PROCEED, then we
- * wait until it is off our memory. A failure is kept for READY, where a
- * forked child's would be reported; the child sleeps in recvmsg until
- * the agent's exit kills it, so it runs no code of ours meanwhile.
+ * wait until it is off our memory.
+ *
+ * It must never outlive this call on our memory: the plan it reads is in
+ * spawn_workload()'s frame, and it shares our errno. So a failure kills
+ * it and waits for its hang-up too, and is kept for READY, where a forked
+ * child's would be reported (or for its loss, agent_child_lost(), should
+ * its READY not have been sent); a PROCEED we could not send kills it
+ * rather than leave it waiting, and us in clone_vm_finish(), for ever.
  *
  * Return: the child's pid, or -1 with errno (EAGAIN: clone it fork-like)
  */
@@ -303,10 +308,12 @@ static pid_t spawn_paused(struct session *s, struct linx_clone_args *args,
 	    (idmap_needed(&r->idmaps) &&
 	     idmap_write(pid, &r->idmaps, &s->early_err))) {
 		s->early_failed = true;
+		kill(pid, SIGKILL);	/* ours, unreaped: the pid is its own */
+		clone_vm_finish(&cv, f->chan);
 		return pid;
 	}
-	/* A failed send means it is gone: its hang-up is there already */
-	chan_send(f->chan, &go, NULL, 0);
+	if (chan_send(f->chan, &go, NULL, 0))
+		kill(pid, SIGKILL);
 	clone_vm_finish(&cv, f->chan);
 	return pid;
 }

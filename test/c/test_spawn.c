@@ -280,10 +280,20 @@ static void t_maps_refused_wait_ready(void)
 
 	spawn_mapped(&s, &req, uid, 2, &gid);
 #if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+	/*
+	 * The paused shape: the failure is kept for READY, and the child,
+	 * which ran on our memory, is dead when spawn_workload() returns:
+	 * the plan it read was in that call's frame (found in review: a
+	 * deeper stack afterwards made it exit at random or run on garbage).
+	 */
 	CHECK(s.early_failed);
 	CHECK(s.early_err.err == EINVAL && s.early_err.stage == STAGE_UID_MAP);
-#endif
-	/* Not exec'd, not gone: asleep at its checkpoint (once it got there) */
+	read_proc(s.child, "stat", stat, sizeof(stat));
+	state = strrchr(stat, ')');
+	CHECK(state && state[1] == ' ' && state[2] == 'Z');
+	(void)tries;
+#else
+	/* Forked: not exec'd, not gone: asleep at its checkpoint */
 	for (tries = 0; tries < 1000; tries++) {
 		read_proc(s.child, "stat", stat, sizeof(stat));
 		state = strrchr(stat, ')');
@@ -292,6 +302,7 @@ static void t_maps_refused_wait_ready(void)
 		usleep(1000);
 	}
 	CHECK(state && state[1] == ' ' && state[2] == 'S');
+#endif
 	read_proc(s.child, "comm", stat, sizeof(stat));
 	CHECK(strncmp(stat, "sleep", 5) != 0);
 	end_workload(&s);
@@ -300,7 +311,7 @@ static void t_maps_refused_wait_ready(void)
 TESTS(spawn_tests) = {
 	{ "spawn: id maps, paused shared clone: exec'd on return, maps in place",
 	  t_maps_paused_exec },
-	{ "spawn: a refused map waits for READY, the child at its checkpoint",
+	{ "spawn: a refused map waits for READY; a paused child is dead on return",
 	  t_maps_refused_wait_ready },
 	{ "spawn: cgroup open fails, pipes and channel closed",
 	  t_cgroup_fails_pipes },
