@@ -172,20 +172,17 @@ static int ns_become_root(const struct ns_user_ids *ids, struct linx_err *err)
  *
  * Return: 0 joined, -1 not
  */
-static int ns_join_pidfd(pid_t target, unsigned want)
+static int ns_join_pidfd(int pidfd, unsigned want)
 {
 	uint64_t flags = 0;
-	int i, pidfd, rc;
+	int i;
 
+	if (pidfd < 0)
+		return -1;
 	for (i = 0; i < NS_COUNT; i++)
 		if (want & (1u << i))
 			flags |= ns_table[i].flag;
-	pidfd = (int)syscall(SYS_pidfd_open, target, 0);
-	if (pidfd < 0)
-		return -1;
-	rc = setns(pidfd, (int)flags);
-	close(pidfd);
-	return rc;
+	return setns(pidfd, (int)flags);
 }
 
 /*
@@ -279,6 +276,7 @@ int ns_enter(pid_t target, unsigned mask, bool all, bool chdir_root,
 	     unsigned *joined, struct linx_err *err)
 {
 	cleanup_close int procdir = -1;
+	cleanup_close int pidfd = -1;
 	struct ns_user_ids ids = { "", "", "" };
 	unsigned want = 0;
 	int i, first = -1, same;
@@ -290,9 +288,18 @@ int ns_enter(pid_t target, unsigned mask, bool all, bool chdir_root,
 	if (first < 0)
 		first = NS_USER;
 
+	/*
+	 * The pidfd first, /proc/PID second, then is the pidfd's process
+	 * still alive? Then its pid was not reused in between, /proc/PID is
+	 * that process, and all below (the sameness checks, its maps, the
+	 * one setns) is about one and the same process. Without a pidfd
+	 * (before Linux 5.3) only /proc/PID is used, as nsenter does.
+	 */
+	pidfd = (int)syscall(SYS_pidfd_open, target, 0);
 	procdir = procfs_open(PROCFS_CWD, target, NULL,
 			      O_RDONLY | O_DIRECTORY);
-	if (procdir < 0)
+	if (procdir < 0 ||
+	    (pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0)))
 		return linx_fail(err, errno, STAGE_OPEN_NS_USER + first,
 				 "open /proc/%d", (int)target);
 
@@ -332,7 +339,7 @@ int ns_enter(pid_t target, unsigned mask, bool all, bool chdir_root,
 		return linx_fail(err, errno, STAGE_SETNS_USER + first,
 				 "PR_SET_DUMPABLE");
 
-	if (want && !ns_join_pidfd(target, want)) {
+	if (want && !ns_join_pidfd(pidfd, want)) {
 		*joined = want;
 		if ((want & (1u << NS_USER)) && ns_become_root(&ids, err))
 			return -1;
