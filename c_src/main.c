@@ -195,10 +195,13 @@ int main(int argc, char **argv)
 		agent_exit(s, EXIT_INFRA);
 	}
 
-	/* Before we wait: a forked-ahead or pooled agent waits idle */
+	/*
+	 * Before we wait: a forked-ahead or pooled agent waits idle. From
+	 * here on every exit is agent_exit(), which closes what this opened.
+	 */
 	spawn_prepare(s);
 	if (forked && read_chan_id(s))
-		return EXIT_BEAM;	/* no id: nothing could be tagged */
+		agent_exit(s, EXIT_BEAM);	/* no id: nothing could be tagged */
 	switch (read_request(s, &body, &len)) {
 	case FRAME_OK:
 		break;
@@ -221,7 +224,7 @@ int main(int argc, char **argv)
 		}
 		agent_exit(s, EXIT_REQUEST);
 	default:
-		return EXIT_BEAM;
+		agent_exit(s, EXIT_BEAM);
 	}
 
 	if (request_decode(body, len, &req, &err)) {

@@ -388,6 +388,15 @@ results = [
     {evs, s} = V.run("malformed_request", {:spawn, %{argv: []}})
     (match?({:error, 22, :malformed_request}, List.last(evs)) and s == 2) or {evs, s}
   end),
+  # EOF before any request: what the agent opened while it waited
+  # (spawn_prepare: the channel's socketpair, /dev/null) is closed too
+  V.check("eof_before_request", fn ->
+    p = V.open("eof_before_request")
+    {:os_pid, os_pid} = Port.info(p, :os_pid)
+    Process.sleep(2_000)
+    Port.close(p)
+    V.wait_gone(os_pid) == :ok
+  end),
   V.check("echo", fn ->
     {evs, s} =
       V.run(
