@@ -23,7 +23,10 @@
  * sleeps in recvmsg(2); after it, the agent sleeps in poll(2). Neither
  * writes anything the other reads; the child reads only its plan, which
  * the agent no longer changes, and glibc's errno, the one thing both
- * write, is written only when a call fails.
+ * write, is written only when a call fails. The child never outlives the
+ * caller's frame on our memory: a caller that will not send the record
+ * (its own work failed) kills the child and still waits for the hang-up
+ * (spawn.c, spawn_paused()).
  *
  * Not under ASan, whose runtime does not expect a CLONE_VM child that is
  * no thread, and x86-64 only (the child's first instructions are

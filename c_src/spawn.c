@@ -303,16 +303,14 @@ static pid_t spawn_paused(struct session *s, struct linx_clone_args *args,
 	/* Only the child may hold its end: the close at its execve is ours */
 	close(f->child_chan);
 	f->child_chan = -1;
-	if ((limits_needed(&r->limits) &&
-	     limits_apply(pid, &r->limits, s->cgroup_v1_fds, &s->early_err)) ||
-	    (idmap_needed(&r->idmaps) &&
-	     idmap_write(pid, &r->idmaps, &s->early_err))) {
-		s->early_failed = true;
-		kill(pid, SIGKILL);	/* ours, unreaped: the pid is its own */
-		clone_vm_finish(&cv, f->chan);
-		return pid;
-	}
-	if (chan_send(f->chan, &go, NULL, 0))
+	s->early_failed =
+		(limits_needed(&r->limits) &&
+		 limits_apply(pid, &r->limits, s->cgroup_v1_fds,
+			      &s->early_err)) ||
+		(idmap_needed(&r->idmaps) &&
+		 idmap_write(pid, &r->idmaps, &s->early_err));
+	/* ours, unreaped: the pid is its own */
+	if (s->early_failed || chan_send(f->chan, &go, NULL, 0))
 		kill(pid, SIGKILL);
 	clone_vm_finish(&cv, f->chan);
 	return pid;
