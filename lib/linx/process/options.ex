@@ -511,11 +511,8 @@ defmodule Linx.Process.Options do
   # and gid mapped to themselves, as bwrap does.
   defp default_sandbox_maps(acc, ns) do
     if :user in ns and :mount in ns and (acc.root != :host or acc.mounts != []) do
-      %{
-        acc
-        | uid_map: acc.uid_map || [{IdMaps.caller_id(:uid_map), IdMaps.caller_id(:uid_map), 1}],
-          gid_map: acc.gid_map || [{IdMaps.caller_id(:gid_map), IdMaps.caller_id(:gid_map), 1}]
-      }
+      {uid, gid} = IdMaps.beam_ids()
+      %{acc | uid_map: acc.uid_map || [{uid, uid, 1}], gid_map: acc.gid_map || [{gid, gid, 1}]}
     else
       acc
     end
